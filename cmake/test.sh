@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs every test: the normal build, then ASan+UBSan, then
+# TSan, then the install + find_package consumer check. Exits non-zero on any failure.
+# Idempotent; works from any directory; build trees live under build/.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+source cmake/deps.sh
+booking_install_packages "${BOOKING_BUILD_PACKAGES[@]}" "${BOOKING_TEST_PACKAGES[@]}"
+
+jobs="${BOOKING_JOBS:-2}"
+stage() { printf '\n==== %s ====\n' "$*"; }
+
+build_and_test() {  # name, extra cmake args...
+  local name="$1"
+  shift
+  stage "configure + build: $name"
+  cmake -S . -B "build/$name" -DBOOKING_BUILD_TESTS=ON "$@" >/dev/null
+  cmake --build "build/$name" -j"$jobs"
+  stage "test: $name"
+  ctest --test-dir "build/$name" --output-on-failure -j"$jobs" --timeout 300
+}
+
+build_and_test test -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBOOKING_BUILD_BENCH=ON \
+  -DBOOKING_BUILD_EXAMPLES=ON
+
+if [ "${BOOKING_SKIP_SANITIZERS:-0}" != 1 ]; then
+  export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
+  export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+  build_and_test asan -DCMAKE_BUILD_TYPE=Debug -DBOOKING_SANITIZE=address,undefined \
+    -DBOOKING_BUILD_BENCH=OFF -DBOOKING_BUILD_EXAMPLES=OFF
+  unset ASAN_OPTIONS UBSAN_OPTIONS
+  # halt_on_error: a reported race fails the test instead of scrolling by.
+  export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
+  build_and_test tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBOOKING_SANITIZE=thread \
+    -DBOOKING_BUILD_BENCH=OFF -DBOOKING_BUILD_EXAMPLES=OFF
+  unset TSAN_OPTIONS
+fi
+
+if [ -f examples/consumer/CMakeLists.txt ]; then
+  stage "install + find_package consumer"
+  prefix="$root/build/install-check/prefix"
+  rm -rf "$root/build/install-check"
+  cmake --install build/test --prefix "$prefix" >/dev/null
+  cmake -S examples/consumer -B build/install-check/consumer -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+  cmake --build build/install-check/consumer -j"$jobs"
+  build/install-check/consumer/consumer
+fi
+stage "all tests passed"

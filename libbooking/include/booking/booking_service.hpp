@@ -1,0 +1,109 @@
+// The engine: creates events, holds tickets, confirms, cancels and expires bookings.
+#pragma once
+
+#include <booking/booking.hpp>
+#include <booking/error.hpp>
+#include <booking/event.hpp>
+#include <booking/event_repository.hpp>
+#include <booking/lock_provider.hpp>
+#include <booking/time.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace booking {
+
+// How hard a hold tries for its tier locks before failing with lock_timeout.
+struct RetryPolicy {
+  int attempts = 5;                                   // acquire attempts
+  std::chrono::milliseconds attempt_wait{250};        // how long one attempt may wait
+  std::chrono::milliseconds backoff_base{2};          // full-jitter exponential backoff
+  std::chrono::milliseconds backoff_max{50};          //   between attempts
+  std::chrono::milliseconds lease_ttl{10000};         // a crashed holder blocks at most this
+};
+
+struct ServiceOptions {
+  std::chrono::milliseconds hold_ttl{std::chrono::minutes(10)};
+  RetryPolicy retry;
+  std::size_t expire_batch = 10000;  // bookings per expiry transaction
+};
+
+struct HoldLineRequest {
+  std::string tier_key;
+  std::int64_t qty = 0;
+};
+
+struct HoldRequest {
+  std::string event_key;
+  std::vector<HoldLineRequest> lines;
+  std::optional<std::string> user_id;
+  std::optional<std::string> idempotency_key;
+};
+
+struct Payment {
+  std::string method = "card";
+  std::string reference;
+};
+
+// Observes the service (metrics). Called from the calling thread; must be thread-safe.
+struct ServiceObserver {
+  std::function<void(std::chrono::nanoseconds)> on_lock_wait;
+};
+
+// Thread-safe. The repository, lock provider and clock are borrowed and must outlive it.
+class BookingService {
+ public:
+  BookingService(EventRepository& repository, LockProvider& locks, const Clock& clock,
+                 ServiceOptions options = {});
+
+  // Validates and stores a new event. validation_failed, duplicate_key.
+  result<Event> create_event(const Event& event);
+  // Validates and stores many events in one transaction: all or none.
+  result<std::size_t> create_events(std::span<const Event> events);
+  result<Event> get_event(std::string_view key);
+  // validation_failed for a limit outside 1..1000 or a negative offset.
+  result<std::vector<Event>> search_events(const SearchQuery& query);
+
+  // Holds tickets until now + hold_ttl. Checks, in order: request shape (validation_failed),
+  // event and tiers (not_found), one currency (validation_failed), sale windows
+  // (sale_not_open), maxPerOrder and maxPerUser (per_user_limit), the open wave
+  // (wave_limit_reached), stock (insufficient_stock). All lines or none. With an idempotency
+  // key, a repeat of the same request returns the first booking; another request under the same
+  // key gives idempotency_conflict. lock_timeout when the tier locks cannot be had.
+  result<Booking> hold(const HoldRequest& request);
+
+  result<Booking> get_booking(std::string_view id);
+  // HELD -> CONFIRMED. hold_expired past the deadline (even before the sweeper ran),
+  // invalid_state from any other status.
+  result<Booking> confirm(std::string_view id, const Payment& payment);
+  // HELD or CONFIRMED -> CANCELLED, returning the stock. invalid_state otherwise.
+  result<Booking> cancel(std::string_view id);
+  // Expires every HELD booking past its deadline, returning stock exactly once. Safe to call
+  // from several threads or processes at once. Returns how many this call expired.
+  result<std::size_t> expire_due();
+
+  const ServiceOptions& options() const noexcept { return options_; }
+  void set_observer(ServiceObserver observer) { observer_ = std::move(observer); }
+
+ private:
+  result<Lease> lock_tiers(const std::vector<std::string>& tier_keys);
+
+  EventRepository& repo_;
+  LockProvider& locks_;
+  const Clock& clock_;
+  ServiceOptions options_;
+  ServiceObserver observer_;
+};
+
+// The lock key of a tier ("tier:gold-Con10124").
+std::string tier_lock_key(std::string_view tier_key);
+
+// The demo event (Blink 182 Goes to Indonesia, key Con10124, tiers gold/sil/pla), dated
+// relative to `now` so its sale is open.
+Event demo_event(Instant now);
+
+}  // namespace booking

@@ -1,0 +1,61 @@
+// Errors are values: every public function returns booking::result<T>.
+//
+// One enum names every failure the product reports; http_status() and exit_code() map a code
+// to the HTTP status of DESIGN §4 and the CLI exit code of DESIGN §5, so the frontends never
+// decide this themselves.
+#pragma once
+
+#include <boost/json/object.hpp>
+#include <boost/outcome/result.hpp>
+#include <boost/outcome/try.hpp>
+
+#include <string>
+#include <string_view>
+
+namespace booking {
+
+enum class errc {
+  invalid_json,
+  not_found,
+  validation_failed,
+  duplicate_key,
+  insufficient_stock,
+  sale_not_open,
+  wave_limit_reached,
+  per_user_limit,
+  invalid_state,
+  hold_expired,
+  idempotency_conflict,
+  payload_too_large,
+  unsupported_media_type,
+  lock_timeout,
+  internal,
+};
+
+// A failure: a code, a human message and optional structured details (for validation_failed,
+// one entry per bad field; for insufficient_stock, what is available per tier).
+struct error {
+  errc code = errc::internal;
+  std::string message;
+  boost::json::object details;
+};
+
+// `policy::terminate`: calling value() on an error is a programming bug, never an exception.
+template <class T>
+using result = boost::outcome_v2::result<T, error, boost::outcome_v2::policy::terminate>;
+
+// The wire name of a code ("insufficient_stock").
+std::string_view to_string(errc code) noexcept;
+// The HTTP status for a code (DESIGN §4).
+int http_status(errc code) noexcept;
+// The CLI exit code for a code (DESIGN §5): 1 internal, 2 usage/validation, 3 not found,
+// 4 business conflict, 5 lock timeout or backend unavailable.
+int exit_code(errc code) noexcept;
+
+inline error make_error(errc code, std::string message, boost::json::object details = {}) {
+  return error{code, std::move(message), std::move(details)};
+}
+
+}  // namespace booking
+
+#define BOOKING_TRY BOOST_OUTCOME_TRY

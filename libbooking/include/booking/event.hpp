@@ -1,0 +1,78 @@
+// Events, their ticket tiers ("event groups" in the API) and release waves.
+#pragma once
+
+#include <booking/error.hpp>
+#include <booking/money.hpp>
+#include <booking/time.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace booking {
+
+struct Location {
+  std::string venue;
+  std::string address;
+  friend bool operator==(const Location&, const Location&) = default;
+};
+
+// Stock of one tier. Conservation: capacity == available + held + sold, available >= 0.
+struct TierStock {
+  std::int64_t capacity = 0;
+  std::int64_t available = 0;
+  std::int64_t held = 0;
+  std::int64_t sold = 0;
+  friend bool operator==(const TierStock&, const TierStock&) = default;
+};
+
+// A ticket tier. `key` is unique across all events.
+struct Tier {
+  std::string key;       // "gold-Con10124"
+  std::string category;  // "Gold"
+  Money price;           // unit price
+  std::int64_t capacity = 0;
+  Instant start;  // sale window [start, end)
+  Instant end;
+  std::optional<std::int64_t> max_per_order;
+  std::optional<std::int64_t> max_per_user;
+  TierStock stock;  // filled in by reads; ignored when creating
+  friend bool operator==(const Tier&, const Tier&) = default;
+};
+
+// While [start, end) is open, at most `limit` tickets of the event (summed over its tiers)
+// may be booked. Tickets of bookings that are cancelled or expire return to the wave.
+struct ReleaseWave {
+  Instant start;
+  Instant end;
+  std::int64_t limit = 0;
+  std::int64_t booked = 0;  // filled in by reads
+  friend bool operator==(const ReleaseWave&, const ReleaseWave&) = default;
+};
+
+struct Event {
+  std::int64_t id = 0;  // assigned by the repository
+  std::string key;      // [A-Za-z0-9._-]{1,64}
+  std::string name;     // 1-200 characters of UTF-8
+  std::string type;     // "Concert"
+  std::optional<std::string> promoter;
+  Instant date;
+  Location location;
+  std::vector<Tier> tiers;
+  std::vector<ReleaseWave> waves;
+  friend bool operator==(const Event&, const Event&) = default;
+};
+
+// True when `key` matches [A-Za-z0-9._-]{1,64}; used for event and tier keys.
+bool is_valid_key(std::string_view key) noexcept;
+
+// Checks a new event: key format, name, at least one tier, unique tier keys, known currency,
+// price >= 0, capacity >= 0, end > start, limits >= 1, waves valid and not overlapping.
+// validation_failed with `details` naming every bad field ("eventGroups[1].endDate").
+result<void> validate_new_event(const Event& event);
+
+// The wave open at `now`, if any.
+const ReleaseWave* open_wave(const Event& event, Instant now) noexcept;
+
+}  // namespace booking

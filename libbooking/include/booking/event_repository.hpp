@@ -1,0 +1,114 @@
+// Storage of events, tiers, stock and bookings.
+//
+// Every method that changes state does so atomically: either all of it is stored or none.
+// The stock take is conditional in storage itself, so the repository refuses an oversell even
+// when a caller's lock lease has expired. Implementations may be remote (calls are not cheap)
+// and must be thread-safe.
+#pragma once
+
+#include <booking/booking.hpp>
+#include <booking/error.hpp>
+#include <booking/event.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace booking {
+
+// Everything a hold needs stored, decided by BookingService before the call.
+struct HoldPlan {
+  Booking booking;                  // id, event, user, lines with prices, total, times
+  std::string request_fingerprint;  // stored with the idempotency key, if any
+  // Per line (same order as booking.lines): the tier's maxPerUser, checked in storage across
+  // the user's HELD and CONFIRMED bookings of that tier when booking.user_id is set.
+  std::vector<std::optional<std::int64_t>> max_per_user;
+  // The release wave open at created_at, if any, identified by its start.
+  std::optional<Instant> wave_start;
+};
+
+// What an idempotency key was first used for.
+struct IdempotencyRecord {
+  std::string booking_id;
+  std::string request_fingerprint;
+};
+
+struct SearchQuery {
+  std::string name;  // case-insensitive substring; empty lists all
+  std::int64_t limit = 20;
+  std::int64_t offset = 0;
+};
+
+class EventRepository {
+ public:
+  virtual ~EventRepository() = default;
+
+  // Stores a validated event with stock == capacity and returns it with its id.
+  // duplicate_key when the event key or any tier key is taken.
+  virtual result<Event> create_event(const Event& event) = 0;
+
+  // Stores many validated events in one transaction: all or none. duplicate_key names the
+  // first event whose key (or a tier key) is taken. Returns how many were stored.
+  virtual result<std::size_t> create_events(std::span<const Event> events) = 0;
+
+  // One event with current stock per tier and booked counts per wave. not_found.
+  virtual result<Event> get_event(std::string_view key) = 0;
+
+  // Events whose name contains query.name, case-insensitively, ordered by id.
+  virtual result<std::vector<Event>> search_events(const SearchQuery& query) = 0;
+
+  // Atomically, in this order: per-user limits (per_user_limit), the wave limit
+  // (wave_limit_reached), stock of every line (insufficient_stock, details: available per
+  // tier), then stores the booking as HELD. duplicate_key when the booking's idempotency key is
+  // already stored (the caller then looks it up). Nothing changes on failure.
+  virtual result<Booking> insert_hold(const HoldPlan& plan) = 0;
+
+  virtual result<Booking> get_booking(std::string_view id) = 0;
+  virtual result<std::optional<IdempotencyRecord>> find_idempotency_key(std::string_view key) = 0;
+
+  // HELD and not past its deadline at `now` -> CONFIRMED with payment details; held stock
+  // becomes sold. A HELD booking past its deadline is expired (stock returned) and
+  // hold_expired returned; any other status gives invalid_state.
+  virtual result<Booking> confirm(std::string_view id, std::string_view method,
+                                  std::string_view reference, Instant now) = 0;
+
+  // HELD (before its deadline) or CONFIRMED -> CANCELLED; its stock becomes available again.
+  // A HELD booking past its deadline is expired instead and hold_expired returned;
+  // CANCELLED or EXPIRED gives invalid_state.
+  virtual result<Booking> cancel(std::string_view id, Instant now) = 0;
+
+  // Moves up to `max` HELD bookings with expires_at <= now to EXPIRED and returns their stock,
+  // each exactly once even when called concurrently. Returns how many expired.
+  virtual result<std::size_t> expire_due(Instant now, std::size_t max) = 0;
+
+  // The number of HELD bookings (for metrics).
+  virtual result<std::int64_t> count_active_holds() = 0;
+};
+
+enum class Durability {
+  normal,  // synchronous=NORMAL in WAL: survives a process crash, may lose the last commits on
+           // power loss
+  full,    // synchronous=FULL: every acknowledged commit survives power loss
+};
+
+struct SqliteOptions {
+  Durability durability = Durability::normal;
+  std::chrono::milliseconds busy_timeout{5000};
+  int reader_connections = 4;
+};
+
+// An in-memory repository: for embedding and tests. Thread-safe (one mutex).
+std::unique_ptr<EventRepository> make_memory_repository();
+
+// An SQLite repository on `path` (created if missing; WAL; schema migrated on open).
+// Several processes may open the same file. Thread-safe: one writer connection behind a mutex,
+// readers on their own connections.
+result<std::unique_ptr<EventRepository>> make_sqlite_repository(const std::string& path,
+                                                                SqliteOptions options = {});
+
+}  // namespace booking

@@ -1,0 +1,43 @@
+// The JSON shapes of the HTTP API, shared by bookingd and the booking CLI so both print the
+// same objects. Field names are camelCase; money is in major units; instants are ISO 8601.
+#pragma once
+
+#include <booking/booking.hpp>
+#include <booking/booking_service.hpp>
+#include <booking/error.hpp>
+#include <booking/event.hpp>
+
+#include <boost/json/value.hpp>
+
+#include <string_view>
+
+namespace booking {
+
+// Parses a JSON text: invalid_json for malformed text, nesting over 64 levels or invalid
+// UTF-8. (Boost.JSON 1.81 keeps the last of duplicate keys.)
+result<boost::json::value> parse_json(std::string_view text);
+
+// An event as the API returns it: per tier (eventGroups[]) qty = available now, plus
+// capacity, held and sold.
+boost::json::object to_json(const Event& event);
+// A new event from the API's body (the GET shape without id; a tier's qty is its capacity).
+// validation_failed naming every bad field; the result is also checked by
+// validate_new_event.
+result<Event> event_from_json(const boost::json::value& json);
+
+// A booking with its lines and status.
+boost::json::object to_json(const Booking& booking);
+// The answer to a hold: {bookId, price, currency, status, expiresAt}.
+boost::json::object hold_result_json(const Booking& booking);
+// {"key": EVENT, "groupKeys": [{"key": TIER, "qty": N}], "userId": U}.
+result<HoldRequest> hold_request_from_json(const boost::json::value& json);
+// {"paymentMethod": M, "reference": R}; both optional.
+result<Payment> payment_from_json(const boost::json::value& json);
+
+// {"error": {"code", "message", "details"}}.
+boost::json::object error_json(const error& e);
+
+// A price in major units as a JSON number (5000000, 12.5).
+boost::json::value money_json(std::int64_t minor, std::string_view currency);
+
+}  // namespace booking

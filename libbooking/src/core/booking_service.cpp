@@ -1,0 +1,327 @@
+#include <booking/booking_service.hpp>
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "core/text.hpp"
+#include "locks/lock_util.hpp"
+
+namespace booking {
+
+namespace {
+
+namespace json = boost::json;
+
+constexpr std::int64_t kMaxQtyPerLine = 100'000;
+
+bool is_booking_id(std::string_view id) {
+  return id.size() == 32 && std::all_of(id.begin(), id.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+error booking_not_found(std::string_view id) {
+  return make_error(errc::not_found,
+                    "booking '" + std::string(id.substr(0, 64)) + "' not found");
+}
+
+bool printable_ascii(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+}
+
+// The shape checks of a hold: everything that needs no storage.
+result<void> validate_shape(const HoldRequest& req) {
+  json::object problems;
+  if (!is_valid_key(req.event_key)) problems["key"] = "must match [A-Za-z0-9._-]{1,64}";
+  if (req.lines.empty()) problems["groupKeys"] = "at least one event group is required";
+  if (req.lines.size() > 100) problems["groupKeys"] = "at most 100 event groups per booking";
+  std::set<std::string_view> seen;
+  for (std::size_t i = 0; i < req.lines.size() && i < 100; ++i) {
+    const auto& l = req.lines[i];
+    const std::string f = "groupKeys[" + std::to_string(i) + "].";
+    if (!is_valid_key(l.tier_key)) {
+      problems[f + "key"] = "must match [A-Za-z0-9._-]{1,64}";
+    } else if (!seen.insert(l.tier_key).second) {
+      problems[f + "key"] = "duplicate event group in one booking";
+    }
+    if (l.qty < 1) problems[f + "qty"] = "must be >= 1";
+    if (l.qty > kMaxQtyPerLine) problems[f + "qty"] = "must be at most 100000";
+  }
+  if (req.user_id) {
+    auto n = detail::utf8_length(*req.user_id);
+    if (!n || *n == 0 || *n > 128) problems["userId"] = "must be 1-128 characters of UTF-8";
+  }
+  if (req.idempotency_key &&
+      (req.idempotency_key->empty() || req.idempotency_key->size() > 255 ||
+       !printable_ascii(*req.idempotency_key))) {
+    problems["idempotencyKey"] = "must be 1-255 printable ASCII characters";
+  }
+  if (problems.empty()) return boost::outcome_v2::success();
+  return make_error(errc::validation_failed, "invalid booking request", std::move(problems));
+}
+
+// Identifies a request for idempotency: same event, user and lines (in any order).
+std::string fingerprint(const HoldRequest& req) {
+  std::map<std::string, std::int64_t> lines;
+  for (const auto& l : req.lines) lines[l.tier_key] += l.qty;
+  std::string fp = req.event_key + "|" + req.user_id.value_or("") + "|";
+  for (const auto& [k, q] : lines) fp += k + "=" + std::to_string(q) + ";";
+  return fp;
+}
+
+template <class F>
+auto no_throw(F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const std::exception& e) {
+    return make_error(errc::internal, std::string("internal error: ") + e.what());
+  }
+}
+
+}  // namespace
+
+std::string tier_lock_key(std::string_view tier_key) { return "tier:" + std::string(tier_key); }
+
+BookingService::BookingService(EventRepository& repository, LockProvider& locks,
+                               const Clock& clock, ServiceOptions options)
+    : repo_(repository), locks_(locks), clock_(clock), options_(std::move(options)) {}
+
+result<Event> BookingService::create_event(const Event& event) {
+  BOOKING_TRY(validate_new_event(event));
+  return repo_.create_event(event);
+}
+
+result<std::size_t> BookingService::create_events(std::span<const Event> events) {
+  for (const Event& e : events) {
+    BOOKING_TRY(validate_new_event(e));
+  }
+  return repo_.create_events(events);
+}
+
+result<Event> BookingService::get_event(std::string_view key) {
+  if (!is_valid_key(key)) {
+    return make_error(errc::not_found, "event '" + std::string(key.substr(0, 64)) + "' not found");
+  }
+  return repo_.get_event(key);
+}
+
+result<std::vector<Event>> BookingService::search_events(const SearchQuery& query) {
+  json::object problems;
+  if (query.limit < 1 || query.limit > 1000) problems["limit"] = "must be 1-1000";
+  if (query.offset < 0) problems["offset"] = "must be >= 0";
+  auto n = detail::utf8_length(query.name);
+  if (!n || *n > 200) problems["name"] = "must be at most 200 characters of UTF-8";
+  if (!problems.empty()) {
+    return make_error(errc::validation_failed, "invalid search", std::move(problems));
+  }
+  return repo_.search_events(query);
+}
+
+result<Booking> BookingService::hold(const HoldRequest& req) {
+  return no_throw([&]() -> result<Booking> {
+    BOOKING_TRY(validate_shape(req));
+    const std::string fp = fingerprint(req);
+    auto replay = [&](const IdempotencyRecord& rec) -> result<Booking> {
+      if (rec.request_fingerprint != fp) {
+        return make_error(errc::idempotency_conflict,
+                          "idempotency key was already used for a different request");
+      }
+      return repo_.get_booking(rec.booking_id);
+    };
+    if (req.idempotency_key) {
+      BOOKING_TRY(auto rec, repo_.find_idempotency_key(*req.idempotency_key));
+      if (rec) return replay(*rec);
+    }
+
+    BOOKING_TRY(auto event, repo_.get_event(req.event_key));
+    std::vector<const Tier*> tiers;
+    for (const auto& l : req.lines) {
+      auto it = std::find_if(event.tiers.begin(), event.tiers.end(),
+                             [&](const Tier& t) { return t.key == l.tier_key; });
+      if (it == event.tiers.end()) {
+        return make_error(errc::not_found, "event group '" + l.tier_key +
+                                               "' not found in event '" + event.key + "'");
+      }
+      tiers.push_back(&*it);
+    }
+    const std::string& currency = tiers.front()->price.currency;
+    for (const Tier* t : tiers) {
+      if (t->price.currency != currency) {
+        return make_error(errc::validation_failed,
+                          "all event groups of one booking must have the same currency",
+                          {{"groupKeys", "mixes " + currency + " and " + t->price.currency}});
+      }
+    }
+
+    const Instant now = clock_.now();
+    for (const Tier* t : tiers) {
+      if (now < t->start || now >= t->end) {
+        return make_error(errc::sale_not_open,
+                          "sale of '" + t->key + "' is open from " + format_instant(t->start) +
+                              " until " + format_instant(t->end),
+                          {{"key", t->key},
+                           {"startDate", format_instant(t->start)},
+                           {"endDate", format_instant(t->end)}});
+      }
+    }
+
+    HoldPlan plan;
+    Booking& b = plan.booking;
+    b.id = detail::random_hex128();
+    b.event_key = event.key;
+    b.user_id = req.user_id;
+    b.status = BookingStatus::held;
+    b.created_at = now;
+    b.expires_at = now + options_.hold_ttl;
+    b.idempotency_key = req.idempotency_key;
+    b.total = Money{0, currency};
+    plan.request_fingerprint = fp;
+    bool user_limits = false;
+    for (std::size_t i = 0; i < req.lines.size(); ++i) {
+      const Tier& t = *tiers[i];
+      const std::int64_t qty = req.lines[i].qty;
+      if (t.max_per_order && qty > *t.max_per_order) {
+        return make_error(errc::per_user_limit,
+                          "at most " + std::to_string(*t.max_per_order) + " tickets of '" +
+                              t.key + "' per order",
+                          {{"key", t.key}, {"maxPerOrder", *t.max_per_order}});
+      }
+      if (t.max_per_user && !req.user_id) {
+        return make_error(errc::validation_failed,
+                          "event group '" + t.key + "' limits tickets per user",
+                          {{"userId", "is required"}});
+      }
+      user_limits = user_limits || t.max_per_user.has_value();
+      plan.max_per_user.push_back(t.max_per_user);
+      b.lines.push_back(BookingLine{t.key, qty, t.price.minor});
+      BOOKING_TRY(auto line_total, checked_mul(t.price.minor, qty));
+      BOOKING_TRY(b.total.minor, checked_add(b.total.minor, line_total));
+    }
+    const ReleaseWave* wave = open_wave(event, now);
+    if (wave) plan.wave_start = wave->start;
+
+    // A sold-out tier answers without queueing for its lock. The snapshot may be stale; storage
+    // re-checks everything under the lock. Skipped when per-user limits must be judged first.
+    if (!user_limits) {
+      if (wave && wave->booked + b.ticket_count() > wave->limit) {
+        return make_error(errc::wave_limit_reached,
+                          "the current release wave has " +
+                              std::to_string(wave->limit - wave->booked) + " tickets left",
+                          {{"remaining", wave->limit - wave->booked}});
+      }
+      json::object available;
+      bool short_of_stock = false;
+      for (std::size_t i = 0; i < tiers.size(); ++i) {
+        available[tiers[i]->key] = tiers[i]->stock.available;
+        short_of_stock = short_of_stock || tiers[i]->stock.available < b.lines[i].qty;
+      }
+      if (short_of_stock) {
+        return make_error(errc::insufficient_stock, "not enough tickets available",
+                          {{"available", std::move(available)}});
+      }
+    }
+
+    std::vector<std::string> keys;
+    for (const Tier* t : tiers) keys.push_back(tier_lock_key(t->key));
+    BOOKING_TRY(auto lease, lock_tiers(keys));
+    auto stored = repo_.insert_hold(plan);
+    (void)lease.release();
+    if (!stored && stored.error().code == errc::duplicate_key && req.idempotency_key) {
+      // Another request with this key won the race: answer as its replay.
+      BOOKING_TRY(auto rec, repo_.find_idempotency_key(*req.idempotency_key));
+      if (rec) return replay(*rec);
+    }
+    return stored;
+  });
+}
+
+result<Lease> BookingService::lock_tiers(const std::vector<std::string>& keys) {
+  const RetryPolicy& p = options_.retry;
+  detail::Backoff backoff(p.backoff_base, p.backoff_max);
+  for (int attempt = 1;; ++attempt) {
+    auto start = std::chrono::steady_clock::now();
+    auto lease = acquire_guard(locks_, keys, p.lease_ttl, start + p.attempt_wait);
+    if (observer_.on_lock_wait) observer_.on_lock_wait(std::chrono::steady_clock::now() - start);
+    if (lease || lease.error().code != errc::lock_timeout || attempt >= p.attempts) {
+      if (!lease && lease.error().code == errc::lock_timeout) {
+        return make_error(errc::lock_timeout,
+                          "tickets are in high demand, try again (" +
+                              std::to_string(p.attempts) + " lock attempts failed: " +
+                              lease.error().message + ")");
+      }
+      return lease;
+    }
+    auto deadline = std::chrono::steady_clock::now() + p.backoff_max;
+    std::this_thread::sleep_for(backoff.next(deadline));
+  }
+}
+
+result<Booking> BookingService::get_booking(std::string_view id) {
+  if (!is_booking_id(id)) return booking_not_found(id);
+  return repo_.get_booking(id);
+}
+
+result<Booking> BookingService::confirm(std::string_view id, const Payment& payment) {
+  if (!is_booking_id(id)) return booking_not_found(id);
+  json::object problems;
+  auto m = detail::utf8_length(payment.method);
+  if (!m || *m == 0 || *m > 64) problems["paymentMethod"] = "must be 1-64 characters";
+  auto r = detail::utf8_length(payment.reference);
+  if (!r || *r > 256) problems["reference"] = "must be at most 256 characters";
+  if (!problems.empty()) {
+    return make_error(errc::validation_failed, "invalid payment", std::move(problems));
+  }
+  return repo_.confirm(id, payment.method, payment.reference, clock_.now());
+}
+
+result<Booking> BookingService::cancel(std::string_view id) {
+  if (!is_booking_id(id)) return booking_not_found(id);
+  return repo_.cancel(id, clock_.now());
+}
+
+result<std::size_t> BookingService::expire_due() {
+  const Instant now = clock_.now();
+  std::size_t total = 0;
+  while (true) {
+    BOOKING_TRY(auto n, repo_.expire_due(now, options_.expire_batch));
+    total += n;
+    if (n < options_.expire_batch) return total;
+  }
+}
+
+Event demo_event(Instant now) {
+  using namespace std::chrono;
+  const Instant today = floor<days>(now);
+  const Instant show = today + days(90) + hours(13);  // 20:00 in Jakarta (UTC+7)
+  Event e;
+  e.key = "Con10124";
+  e.name = "Blink 182 Goes to Indonesia";
+  e.type = "Concert";
+  e.promoter = "Java Festival Production";
+  e.date = show;
+  e.location = {"Jakarta International Stadium", "Jl. R.E. Martadinata, Jakarta Utara"};
+  struct Row {
+    const char* key;
+    const char* category;
+    std::int64_t price_idr;
+    std::int64_t qty;
+  };
+  for (const Row& r : {Row{"gold-Con10124", "Gold", 5'000'000, 100},
+                       Row{"sil-Con10124", "Silver", 3'000'000, 200},
+                       Row{"pla-Con10124", "Platinum", 7'500'000, 50}}) {
+    Tier t;
+    t.key = r.key;
+    t.category = r.category;
+    t.price = Money{r.price_idr * 100, "IDR"};
+    t.capacity = r.qty;
+    t.start = today - days(1);
+    t.end = show;
+    t.max_per_order = 10;
+    e.tiers.push_back(std::move(t));
+  }
+  return e;
+}
+
+}  // namespace booking

@@ -1,0 +1,38 @@
+#include <booking/error.hpp>
+
+namespace booking {
+
+namespace {
+struct CodeInfo {
+  std::string_view name;
+  int http;
+  int exit;
+};
+
+constexpr CodeInfo info(errc code) noexcept {
+  switch (code) {
+    case errc::invalid_json: return {"invalid_json", 400, 2};
+    case errc::not_found: return {"not_found", 404, 3};
+    case errc::validation_failed: return {"validation_failed", 422, 2};
+    case errc::duplicate_key: return {"duplicate_key", 409, 4};
+    case errc::insufficient_stock: return {"insufficient_stock", 409, 4};
+    case errc::sale_not_open: return {"sale_not_open", 409, 4};
+    case errc::wave_limit_reached: return {"wave_limit_reached", 409, 4};
+    case errc::per_user_limit: return {"per_user_limit", 409, 4};
+    case errc::invalid_state: return {"invalid_state", 409, 4};
+    case errc::hold_expired: return {"hold_expired", 410, 4};
+    case errc::idempotency_conflict: return {"idempotency_conflict", 422, 2};
+    case errc::payload_too_large: return {"payload_too_large", 413, 2};
+    case errc::unsupported_media_type: return {"unsupported_media_type", 415, 2};
+    case errc::lock_timeout: return {"lock_timeout", 503, 5};
+    case errc::internal: return {"internal", 500, 1};
+  }
+  return {"internal", 500, 1};
+}
+}  // namespace
+
+std::string_view to_string(errc code) noexcept { return info(code).name; }
+int http_status(errc code) noexcept { return info(code).http; }
+int exit_code(errc code) noexcept { return info(code).exit; }
+
+}  // namespace booking

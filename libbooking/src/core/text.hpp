@@ -1,0 +1,20 @@
+// Small text helpers shared inside the library.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace booking::detail {
+
+// Number of code points in valid UTF-8 (no overlongs, no surrogates), or nullopt.
+std::optional<std::size_t> utf8_length(std::string_view s) noexcept;
+
+// ASCII lower case (keys and codes are ASCII).
+std::string ascii_lower(std::string_view s);
+
+// 16 bytes from the OS CSPRNG (getrandom), as 32 lower-case hex characters.
+std::string random_hex128();
+
+}  // namespace booking::detail

@@ -1,0 +1,99 @@
+#include <booking/time.hpp>
+
+// GCC 12 at -O2 reports a maybe-uninitialized seconds value inside date::from_stream (a false
+// positive in the library's parser, which assigns it before use on every path that reads it).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <date/date.h>
+
+#include <charconv>
+#include <sstream>
+
+namespace booking {
+
+namespace {
+class SystemClock final : public Clock {
+ public:
+  Instant now() const override {
+    return std::chrono::time_point_cast<std::chrono::milliseconds>(
+        std::chrono::system_clock::now());
+  }
+};
+
+error bad_instant(std::string_view text, std::string_view why) {
+  return make_error(errc::validation_failed,
+                    "invalid instant '" + std::string(text.substr(0, 64)) + "': " +
+                        std::string(why) + " (expected ISO 8601 with an offset, e.g. "
+                        "2026-11-11T21:00:00+07:00)");
+}
+}  // namespace
+
+const Clock& system_clock() {
+  static const SystemClock clock;
+  return clock;
+}
+
+result<Instant> parse_instant(std::string_view text) {
+  if (text.size() < 20 || text.size() > 40) return bad_instant(text, "wrong length");
+  std::string s(text);
+  if (s.back() == 'Z' || s.back() == 'z') {
+    s.back() = '+';
+    s += "00:00";
+  }
+  // date::parse's %Ez accepts "+07:00"; %z accepts "+0700".
+  for (const char* format : {"%FT%T%Ez", "%FT%T%z"}) {
+    std::istringstream in(s);
+    Instant t{};
+    in >> date::parse(format, t);
+    if (!in.fail() && in.peek() == std::char_traits<char>::eof()) {
+      auto y = date::year_month_day(date::floor<date::days>(t)).year();
+      if (y < date::year(1970) || y > date::year(9999)) {
+        return bad_instant(text, "year outside 1970..9999");
+      }
+      return t;
+    }
+  }
+  return bad_instant(text, "not a date-time with offset");
+}
+
+#pragma GCC diagnostic pop
+
+std::string format_instant(Instant t) { return date::format("%FT%T+00:00", t); }
+
+result<std::chrono::milliseconds> parse_duration(std::string_view text) {
+  auto bad = [&] {
+    return make_error(errc::validation_failed,
+                      "invalid duration '" + std::string(text.substr(0, 40)) +
+                          "' (expected e.g. 10m, 2s, 500ms, 1h30m)");
+  };
+  if (text.empty() || text.size() > 32) return bad();
+  std::int64_t total_ms = 0;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    std::int64_t n = 0;
+    auto [p, ec] = std::from_chars(text.data() + i, text.data() + text.size(), n);
+    if (ec != std::errc{} || n < 0) return bad();
+    i = static_cast<std::size_t>(p - text.data());
+    std::string_view rest = text.substr(i);
+    std::int64_t unit = 1000;  // a bare number is seconds
+    if (rest.starts_with("ms")) {
+      unit = 1, i += 2;
+    } else if (rest.starts_with("h")) {
+      unit = 3'600'000, i += 1;
+    } else if (rest.starts_with("m")) {
+      unit = 60'000, i += 1;
+    } else if (rest.starts_with("s")) {
+      unit = 1000, i += 1;
+    } else if (!rest.empty()) {
+      return bad();
+    }
+    std::int64_t part = 0;
+    if (__builtin_mul_overflow(n, unit, &part) || __builtin_add_overflow(total_ms, part, &total_ms)) {
+      return bad();
+    }
+  }
+  if (total_ms <= 0) return bad();
+  return std::chrono::milliseconds(total_ms);
+}
+
+}  // namespace booking

@@ -1,0 +1,371 @@
+// JSON codecs for the API shapes (DESIGN §4), shared by bookingd and the CLI.
+#include <booking/json.hpp>
+
+#include <boost/json.hpp>
+
+#include <charconv>
+
+namespace booking {
+
+namespace json = boost::json;
+
+namespace {
+
+// Collects problems per field while reading an object, so one response names every bad field.
+class Reader {
+ public:
+  Reader(const json::object& obj, std::string prefix, json::object& problems)
+      : obj_(obj), prefix_(std::move(prefix)), problems_(problems) {}
+
+  void fail(std::string_view field, std::string message) {
+    std::string key = prefix_ + std::string(field);
+    if (!problems_.contains(key)) problems_[key] = std::move(message);
+  }
+
+  const json::value* get(std::string_view field) {
+    auto it = obj_.find(field);
+    if (it == obj_.end() || it->value().is_null()) return nullptr;
+    return &it->value();
+  }
+
+  std::string string(std::string_view field, bool required = true) {
+    const json::value* v = get(field);
+    if (!v) {
+      if (required) fail(field, "is required");
+      return {};
+    }
+    if (!v->is_string()) {
+      fail(field, "must be a string");
+      return {};
+    }
+    return std::string(v->get_string());
+  }
+
+  std::optional<std::string> optional_string(std::string_view field) {
+    if (!get(field)) return std::nullopt;
+    return string(field);
+  }
+
+  std::optional<std::int64_t> integer(std::string_view field, bool required = true) {
+    const json::value* v = get(field);
+    if (!v) {
+      if (required) fail(field, "is required");
+      return std::nullopt;
+    }
+    if (v->is_int64()) return v->get_int64();
+    if (v->is_uint64()) {
+      fail(field, "is too large");
+      return std::nullopt;
+    }
+    if (v->is_double()) {
+      double d = v->get_double();
+      if (d == static_cast<double>(static_cast<std::int64_t>(d)) && d > -9e15 && d < 9e15) {
+        return static_cast<std::int64_t>(d);
+      }
+    }
+    fail(field, "must be an integer");
+    return std::nullopt;
+  }
+
+  Instant instant(std::string_view field) {
+    std::string s = string(field);
+    if (s.empty()) return {};
+    auto t = parse_instant(s);
+    if (!t) {
+      fail(field, t.error().message);
+      return {};
+    }
+    return t.value();
+  }
+
+  // A price in major units: a JSON number or a decimal string, exact in minor units.
+  std::int64_t price(std::string_view field, std::string_view currency) {
+    const json::value* v = get(field);
+    if (!v) {
+      fail(field, "is required");
+      return 0;
+    }
+    std::string text;
+    if (v->is_int64()) {
+      text = std::to_string(v->get_int64());
+    } else if (v->is_uint64()) {
+      text = std::to_string(v->get_uint64());
+    } else if (v->is_double()) {
+      // The shortest text that round-trips is the literal the client wrote for any price with
+      // up to 15 significant digits, so decimals are judged on that text, not on binary noise.
+      char buf[64];
+      auto r = std::to_chars(buf, buf + sizeof buf, v->get_double());
+      text.assign(buf, r.ptr);
+    } else if (v->is_string()) {
+      text = std::string(v->get_string());
+    } else {
+      fail(field, "must be a number");
+      return 0;
+    }
+    auto cur = find_currency(currency);
+    if (!cur) return 0;  // reported on the currency field
+    auto minor = parse_major_units(text, cur.value().decimals);
+    if (!minor) {
+      fail(field, minor.error().message);
+      return 0;
+    }
+    return minor.value();
+  }
+
+  const json::object* object(std::string_view field, bool required) {
+    const json::value* v = get(field);
+    if (!v) {
+      if (required) fail(field, "is required");
+      return nullptr;
+    }
+    if (!v->is_object()) {
+      fail(field, "must be an object");
+      return nullptr;
+    }
+    return &v->get_object();
+  }
+
+  const json::array* array(std::string_view field, bool required) {
+    const json::value* v = get(field);
+    if (!v) {
+      if (required) fail(field, "is required");
+      return nullptr;
+    }
+    if (!v->is_array()) {
+      fail(field, "must be an array");
+      return nullptr;
+    }
+    return &v->get_array();
+  }
+
+  const std::string& prefix() const { return prefix_; }
+
+ private:
+  const json::object& obj_;
+  std::string prefix_;
+  json::object& problems_;
+};
+
+error validation(json::object problems, std::string_view what) {
+  std::string fields;
+  for (const auto& kv : problems) {
+    if (!fields.empty()) fields += ", ";
+    fields += std::string(kv.key());
+  }
+  return make_error(errc::validation_failed, std::string(what) + ": " + fields,
+                    std::move(problems));
+}
+
+Tier tier_from_json(const json::value& v, const std::string& prefix, json::object& problems) {
+  Tier t;
+  if (!v.is_object()) {
+    problems[prefix] = "must be an object";
+    return t;
+  }
+  Reader r(v.get_object(), prefix + ".", problems);
+  t.key = r.string("key");
+  t.category = r.string("category");
+  t.price.currency = r.string("currency");
+  t.price.minor = r.price("price", t.price.currency);
+  // The GET shape carries both qty (available) and capacity; a new tier's capacity is
+  // `capacity` when given, else `qty`.
+  if (r.get("capacity")) {
+    t.capacity = r.integer("capacity").value_or(0);
+  } else {
+    t.capacity = r.integer("qty").value_or(0);
+  }
+  t.start = r.instant("startDate");
+  t.end = r.instant("endDate");
+  t.max_per_order = r.integer("maxPerOrder", false);
+  t.max_per_user = r.integer("maxPerUser", false);
+  return t;
+}
+
+}  // namespace
+
+result<json::value> parse_json(std::string_view text) {
+  json::parse_options options;
+  options.max_depth = 64;
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec, {}, options);
+  if (ec) {
+    return make_error(errc::invalid_json, "request body is not valid JSON: " + ec.message());
+  }
+  return v;
+}
+
+json::value money_json(std::int64_t minor, std::string_view currency) {
+  int decimals = 2;
+  if (auto c = find_currency(currency)) decimals = c.value().decimals;
+  std::int64_t unit = 1;
+  for (int i = 0; i < decimals; ++i) unit *= 10;
+  if (minor % unit == 0) return minor / unit;
+  // Exact for any amount below 2^53 minor units; the decimal text is what a client parses.
+  return std::stod(format_major_units(minor, decimals));
+}
+
+json::object to_json(const Event& e) {
+  json::object o;
+  o["id"] = e.id;
+  o["key"] = e.key;
+  o["name"] = e.name;
+  o["type"] = e.type;
+  o["promoter"] = e.promoter ? json::value(*e.promoter) : json::value(nullptr);
+  o["date"] = format_instant(e.date);
+  o["location"] = {{"venue", e.location.venue}, {"address", e.location.address}};
+  json::array groups;
+  for (const Tier& t : e.tiers) {
+    json::object g;
+    g["key"] = t.key;
+    g["category"] = t.category;
+    g["price"] = money_json(t.price.minor, t.price.currency);
+    g["currency"] = t.price.currency;
+    g["qty"] = t.stock.available;
+    g["capacity"] = t.stock.capacity;
+    g["held"] = t.stock.held;
+    g["sold"] = t.stock.sold;
+    g["startDate"] = format_instant(t.start);
+    g["endDate"] = format_instant(t.end);
+    g["maxPerOrder"] = t.max_per_order ? json::value(*t.max_per_order) : json::value(nullptr);
+    g["maxPerUser"] = t.max_per_user ? json::value(*t.max_per_user) : json::value(nullptr);
+    groups.push_back(std::move(g));
+  }
+  o["eventGroups"] = std::move(groups);
+  json::array schedules;
+  for (const ReleaseWave& w : e.waves) {
+    schedules.push_back({{"startDate", format_instant(w.start)},
+                         {"endDate", format_instant(w.end)},
+                         {"limit", w.limit},
+                         {"booked", w.booked}});
+  }
+  o["eventSchedules"] = std::move(schedules);
+  return o;
+}
+
+result<Event> event_from_json(const json::value& v) {
+  if (!v.is_object()) {
+    return make_error(errc::validation_failed, "the event must be a JSON object",
+                      {{"", "must be an object"}});
+  }
+  json::object problems;
+  Reader r(v.get_object(), "", problems);
+  Event e;
+  e.key = r.string("key");
+  e.name = r.string("name");
+  e.type = r.string("type");
+  e.promoter = r.optional_string("promoter");
+  e.date = r.instant("date");
+  if (const json::object* loc = r.object("location", false)) {
+    Reader lr(*loc, "location.", problems);
+    e.location.venue = lr.string("venue", false);
+    e.location.address = lr.string("address", false);
+  }
+  if (const json::array* groups = r.array("eventGroups", true)) {
+    for (std::size_t i = 0; i < groups->size() && i <= 100; ++i) {
+      e.tiers.push_back(
+          tier_from_json((*groups)[i], "eventGroups[" + std::to_string(i) + "]", problems));
+    }
+  }
+  if (const json::array* schedules = r.array("eventSchedules", false)) {
+    for (std::size_t i = 0; i < schedules->size() && i <= 100; ++i) {
+      std::string prefix = "eventSchedules[" + std::to_string(i) + "]";
+      if (!(*schedules)[i].is_object()) {
+        problems[prefix] = "must be an object";
+        continue;
+      }
+      Reader wr((*schedules)[i].get_object(), prefix + ".", problems);
+      ReleaseWave w;
+      w.start = wr.instant("startDate");
+      w.end = wr.instant("endDate");
+      w.limit = wr.integer("limit").value_or(0);
+      e.waves.push_back(w);
+    }
+  }
+  if (!problems.empty()) return validation(std::move(problems), "invalid event");
+  BOOKING_TRY(validate_new_event(e));
+  return e;
+}
+
+json::object to_json(const Booking& b) {
+  json::object o;
+  o["bookId"] = b.id;
+  o["key"] = b.event_key;
+  o["userId"] = b.user_id ? json::value(*b.user_id) : json::value(nullptr);
+  o["status"] = to_string(b.status);
+  o["price"] = money_json(b.total.minor, b.total.currency);
+  o["currency"] = b.total.currency;
+  json::array lines;
+  for (const BookingLine& l : b.lines) {
+    lines.push_back({{"key", l.tier_key},
+                     {"qty", l.qty},
+                     {"price", money_json(l.unit_price_minor, b.total.currency)}});
+  }
+  o["groupKeys"] = std::move(lines);
+  o["createdAt"] = format_instant(b.created_at);
+  o["expiresAt"] = format_instant(b.expires_at);
+  o["paymentMethod"] = b.payment_method ? json::value(*b.payment_method) : json::value(nullptr);
+  o["reference"] = b.payment_reference ? json::value(*b.payment_reference) : json::value(nullptr);
+  return o;
+}
+
+json::object hold_result_json(const Booking& b) {
+  return {{"bookId", b.id},
+          {"price", money_json(b.total.minor, b.total.currency)},
+          {"currency", b.total.currency},
+          {"status", to_string(b.status)},
+          {"expiresAt", format_instant(b.expires_at)}};
+}
+
+result<HoldRequest> hold_request_from_json(const json::value& v) {
+  if (!v.is_object()) {
+    return make_error(errc::validation_failed, "the booking request must be a JSON object",
+                      {{"", "must be an object"}});
+  }
+  json::object problems;
+  Reader r(v.get_object(), "", problems);
+  HoldRequest req;
+  req.event_key = r.string("key");
+  req.user_id = r.optional_string("userId");
+  if (const json::array* groups = r.array("groupKeys", true)) {
+    if (groups->empty()) r.fail("groupKeys", "at least one event group is required");
+    for (std::size_t i = 0; i < groups->size() && i <= 100; ++i) {
+      std::string prefix = "groupKeys[" + std::to_string(i) + "]";
+      if (!(*groups)[i].is_object()) {
+        problems[prefix] = "must be an object";
+        continue;
+      }
+      Reader gr((*groups)[i].get_object(), prefix + ".", problems);
+      HoldLineRequest line;
+      line.tier_key = gr.string("key");
+      line.qty = gr.integer("qty").value_or(0);
+      req.lines.push_back(std::move(line));
+    }
+  }
+  if (!problems.empty()) return validation(std::move(problems), "invalid booking request");
+  return req;
+}
+
+result<Payment> payment_from_json(const json::value& v) {
+  Payment p;
+  if (v.is_null()) return p;
+  if (!v.is_object()) {
+    return make_error(errc::validation_failed, "the payment must be a JSON object",
+                      {{"", "must be an object"}});
+  }
+  json::object problems;
+  Reader r(v.get_object(), "", problems);
+  if (auto m = r.optional_string("paymentMethod")) p.method = *m;
+  if (auto ref = r.optional_string("reference")) p.reference = *ref;
+  if (!problems.empty()) return validation(std::move(problems), "invalid payment");
+  return p;
+}
+
+json::object error_json(const error& e) {
+  json::object inner;
+  inner["code"] = to_string(e.code);
+  inner["message"] = e.message;
+  inner["details"] = e.details.empty() ? json::value(nullptr) : json::value(e.details);
+  return {{"error", std::move(inner)}};
+}
+
+}  // namespace booking

@@ -1,0 +1,135 @@
+#include "sqlite/connection.hpp"
+
+#include <array>
+
+namespace booking::detail {
+
+Connection::Connection(const std::string& path, int flags, int busy_timeout_ms)
+    : db_(path, flags, busy_timeout_ms) {}
+
+SQLite::Statement& Connection::prepare(const char* sql) {
+  auto& slot = cache_[sql];
+  if (!slot) {
+    slot = std::make_unique<SQLite::Statement>(db_, sql);
+  } else {
+    slot->reset();
+    slot->clearBindings();
+  }
+  used_.push_back(slot.get());
+  return *slot;
+}
+
+void Connection::reset_statements() noexcept {
+  for (SQLite::Statement* st : used_) {
+    try {
+      st->reset();
+    } catch (...) {  // NOLINT(bugprone-empty-catch): reset reports the last step's error again
+    }
+  }
+  used_.clear();
+}
+
+WriteTransaction::WriteTransaction(Connection& c) : c_(c) { c_.db().exec("BEGIN IMMEDIATE"); }
+
+WriteTransaction::~WriteTransaction() {
+  c_.reset_statements();
+  if (!done_) {
+    try {
+      c_.db().exec("ROLLBACK");
+    } catch (...) {  // NOLINT(bugprone-empty-catch): a failed rollback leaves no transaction
+    }
+  }
+}
+
+void WriteTransaction::commit() {
+  c_.reset_statements();
+  c_.db().exec("COMMIT");
+  done_ = true;
+}
+
+namespace {
+// Migration N brings the schema from user_version N to N+1. Never edit a shipped migration;
+// append a new one.
+constexpr std::array<const char*, 1> kMigrations{{
+    R"sql(
+CREATE TABLE events (
+  id        INTEGER PRIMARY KEY,
+  key       TEXT NOT NULL UNIQUE,
+  name      TEXT NOT NULL,
+  type      TEXT NOT NULL,
+  promoter  TEXT,
+  date_ms   INTEGER NOT NULL,
+  venue     TEXT NOT NULL DEFAULT '',
+  address   TEXT NOT NULL DEFAULT ''
+);
+-- Case-insensitive substring search: the trigram tokenizer serves LIKE '%x%' from its index.
+CREATE VIRTUAL TABLE events_fts USING fts5(name, tokenize = 'trigram');
+CREATE TABLE tiers (
+  key            TEXT PRIMARY KEY,
+  event_id       INTEGER NOT NULL REFERENCES events(id),
+  position       INTEGER NOT NULL,
+  category       TEXT NOT NULL,
+  price_minor    INTEGER NOT NULL CHECK (price_minor >= 0),
+  currency       TEXT NOT NULL,
+  capacity       INTEGER NOT NULL CHECK (capacity >= 0),
+  available      INTEGER NOT NULL CHECK (available >= 0),
+  held           INTEGER NOT NULL CHECK (held >= 0),
+  sold           INTEGER NOT NULL CHECK (sold >= 0),
+  start_ms       INTEGER NOT NULL,
+  end_ms         INTEGER NOT NULL,
+  max_per_order  INTEGER,
+  max_per_user   INTEGER,
+  -- the conservation invariant, enforced by the database itself
+  CHECK (capacity = available + held + sold)
+);
+CREATE INDEX tiers_event ON tiers(event_id, position);
+CREATE TABLE waves (
+  id        INTEGER PRIMARY KEY,
+  event_id  INTEGER NOT NULL REFERENCES events(id),
+  start_ms  INTEGER NOT NULL,
+  end_ms    INTEGER NOT NULL,
+  lim       INTEGER NOT NULL CHECK (lim >= 1),
+  booked    INTEGER NOT NULL DEFAULT 0 CHECK (booked >= 0 AND booked <= lim),
+  UNIQUE (event_id, start_ms)
+);
+CREATE TABLE bookings (
+  id               TEXT PRIMARY KEY,
+  event_id         INTEGER NOT NULL REFERENCES events(id),
+  event_key        TEXT NOT NULL,
+  user_id          TEXT,
+  status           TEXT NOT NULL CHECK (status IN ('HELD','CONFIRMED','CANCELLED','EXPIRED')),
+  total_minor      INTEGER NOT NULL,
+  currency         TEXT NOT NULL,
+  created_ms       INTEGER NOT NULL,
+  expires_ms       INTEGER NOT NULL,
+  payment_method   TEXT,
+  payment_ref      TEXT,
+  wave_id          INTEGER REFERENCES waves(id),
+  idempotency_key  TEXT UNIQUE,
+  request_hash     TEXT
+) WITHOUT ROWID;
+CREATE INDEX bookings_due ON bookings(expires_ms) WHERE status = 'HELD';
+CREATE INDEX bookings_user ON bookings(user_id, event_id) WHERE user_id IS NOT NULL;
+CREATE TABLE booking_lines (
+  booking_id        TEXT NOT NULL REFERENCES bookings(id),
+  position          INTEGER NOT NULL,
+  tier_key          TEXT NOT NULL REFERENCES tiers(key),
+  qty               INTEGER NOT NULL CHECK (qty > 0),
+  unit_price_minor  INTEGER NOT NULL,
+  PRIMARY KEY (booking_id, position)
+) WITHOUT ROWID;
+)sql",
+}};
+}  // namespace
+
+void migrate(Connection& c) {
+  WriteTransaction tx(c);  // serializes migrations of several processes opening at once
+  int version = c.db().execAndGet("PRAGMA user_version").getInt();
+  for (auto v = static_cast<std::size_t>(version); v < kMigrations.size(); ++v) {
+    c.db().exec(kMigrations[v]);
+    c.db().exec("PRAGMA user_version = " + std::to_string(v + 1));
+  }
+  tx.commit();
+}
+
+}  // namespace booking::detail

@@ -1,0 +1,406 @@
+#include "sqlite/queries.hpp"
+
+
+namespace booking::detail {
+
+namespace {
+
+std::int64_t ms(Instant t) { return t.time_since_epoch().count(); }
+Instant instant(std::int64_t v) { return Instant(std::chrono::milliseconds(v)); }
+
+void bind_optional(SQLite::Statement& st, int i, const std::optional<std::string>& v) {
+  if (v) {
+    st.bind(i, *v);
+  } else {
+    st.bind(i);
+  }
+}
+void bind_optional(SQLite::Statement& st, int i, const std::optional<std::int64_t>& v) {
+  if (v) {
+    st.bind(i, static_cast<int64_t>(*v));
+  } else {
+    st.bind(i);
+  }
+}
+std::optional<std::string> optional_text(const SQLite::Column& col) {
+  if (col.isNull()) return std::nullopt;
+  return col.getString();
+}
+std::optional<std::int64_t> optional_int(const SQLite::Column& col) {
+  if (col.isNull()) return std::nullopt;
+  return col.getInt64();
+}
+
+bool exists(Connection& c, const char* sql, const std::string& key) {
+  auto& st = c.prepare(sql);
+  st.bind(1, key);
+  return st.executeStep();
+}
+
+error duplicate(const std::string& key) {
+  return make_error(errc::duplicate_key, "key '" + key + "' already exists", {{"key", key}});
+}
+
+}  // namespace
+
+result<std::int64_t> insert_event(Connection& c, const Event& e) {
+  if (exists(c, "SELECT 1 FROM events WHERE key = ?", e.key)) return duplicate(e.key);
+  for (const Tier& t : e.tiers) {
+    if (exists(c, "SELECT 1 FROM tiers WHERE key = ?", t.key)) return duplicate(t.key);
+  }
+  auto& ins = c.prepare(
+      "INSERT INTO events (key, name, type, promoter, date_ms, venue, address) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?)");
+  ins.bind(1, e.key);
+  ins.bind(2, e.name);
+  ins.bind(3, e.type);
+  bind_optional(ins, 4, e.promoter);
+  ins.bind(5, static_cast<int64_t>(ms(e.date)));
+  ins.bind(6, e.location.venue);
+  ins.bind(7, e.location.address);
+  ins.exec();
+  std::int64_t id = c.db().getLastInsertRowid();
+
+  auto& fts = c.prepare("INSERT INTO events_fts (rowid, name) VALUES (?, ?)");
+  fts.bind(1, static_cast<int64_t>(id));
+  fts.bind(2, e.name);
+  fts.exec();
+
+  for (std::size_t i = 0; i < e.tiers.size(); ++i) {
+    const Tier& t = e.tiers[i];
+    auto& st = c.prepare(
+        "INSERT INTO tiers (key, event_id, position, category, price_minor, currency, capacity, "
+        "available, held, sold, start_ms, end_ms, max_per_order, max_per_user) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?)");
+    st.bind(1, t.key);
+    st.bind(2, static_cast<int64_t>(id));
+    st.bind(3, static_cast<int64_t>(i));
+    st.bind(4, t.category);
+    st.bind(5, static_cast<int64_t>(t.price.minor));
+    st.bind(6, t.price.currency);
+    st.bind(7, static_cast<int64_t>(t.capacity));
+    st.bind(8, static_cast<int64_t>(t.capacity));
+    st.bind(9, static_cast<int64_t>(ms(t.start)));
+    st.bind(10, static_cast<int64_t>(ms(t.end)));
+    bind_optional(st, 11, t.max_per_order);
+    bind_optional(st, 12, t.max_per_user);
+    st.exec();
+  }
+  for (const ReleaseWave& w : e.waves) {
+    auto& st =
+        c.prepare("INSERT INTO waves (event_id, start_ms, end_ms, lim) VALUES (?, ?, ?, ?)");
+    st.bind(1, static_cast<int64_t>(id));
+    st.bind(2, static_cast<int64_t>(ms(w.start)));
+    st.bind(3, static_cast<int64_t>(ms(w.end)));
+    st.bind(4, static_cast<int64_t>(w.limit));
+    st.exec();
+  }
+  return id;
+}
+
+namespace {
+std::optional<Event> load_event_where(Connection& c, const char* sql, auto bind) {
+  auto& st = c.prepare(sql);
+  bind(st);
+  if (!st.executeStep()) return std::nullopt;
+  Event e;
+  e.id = st.getColumn(0).getInt64();
+  e.key = st.getColumn(1).getString();
+  e.name = st.getColumn(2).getString();
+  e.type = st.getColumn(3).getString();
+  e.promoter = optional_text(st.getColumn(4));
+  e.date = instant(st.getColumn(5).getInt64());
+  e.location = {st.getColumn(6).getString(), st.getColumn(7).getString()};
+
+  auto& tiers = c.prepare(
+      "SELECT key, category, price_minor, currency, capacity, available, held, sold, start_ms, "
+      "end_ms, max_per_order, max_per_user FROM tiers WHERE event_id = ? ORDER BY position");
+  tiers.bind(1, static_cast<int64_t>(e.id));
+  while (tiers.executeStep()) {
+    Tier t;
+    t.key = tiers.getColumn(0).getString();
+    t.category = tiers.getColumn(1).getString();
+    t.price = Money{tiers.getColumn(2).getInt64(), tiers.getColumn(3).getString()};
+    t.capacity = tiers.getColumn(4).getInt64();
+    t.stock = TierStock{t.capacity, tiers.getColumn(5).getInt64(), tiers.getColumn(6).getInt64(),
+                        tiers.getColumn(7).getInt64()};
+    t.start = instant(tiers.getColumn(8).getInt64());
+    t.end = instant(tiers.getColumn(9).getInt64());
+    t.max_per_order = optional_int(tiers.getColumn(10));
+    t.max_per_user = optional_int(tiers.getColumn(11));
+    e.tiers.push_back(std::move(t));
+  }
+  auto& waves = c.prepare(
+      "SELECT start_ms, end_ms, lim, booked FROM waves WHERE event_id = ? ORDER BY start_ms");
+  waves.bind(1, static_cast<int64_t>(e.id));
+  while (waves.executeStep()) {
+    e.waves.push_back(ReleaseWave{instant(waves.getColumn(0).getInt64()),
+                                  instant(waves.getColumn(1).getInt64()),
+                                  waves.getColumn(2).getInt64(), waves.getColumn(3).getInt64()});
+  }
+  return e;
+}
+
+constexpr const char* kEventColumns =
+    "SELECT id, key, name, type, promoter, date_ms, venue, address FROM events ";
+}  // namespace
+
+std::optional<Event> load_event(Connection& c, std::string_view key) {
+  static const std::string sql = std::string(kEventColumns) + "WHERE key = ?";
+  return load_event_where(c, sql.c_str(), [&](SQLite::Statement& st) { st.bind(1, std::string(key)); });
+}
+
+std::vector<Event> search(Connection& c, const SearchQuery& q) {
+  // The trigram index answers LIKE '%x%' case-insensitively; under 3 characters it scans.
+  std::string pattern = "%";
+  for (char ch : q.name) {
+    if (ch == '%' || ch == '_' || ch == '\\') pattern += '\\';
+    pattern += ch;
+  }
+  pattern += '%';
+  auto& st = c.prepare(
+      "SELECT rowid FROM events_fts WHERE name LIKE ? ESCAPE '\\' ORDER BY rowid "
+      "LIMIT ? OFFSET ?");
+  st.bind(1, pattern);
+  st.bind(2, static_cast<int64_t>(q.limit));
+  st.bind(3, static_cast<int64_t>(q.offset));
+  std::vector<std::int64_t> ids;
+  while (st.executeStep()) ids.push_back(st.getColumn(0).getInt64());
+  std::vector<Event> out;
+  static const std::string sql = std::string(kEventColumns) + "WHERE id = ?";
+  for (std::int64_t id : ids) {
+    auto e = load_event_where(c, sql.c_str(),
+                              [&](SQLite::Statement& s) { s.bind(1, static_cast<int64_t>(id)); });
+    if (e) out.push_back(std::move(*e));
+  }
+  return out;
+}
+
+result<void> take_hold(Connection& c, const HoldPlan& plan) {
+  const Booking& b = plan.booking;
+  if (b.idempotency_key &&
+      exists(c, "SELECT 1 FROM bookings WHERE idempotency_key = ?", *b.idempotency_key)) {
+    return make_error(errc::duplicate_key, "idempotency key already used");
+  }
+  auto& ev = c.prepare("SELECT id FROM events WHERE key = ?");
+  ev.bind(1, b.event_key);
+  if (!ev.executeStep()) {
+    return make_error(errc::not_found, "event '" + b.event_key + "' not found");
+  }
+  const std::int64_t event_id = ev.getColumn(0).getInt64();
+
+  if (b.user_id) {
+    for (std::size_t i = 0; i < b.lines.size() && i < plan.max_per_user.size(); ++i) {
+      if (!plan.max_per_user[i]) continue;
+      auto& st = c.prepare(
+          "SELECT COALESCE(SUM(l.qty), 0) FROM bookings b JOIN booking_lines l "
+          "ON l.booking_id = b.id WHERE b.user_id = ? AND b.event_id = ? AND l.tier_key = ? "
+          "AND b.status IN ('HELD', 'CONFIRMED')");
+      st.bind(1, *b.user_id);
+      st.bind(2, static_cast<int64_t>(event_id));
+      st.bind(3, b.lines[i].tier_key);
+      st.executeStep();
+      std::int64_t used = st.getColumn(0).getInt64();
+      std::int64_t limit = *plan.max_per_user[i];
+      if (used + b.lines[i].qty > limit) {
+        return make_error(errc::per_user_limit,
+                          "at most " + std::to_string(limit) + " tickets of '" +
+                              b.lines[i].tier_key + "' per user",
+                          {{"key", b.lines[i].tier_key},
+                           {"maxPerUser", limit},
+                           {"alreadyBooked", used}});
+      }
+    }
+  }
+
+  std::optional<std::int64_t> wave_id;
+  if (plan.wave_start) {
+    auto& st = c.prepare(
+        "UPDATE waves SET booked = booked + ?1 WHERE event_id = ?2 AND start_ms = ?3 "
+        "AND booked + ?1 <= lim RETURNING id");
+    st.bind(1, static_cast<int64_t>(b.ticket_count()));
+    st.bind(2, static_cast<int64_t>(event_id));
+    st.bind(3, static_cast<int64_t>(ms(*plan.wave_start)));
+    if (st.executeStep()) {
+      wave_id = st.getColumn(0).getInt64();
+      while (st.executeStep()) {
+      }
+    } else {
+      auto& left = c.prepare("SELECT lim - booked FROM waves WHERE event_id = ? AND start_ms = ?");
+      left.bind(1, static_cast<int64_t>(event_id));
+      left.bind(2, static_cast<int64_t>(ms(*plan.wave_start)));
+      std::int64_t remaining = left.executeStep() ? left.getColumn(0).getInt64() : 0;
+      return make_error(errc::wave_limit_reached,
+                        "the current release wave has " + std::to_string(remaining) +
+                            " tickets left",
+                        {{"remaining", remaining}});
+    }
+  }
+
+  boost::json::object available;
+  bool short_of_stock = false;
+  for (const BookingLine& l : b.lines) {
+    auto& st = c.prepare("SELECT available FROM tiers WHERE key = ? AND event_id = ?");
+    st.bind(1, l.tier_key);
+    st.bind(2, static_cast<int64_t>(event_id));
+    if (!st.executeStep()) {
+      return make_error(errc::not_found, "event group '" + l.tier_key + "' not found");
+    }
+    std::int64_t now = st.getColumn(0).getInt64();
+    available[l.tier_key] = now;
+    if (now < l.qty) short_of_stock = true;
+  }
+  auto insufficient = [&] {
+    return make_error(errc::insufficient_stock, "not enough tickets available",
+                      {{"available", available}});
+  };
+  if (short_of_stock) return insufficient();
+  for (const BookingLine& l : b.lines) {
+    // Conditional even though we just read: this is the guard that holds whatever the locks did.
+    auto& st = c.prepare(
+        "UPDATE tiers SET available = available - ?1, held = held + ?1 "
+        "WHERE key = ?2 AND available >= ?1");
+    st.bind(1, static_cast<int64_t>(l.qty));
+    st.bind(2, l.tier_key);
+    if (st.exec() == 0) return insufficient();
+  }
+
+  auto& ins = c.prepare(
+      "INSERT INTO bookings (id, event_id, event_key, user_id, status, total_minor, currency, "
+      "created_ms, expires_ms, wave_id, idempotency_key, request_hash) "
+      "VALUES (?, ?, ?, ?, 'HELD', ?, ?, ?, ?, ?, ?, ?)");
+  ins.bind(1, b.id);
+  ins.bind(2, static_cast<int64_t>(event_id));
+  ins.bind(3, b.event_key);
+  bind_optional(ins, 4, b.user_id);
+  ins.bind(5, static_cast<int64_t>(b.total.minor));
+  ins.bind(6, b.total.currency);
+  ins.bind(7, static_cast<int64_t>(ms(b.created_at)));
+  ins.bind(8, static_cast<int64_t>(ms(b.expires_at)));
+  bind_optional(ins, 9, wave_id);
+  bind_optional(ins, 10, b.idempotency_key);
+  if (b.idempotency_key) {
+    ins.bind(11, plan.request_fingerprint);
+  } else {
+    ins.bind(11);
+  }
+  ins.exec();
+  for (std::size_t i = 0; i < b.lines.size(); ++i) {
+    auto& st = c.prepare(
+        "INSERT INTO booking_lines (booking_id, position, tier_key, qty, unit_price_minor) "
+        "VALUES (?, ?, ?, ?, ?)");
+    st.bind(1, b.id);
+    st.bind(2, static_cast<int64_t>(i));
+    st.bind(3, b.lines[i].tier_key);
+    st.bind(4, static_cast<int64_t>(b.lines[i].qty));
+    st.bind(5, static_cast<int64_t>(b.lines[i].unit_price_minor));
+    st.exec();
+  }
+  return boost::outcome_v2::success();
+}
+
+std::optional<Booking> load_booking(Connection& c, std::string_view id) {
+  auto& st = c.prepare(
+      "SELECT id, event_key, user_id, status, total_minor, currency, created_ms, expires_ms, "
+      "payment_method, payment_ref, idempotency_key FROM bookings WHERE id = ?");
+  st.bind(1, std::string(id));
+  if (!st.executeStep()) return std::nullopt;
+  Booking b;
+  b.id = st.getColumn(0).getString();
+  b.event_key = st.getColumn(1).getString();
+  b.user_id = optional_text(st.getColumn(2));
+  b.status = parse_booking_status(st.getColumn(3).getString()).value_or(BookingStatus::held);
+  b.total = Money{st.getColumn(4).getInt64(), st.getColumn(5).getString()};
+  b.created_at = instant(st.getColumn(6).getInt64());
+  b.expires_at = instant(st.getColumn(7).getInt64());
+  b.payment_method = optional_text(st.getColumn(8));
+  b.payment_reference = optional_text(st.getColumn(9));
+  b.idempotency_key = optional_text(st.getColumn(10));
+  auto& lines = c.prepare(
+      "SELECT tier_key, qty, unit_price_minor FROM booking_lines WHERE booking_id = ? "
+      "ORDER BY position");
+  lines.bind(1, b.id);
+  while (lines.executeStep()) {
+    b.lines.push_back(BookingLine{lines.getColumn(0).getString(), lines.getColumn(1).getInt64(),
+                                  lines.getColumn(2).getInt64()});
+  }
+  return b;
+}
+
+std::optional<IdempotencyRecord> find_idempotency(Connection& c, std::string_view key) {
+  auto& st = c.prepare("SELECT id, request_hash FROM bookings WHERE idempotency_key = ?");
+  st.bind(1, std::string(key));
+  if (!st.executeStep()) return std::nullopt;
+  return IdempotencyRecord{st.getColumn(0).getString(), st.getColumn(1).getString()};
+}
+
+result<void> require_live_hold(const Booking& b, std::string_view action) {
+  if (b.status == BookingStatus::held) return boost::outcome_v2::success();
+  return make_error(errc::invalid_state, "cannot " + std::string(action) + " a " +
+                                             std::string(to_string(b.status)) + " booking");
+}
+
+void move_stock(Connection& c, Booking& b, BookingStatus to) {
+  const bool releases = to == BookingStatus::cancelled || to == BookingStatus::expired;
+  const bool from_held = b.status == BookingStatus::held;
+  for (const BookingLine& l : b.lines) {
+    const char* sql = nullptr;
+    if (from_held && releases) {
+      sql = "UPDATE tiers SET held = held - ?1, available = available + ?1 WHERE key = ?2";
+    } else if (from_held) {
+      sql = "UPDATE tiers SET held = held - ?1, sold = sold + ?1 WHERE key = ?2";
+    } else {
+      sql = "UPDATE tiers SET sold = sold - ?1, available = available + ?1 WHERE key = ?2";
+    }
+    auto& st = c.prepare(sql);
+    st.bind(1, static_cast<int64_t>(l.qty));
+    st.bind(2, l.tier_key);
+    st.exec();
+  }
+  if (releases) {
+    auto& st = c.prepare(
+        "UPDATE waves SET booked = booked - ?1 "
+        "WHERE id = (SELECT wave_id FROM bookings WHERE id = ?2)");
+    st.bind(1, static_cast<int64_t>(b.ticket_count()));
+    st.bind(2, b.id);
+    st.exec();
+  }
+  auto& st = c.prepare("UPDATE bookings SET status = ? WHERE id = ?");
+  st.bind(1, std::string(to_string(to)));
+  st.bind(2, b.id);
+  st.exec();
+  b.status = to;
+}
+
+std::size_t expire_batch(Connection& c, std::int64_t now_ms, std::size_t max) {
+  // Set-based: a temp table of the due ids, then one aggregated UPDATE per table. 100,000
+  // holds expire in a few statements instead of 300,000.
+  c.db().exec("CREATE TEMP TABLE IF NOT EXISTS due_ids (id TEXT PRIMARY KEY) WITHOUT ROWID");
+  c.db().exec("DELETE FROM temp.due_ids");
+  auto& pick = c.prepare(
+      "INSERT INTO temp.due_ids SELECT id FROM bookings WHERE status = 'HELD' AND expires_ms <= ? "
+      "ORDER BY expires_ms LIMIT ?");
+  pick.bind(1, static_cast<int64_t>(now_ms));
+  pick.bind(2, static_cast<int64_t>(max));
+  int n = pick.exec();
+  if (n == 0) return 0;
+  c.prepare(
+       "UPDATE tiers SET held = held - s.q, available = available + s.q FROM "
+       "(SELECT l.tier_key AS k, SUM(l.qty) AS q FROM temp.due_ids d "
+       " JOIN booking_lines l ON l.booking_id = d.id GROUP BY l.tier_key) AS s "
+       "WHERE tiers.key = s.k")
+      .exec();
+  c.prepare(
+       "UPDATE waves SET booked = booked - s.q FROM "
+       "(SELECT b.wave_id AS w, SUM(l.qty) AS q FROM temp.due_ids d "
+       " JOIN bookings b ON b.id = d.id JOIN booking_lines l ON l.booking_id = d.id "
+       " WHERE b.wave_id IS NOT NULL GROUP BY b.wave_id) AS s "
+       "WHERE waves.id = s.w")
+      .exec();
+  c.prepare(
+       "UPDATE bookings SET status = 'EXPIRED' WHERE id IN (SELECT id FROM temp.due_ids)")
+      .exec();
+  return static_cast<std::size_t>(n);
+}
+
+}  // namespace booking::detail

@@ -1,0 +1,139 @@
+// One conformance suite, run against every LockProvider.
+#include <atomic>
+#include <thread>
+
+#include "locks/providers.hpp"
+
+using namespace booking;
+using namespace booking::test;
+using namespace std::chrono_literals;
+
+namespace {
+using Steady = std::chrono::steady_clock;
+std::vector<std::string> K(std::initializer_list<const char*> keys) {
+  return {keys.begin(), keys.end()};
+}
+}  // namespace
+
+#define LOCK_PROVIDERS MemoryLocks
+
+TEMPLATE_TEST_CASE("a held key excludes others until released", "[locks]", LOCK_PROVIDERS) {
+  TestType p;
+  auto a = p.locks->acquire(K({"k"}), 10s, Steady::now() + 1s);
+  REQUIRE(a);
+  auto start = Steady::now();
+  auto b = p.locks->acquire(K({"k"}), 10s, start + 50ms);
+  auto waited = Steady::now() - start;
+  REQUIRE_FALSE(b);
+  CHECK(b.error().code == errc::lock_timeout);
+  CHECK(waited >= 50ms);
+  CHECK(waited < 50ms + 150ms);  // the deadline plus scheduling slack (sanitizer builds)
+  CHECK(p.locks->release(a.value()).value() == ReleaseOutcome::released);
+  CHECK(p.locks->acquire(K({"k"}), 10s, Steady::now() + 1s));
+}
+
+TEMPLATE_TEST_CASE("release with someone else's token changes nothing and says so", "[locks]",
+                   LOCK_PROVIDERS) {
+  TestType p;
+  auto a = p.locks->acquire(K({"k"}), 10s, Steady::now() + 1s).value();
+  LeaseInfo forged = a;
+  forged.token = random_token();
+  CHECK(p.locks->release(forged).value() == ReleaseOutcome::not_owner);
+  CHECK_FALSE(p.locks->acquire(K({"k"}), 10s, Steady::now() + 20ms));
+  CHECK(p.locks->release(a).value() == ReleaseOutcome::released);
+}
+
+TEMPLATE_TEST_CASE("an expired lease lets the next owner in and cannot be extended", "[locks]",
+                   LOCK_PROVIDERS) {
+  TestType p;
+  auto a = p.locks->acquire(K({"k"}), TestType::kShortTtl, Steady::now() + 1s).value();
+  auto b = p.locks->acquire(K({"k"}), 10s, Steady::now() + 2s);
+  REQUIRE(b);
+  CHECK_FALSE(p.locks->extend(a, 10s));
+  CHECK(p.locks->release(a).value() != ReleaseOutcome::released);
+  // b still holds
+  CHECK_FALSE(p.locks->acquire(K({"k"}), 10s, Steady::now() + 20ms));
+  CHECK(p.locks->release(b.value()).value() == ReleaseOutcome::released);
+}
+
+TEMPLATE_TEST_CASE("extend keeps a lease alive past its first TTL", "[locks]", LOCK_PROVIDERS) {
+  TestType p;
+  auto a = p.locks->acquire(K({"k"}), TestType::kShortTtl, Steady::now() + 1s).value();
+  REQUIRE(p.locks->extend(a, 10s));
+  std::this_thread::sleep_for(TestType::kShortTtl + 50ms);
+  CHECK_FALSE(p.locks->acquire(K({"k"}), 10s, Steady::now() + 20ms));
+  CHECK(p.locks->release(a).value() == ReleaseOutcome::released);
+}
+
+TEMPLATE_TEST_CASE("multi-key acquire is all or nothing", "[locks]", LOCK_PROVIDERS) {
+  TestType p;
+  auto b = p.locks->acquire(K({"b"}), 10s, Steady::now() + 1s).value();
+  auto abc = p.locks->acquire(K({"c", "a", "b", "a"}), 10s, Steady::now() + 30ms);
+  REQUIRE_FALSE(abc);
+  // nothing of a or c is left held by the failed attempt
+  auto ac = p.locks->acquire(K({"a", "c"}), 10s, Steady::now() + 20ms);
+  REQUIRE(ac);
+  CHECK(ac.value().keys == K({"a", "c"}));
+  CHECK(p.locks->release(ac.value()).value() == ReleaseOutcome::released);
+  CHECK(p.locks->release(b).value() == ReleaseOutcome::released);
+}
+
+TEMPLATE_TEST_CASE("overlapping key sets in opposite orders never deadlock", "[locks]",
+                   LOCK_PROVIDERS) {
+  TestType p;
+  std::atomic<int> failures{0};
+  auto worker = [&](std::vector<std::string> keys) {
+    for (int i = 0; i < TestType::kRounds; ++i) {
+      auto lease = acquire_guard(*p.locks, keys, 10s, Steady::now() + 5s);
+      if (!lease) ++failures;
+    }
+  };
+  std::thread t1(worker, K({"x", "y"}));
+  std::thread t2(worker, K({"y", "x"}));
+  t1.join();
+  t2.join();
+  CHECK(failures == 0);
+}
+
+TEMPLATE_TEST_CASE("many threads on one key never overlap in the critical section", "[locks]",
+                   LOCK_PROVIDERS) {
+  TestType p;
+  std::atomic<int> inside{0};
+  std::atomic<int> max_inside{0};
+  std::atomic<int> failures{0};
+  long counter = 0;  // deliberately unsynchronized: only the lock protects it
+  constexpr int kThreads = 16;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < TestType::kRounds / 10; ++i) {
+        auto lease = acquire_guard(*p.locks, K({"hot"}), 10s, Steady::now() + 10s);
+        if (!lease) {
+          ++failures;
+          continue;
+        }
+        int now_inside = ++inside;
+        int seen = max_inside.load();
+        while (now_inside > seen && !max_inside.compare_exchange_weak(seen, now_inside)) {
+        }
+        ++counter;
+        --inside;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(failures == 0);
+  CHECK(max_inside == 1);
+  CHECK(counter == kThreads * (TestType::kRounds / 10));
+}
+
+TEMPLATE_TEST_CASE("a lease guard releases on destruction", "[locks]", LOCK_PROVIDERS) {
+  TestType p;
+  {
+    auto lease = acquire_guard(*p.locks, K({"g"}), 10s, Steady::now() + 1s);
+    REQUIRE(lease);
+    CHECK_FALSE(p.locks->acquire(K({"g"}), 10s, Steady::now() + 10ms));
+  }
+  auto again = acquire_guard(*p.locks, K({"g"}), 10s, Steady::now() + 10ms);
+  CHECK(again);
+}
