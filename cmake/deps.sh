@@ -11,7 +11,7 @@ BOOKING_BUILD_PACKAGES=(
   libsqlitecpp-dev libsqlite3-dev
   libcli11-dev
   libhiredis-dev
-  libfmt-dev libhowardhinnant-date-dev
+  libfmt-dev libspdlog-dev libhowardhinnant-date-dev
 )
 # Test, benchmark and sanitizer tooling.
 BOOKING_TEST_PACKAGES=(

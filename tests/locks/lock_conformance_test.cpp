@@ -15,7 +15,7 @@ std::vector<std::string> K(std::initializer_list<const char*> keys) {
 }
 }  // namespace
 
-#define LOCK_PROVIDERS MemoryLocks
+#define LOCK_PROVIDERS MemoryLocks, FileLocks, RedisLocks
 
 TEMPLATE_TEST_CASE("a held key excludes others until released", "[locks]", LOCK_PROVIDERS) {
   TestType p;

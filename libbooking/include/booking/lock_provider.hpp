@@ -100,6 +100,7 @@ struct RedisLockOptions {
   std::string host = "127.0.0.1";
   int port = 6379;
   int db = 0;
+  std::string user;  // Redis 6 ACL user; empty for the default user
   std::string password;
   std::chrono::milliseconds connect_timeout{200};
   std::chrono::milliseconds command_timeout{200};

@@ -1,0 +1,63 @@
+// Child processes for tests: a redis-server fixture and spawned workers, all stopped by PID.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "support.hpp"
+
+namespace booking::test {
+
+// A free TCP port on 127.0.0.1 (bind to port 0 and read it back).
+int free_port();
+
+// A child process with its stdout on a pipe. Killed (SIGKILL) and reaped on destruction.
+class Child {
+ public:
+  explicit Child(const std::vector<std::string>& argv);
+  ~Child();
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+  pid_t pid() const { return pid_; }
+  // Reads one line of the child's stdout (without '\n'); empty at EOF.
+  std::string read_line();
+  // Reads all remaining output.
+  std::string read_all();
+  // Waits for exit; returns the exit status (or 128 + signal).
+  int wait();
+  void kill(int sig);
+
+ private:
+  pid_t pid_ = -1;
+  int out_ = -1;
+  bool reaped_ = false;
+  int status_ = 0;
+  std::string buffer_;
+};
+
+// A redis-server on a free loopback port with a temp dir and no persistence. Fails the test (it
+// never skips) when redis-server cannot be started.
+class RedisServer {
+ public:
+  RedisServer();
+  ~RedisServer();
+  void start();  // on the same port as before
+  void stop();   // SIGKILL, then reaped
+  int port() const { return port_; }
+  std::string spec() const { return "redis://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  TempDir dir_;
+  int port_;
+  pid_t pid_ = -1;
+};
+
+// One redis-server shared by every test in this process, started on first use.
+RedisServer& shared_redis();
+
+// The path of the test worker binary.
+std::string worker_path();
+
+}  // namespace booking::test
