@@ -28,6 +28,7 @@ enum class errc {
   idempotency_conflict,
   payload_too_large,
   unsupported_media_type,
+  method_not_allowed,
   lock_timeout,
   internal,
 };

@@ -24,6 +24,7 @@ constexpr CodeInfo info(errc code) noexcept {
     case errc::idempotency_conflict: return {"idempotency_conflict", 422, 2};
     case errc::payload_too_large: return {"payload_too_large", 413, 2};
     case errc::unsupported_media_type: return {"unsupported_media_type", 415, 2};
+    case errc::method_not_allowed: return {"method_not_allowed", 405, 2};
     case errc::lock_timeout: return {"lock_timeout", 503, 5};
     case errc::internal: return {"internal", 500, 1};
   }

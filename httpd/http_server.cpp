@@ -1,0 +1,334 @@
+#include "http_server.hpp"
+
+#include <booking/json.hpp>
+
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+#include <boost/json.hpp>
+
+#include <charconv>
+#include <regex>
+
+#include "metrics.hpp"
+
+namespace booking::httpd {
+
+namespace json = boost::json;
+
+namespace {
+
+// cpp-httplib 0.11 listens with a backlog of 5, which overflows when 100 clients connect at
+// once; this reaches the socket between bind and listen_after_bind to raise it.
+class TunedServer : public httplib::Server {
+ public:
+  bool raise_backlog(int backlog) { return ::listen(svr_sock_, backlog) == 0; }
+};
+
+// Per-request context for the access log and metrics. httplib serves one request at a time on
+// a worker thread, from pre-routing through the logger, so thread-local state is per request.
+struct RequestContext {
+  std::chrono::steady_clock::time_point start;
+  std::string route;
+  std::string booking_id;
+};
+thread_local RequestContext t_request;
+
+struct RouteEntry {
+  Route route;
+  std::string regex;
+};
+
+const std::vector<RouteEntry>& route_table() {
+  static const std::vector<RouteEntry> table{
+      {{"GET", "/healthz"}, "/healthz"},
+      {{"GET", "/metrics"}, "/metrics"},
+      {{"GET", "/openapi.json"}, "/openapi\\.json"},
+      {{"POST", "/v1/api/events"}, "/v1/api/events"},
+      {{"GET", "/v1/api/events"}, "/v1/api/events"},
+      {{"GET", "/v1/api/events/{key}"}, "/v1/api/events/([^/]+)"},
+      {{"POST", "/v1/api/books"}, "/v1/api/books"},
+      {{"GET", "/v1/api/books/{bookId}"}, "/v1/api/books/([^/]+)"},
+      {{"POST", "/v1/api/books/{bookId}/confirm"}, "/v1/api/books/([^/]+)/confirm"},
+      {{"POST", "/v1/api/books/{bookId}/cancel"}, "/v1/api/books/([^/]+)/cancel"},
+  };
+  return table;
+}
+
+void send_json(httplib::Response& res, int status, const json::value& body) {
+  res.status = status;
+  res.set_content(json::serialize(body), "application/json");
+}
+
+void send_data(httplib::Response& res, int status, json::value data) {
+  send_json(res, status, json::object{{"data", std::move(data)}});
+}
+
+// The one place an error becomes an HTTP response.
+void send_error(httplib::Response& res, const error& e) {
+  send_json(res, http_status(e.code), error_json(e));
+  if (e.code == errc::lock_timeout) res.set_header("Retry-After", "1");
+}
+
+bool is_json_media_type(const std::string& content_type) {
+  std::string media = content_type.substr(0, content_type.find(';'));
+  while (!media.empty() && media.back() == ' ') media.pop_back();
+  for (char& c : media) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return media == "application/json";
+}
+
+// The JSON body of a POST: 415 for another media type, 400 for malformed JSON.
+// An empty body is JSON null.
+result<json::value> json_body(const httplib::Request& req) {
+  if (req.body.empty()) return json::value(nullptr);
+  if (!is_json_media_type(req.get_header_value("Content-Type"))) {
+    return make_error(errc::unsupported_media_type,
+                      "request body must be application/json, not '" +
+                          req.get_header_value("Content-Type").substr(0, 100) + "'");
+  }
+  return parse_json(req.body);
+}
+
+result<std::int64_t> query_int(const httplib::Request& req, const char* name,
+                               std::int64_t fallback) {
+  if (!req.has_param(name)) return fallback;
+  std::string text = req.get_param_value(name);
+  std::int64_t v = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc{} || p != text.data() + text.size()) {
+    return make_error(errc::validation_failed, std::string("invalid query parameter ") + name,
+                      {{name, "must be an integer"}});
+  }
+  return v;
+}
+
+}  // namespace
+
+class HttpServer::Impl {
+ public:
+  Impl(BookingService& service, EventRepository& repo, HttpOptions options)
+      : service_(service), repo_(repo), options_(std::move(options)),
+        metrics_(options_.metrics_tiers) {
+    server_.new_task_queue = [n = options_.threads] {
+      return new httplib::ThreadPool(static_cast<std::size_t>(n));
+    };
+    server_.set_tcp_nodelay(true);  // Nagle + delayed ACK cost ~44 ms per keep-alive request
+    server_.set_keep_alive_max_count(1'000'000);
+    // httplib 0.11 waits out an idle keep-alive connection without looking at stop(), so this
+    // bounds how long a graceful shutdown waits for idle clients.
+    server_.set_keep_alive_timeout(1);
+    server_.set_payload_max_length(options_.max_body);
+    server_.set_read_timeout(std::chrono::seconds(10));
+    server_.set_socket_options([](socket_t sock) {
+      // SO_REUSEADDR only: with httplib's default SO_REUSEPORT a second daemon would bind the
+      // same port silently and steal half the connections.
+      int yes = 1;
+      ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    });
+    service_.set_observer({[this](std::chrono::nanoseconds d) { metrics_.lock_wait().observe(d); }});
+    install_routes();
+    install_hooks();
+  }
+
+  result<int> bind() {
+    int port = options_.port;
+    bool ok = port == 0 ? (port = server_.bind_to_any_port(options_.host)) > 0
+                        : server_.bind_to_port(options_.host, port);
+    if (!ok) {
+      return make_error(errc::internal, "cannot listen on " + options_.host + ":" +
+                                            std::to_string(options_.port) +
+                                            " (address in use or not local?)");
+    }
+    if (!server_.raise_backlog(options_.listen_backlog)) {
+      return make_error(errc::internal, "cannot raise the listen backlog");
+    }
+    return port;
+  }
+
+  void run() { server_.listen_after_bind(); }
+  bool is_running() const { return server_.is_running(); }
+  void stop() { server_.stop(); }
+
+ private:
+  template <class F>
+  void on(const std::string& method, const std::string& path, F handler) {
+    const RouteEntry* entry = nullptr;
+    for (const auto& e : route_table()) {
+      if (e.route.method == method && e.route.path == path) entry = &e;
+    }
+    auto wrapped = [this, entry, handler](const httplib::Request& req, httplib::Response& res) {
+      t_request.route = entry->route.path;
+      handler(req, res);
+    };
+    if (method == "GET") server_.Get(entry->regex, wrapped);
+    if (method == "POST") server_.Post(entry->regex, wrapped);
+  }
+
+  void install_routes() {
+    on("GET", "/healthz", [](const auto&, auto& res) {
+      send_data(res, 200, json::object{{"status", "ok"}});
+    });
+    on("GET", "/metrics", [this](const auto&, auto& res) {
+      res.set_content(metrics_.render(repo_), "text/plain; version=0.0.4");
+    });
+    on("GET", "/openapi.json", [](const auto&, auto& res) {
+      res.set_content(openapi_document(), "application/json");
+    });
+    on("POST", "/v1/api/events", [this](const auto& req, auto& res) { create_event(req, res); });
+    on("GET", "/v1/api/events", [this](const auto& req, auto& res) { search(req, res); });
+    on("GET", "/v1/api/events/{key}", [this](const auto& req, auto& res) {
+      reply(res, 200, service_.get_event(req.matches[1].str()));
+    });
+    on("POST", "/v1/api/books", [this](const auto& req, auto& res) { hold(req, res); });
+    on("GET", "/v1/api/books/{bookId}", [this](const auto& req, auto& res) {
+      t_request.booking_id = req.matches[1].str();
+      reply(res, 200, service_.get_booking(req.matches[1].str()));
+    });
+    on("POST", "/v1/api/books/{bookId}/confirm", [this](const auto& req, auto& res) {
+      t_request.booking_id = req.matches[1].str();
+      auto body = json_body(req);
+      if (!body) return send_error(res, body.error());
+      auto payment = payment_from_json(body.value());
+      if (!payment) return send_error(res, payment.error());
+      reply(res, 200, service_.confirm(req.matches[1].str(), payment.value()));
+    });
+    on("POST", "/v1/api/books/{bookId}/cancel", [this](const auto& req, auto& res) {
+      t_request.booking_id = req.matches[1].str();
+      auto body = json_body(req);
+      if (!body) return send_error(res, body.error());
+      reply(res, 200, service_.cancel(req.matches[1].str()));
+    });
+  }
+
+  template <class T>
+  void reply(httplib::Response& res, int status, const result<T>& r) {
+    if (!r) return send_error(res, r.error());
+    send_data(res, status, to_json(r.value()));
+  }
+
+  void create_event(const httplib::Request& req, httplib::Response& res) {
+    auto body = json_body(req);
+    if (!body) return send_error(res, body.error());
+    auto event = event_from_json(body.value());
+    if (!event) return send_error(res, event.error());
+    reply(res, 201, service_.create_event(event.value()));
+  }
+
+  void search(const httplib::Request& req, httplib::Response& res) {
+    SearchQuery q;
+    q.name = req.get_param_value("name");
+    auto limit = query_int(req, "limit", 20);
+    auto offset = query_int(req, "offset", 0);
+    if (!limit) return send_error(res, limit.error());
+    if (!offset) return send_error(res, offset.error());
+    q.limit = limit.value();
+    q.offset = offset.value();
+    auto events = service_.search_events(q);
+    if (!events) return send_error(res, events.error());
+    json::array out;
+    for (const Event& e : events.value()) out.push_back(to_json(e));
+    send_data(res, 200, std::move(out));
+  }
+
+  void hold(const httplib::Request& req, httplib::Response& res) {
+    const auto start = std::chrono::steady_clock::now();
+    auto answer = [&]() -> result<Booking> {
+      BOOKING_TRY(auto body, json_body(req));
+      if (body.is_null()) return make_error(errc::invalid_json, "a booking request body is required");
+      BOOKING_TRY(auto request, hold_request_from_json(body));
+      if (req.has_header("Idempotency-Key")) {
+        request.idempotency_key = req.get_header_value("Idempotency-Key");
+      }
+      return service_.hold(request);
+    }();
+    metrics_.count_hold(answer ? "ok" : to_string(answer.error().code),
+                        std::chrono::steady_clock::now() - start);
+    if (!answer) return send_error(res, answer.error());
+    t_request.booking_id = answer.value().id;
+    send_data(res, 201, hold_result_json(answer.value()));
+  }
+
+  void install_hooks() {
+    server_.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
+      t_request = RequestContext{std::chrono::steady_clock::now(), {}, {}};
+      return httplib::Server::HandlerResponse::Unhandled;
+    });
+    server_.set_error_handler(httplib::Server::HandlerWithResponse(
+        [](const httplib::Request& req, httplib::Response& res) {
+      if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+      if (res.status == 404) {
+        std::string allow;
+        for (const auto& e : route_table()) {
+          if (std::regex_match(req.path, std::regex(e.regex))) {
+            allow += (allow.empty() ? "" : ", ") + e.route.method;
+          }
+        }
+        if (!allow.empty()) {
+          res.set_header("Allow", allow);
+          send_error(res, make_error(errc::method_not_allowed, req.method + " is not allowed on " +
+                                                                   req.path + " (allowed: " +
+                                                                   allow + ")"));
+          return httplib::Server::HandlerResponse::Handled;
+        }
+        send_json(res, 404, error_json(make_error(errc::not_found,
+                                                   "no route for " + req.method + " " + req.path)));
+      } else if (res.status == 413 || res.status == 414) {
+        int status = res.status;
+        send_json(res, status, error_json(make_error(errc::payload_too_large,
+                                                      "request is too large")));
+      } else if (res.status == 400) {
+        send_json(res, 400, error_json(make_error(errc::invalid_json, "malformed HTTP request")));
+      } else {
+        int status = res.status;
+        send_json(res, status, error_json(make_error(errc::internal, "request failed")));
+      }
+      return httplib::Server::HandlerResponse::Handled;
+    }));
+    server_.set_exception_handler(
+        [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+          std::string what = "unknown";
+          try {
+            std::rethrow_exception(ep);
+          } catch (const std::exception& e) {
+            what = e.what();
+          } catch (...) {
+          }
+          spdlog::error("handler threw: {}", what);
+          send_error(res, make_error(errc::internal, "internal error"));
+        });
+    server_.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+      const auto took = std::chrono::steady_clock::now() - t_request.start;
+      metrics_.count_request(t_request.route.empty() ? "unmatched" : t_request.route, req.method,
+                             res.status);
+      spdlog::info("{} {} {} {:.2f}ms{}{}", req.method, req.path, res.status,
+                   std::chrono::duration<double, std::milli>(took).count(),
+                   t_request.booking_id.empty() ? "" : " bookId=", t_request.booking_id);
+    });
+  }
+
+  BookingService& service_;
+  EventRepository& repo_;
+  HttpOptions options_;
+  Metrics metrics_;
+  TunedServer server_;
+};
+
+const std::vector<Route>& routes() {
+  static const std::vector<Route> out = [] {
+    std::vector<Route> r;
+    for (const auto& e : route_table()) r.push_back(e.route);
+    return r;
+  }();
+  return out;
+}
+
+HttpServer::HttpServer(BookingService& service, EventRepository& repo, HttpOptions options)
+    : impl_(std::make_unique<Impl>(service, repo, std::move(options))) {}
+HttpServer::~HttpServer() = default;
+result<int> HttpServer::bind() { return impl_->bind(); }
+void HttpServer::run() { impl_->run(); }
+void HttpServer::stop() { impl_->stop(); }
+bool HttpServer::is_running() const { return impl_->is_running(); }
+
+}  // namespace booking::httpd

@@ -1,0 +1,55 @@
+// bookingd's HTTP layer: translates requests into BookingService calls and results into the
+// JSON envelope. No business rule lives here.
+#pragma once
+
+#include <booking/booking_service.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace booking::httpd {
+
+struct HttpOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;                      // 0 picks a free port
+  int threads = 256;                    // each keep-alive connection holds a worker
+  std::size_t max_body = 64 * 1024;     // larger bodies get 413 before they are read
+  std::size_t metrics_tiers = 100;      // at most this many tiers in /metrics
+  int listen_backlog = 1024;            // cpp-httplib 0.11 hard-codes 5
+};
+
+// One route: its method, OpenAPI path and a stable label for metrics.
+struct Route {
+  std::string method;
+  std::string path;  // OpenAPI form: /v1/api/books/{bookId}
+};
+
+// The routes bookingd serves; /openapi.json documents exactly these.
+const std::vector<Route>& routes();
+
+// The OpenAPI 3 document.
+const std::string& openapi_document();
+
+class HttpServer {
+ public:
+  HttpServer(BookingService& service, EventRepository& repo, HttpOptions options);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Binds the listening socket; returns the bound port. Fails if the port is taken (no
+  // SO_REUSEPORT, so a second daemon on the same port fails instead of stealing connections).
+  result<int> bind();
+  // Serves until stop(); in-flight requests complete before it returns.
+  void run();
+  // Stops accepting; safe from any thread (e.g. a signal-handling thread).
+  void stop();
+  bool is_running() const;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace booking::httpd

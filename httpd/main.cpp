@@ -1,0 +1,199 @@
+// bookingd: the HTTP daemon. Parses flags, opens storage and locks, runs the expiry sweeper and
+// the HTTP server, and shuts down gracefully on SIGINT/SIGTERM.
+#include <booking/booking_service.hpp>
+#include <booking/version.hpp>
+
+#include <CLI/CLI.hpp>
+#include <signal.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <condition_variable>
+#include <iostream>
+#include <stop_token>
+#include <thread>
+
+#include "http_server.hpp"
+
+using namespace booking;
+
+namespace {
+
+struct Flags {
+  std::string db = "booking.db";
+  std::string listen = "127.0.0.1:8080";
+  std::string lock = "memory";
+  std::string hold_ttl = "10m";
+  std::string durability = "normal";
+  std::string log_level = "info";
+  int threads = 256;
+  std::size_t max_body = 64 * 1024;
+  std::size_t metrics_tiers = 100;
+  bool demo = false;
+};
+
+int fail(const error& e) {
+  spdlog::critical("{}: {}", to_string(e.code), e.message);
+  return exit_code(e.code);
+}
+
+result<std::pair<std::string, int>> parse_listen(const std::string& spec) {
+  auto colon = spec.rfind(':');
+  int port = -1;
+  if (colon != std::string::npos) {
+    try {
+      std::size_t used = 0;
+      port = std::stoi(spec.substr(colon + 1), &used);
+      if (used != spec.size() - colon - 1) port = -1;
+    } catch (const std::exception&) {
+      port = -1;
+    }
+  }
+  if (colon == std::string::npos || colon == 0 || port < 0 || port > 65535) {
+    return make_error(errc::validation_failed,
+                      "--listen must be HOST:PORT (e.g. 127.0.0.1:8080), got '" + spec + "'");
+  }
+  return std::pair{spec.substr(0, colon), port};
+}
+
+// Expires due holds at least once a second until stopped.
+void sweep(std::stop_token stop, BookingService& service) {
+  std::mutex mu;
+  std::condition_variable_any cv;
+  while (!stop.stop_requested()) {
+    if (auto n = service.expire_due(); !n) {
+      spdlog::warn("expiry sweep failed: {}", n.error().message);
+    } else if (n.value() > 0) {
+      spdlog::info("expired {} holds", n.value());
+    }
+    std::unique_lock lock(mu);
+    cv.wait_for(lock, stop, std::chrono::milliseconds(500), [] { return false; });
+  }
+}
+
+int run(const Flags& f) {
+  auto level = spdlog::level::from_str(f.log_level);
+  if (level == spdlog::level::off && f.log_level != "off") {
+    return fail(make_error(errc::validation_failed, "unknown --log-level '" + f.log_level + "'"));
+  }
+  spdlog::set_level(level);
+  auto listen = parse_listen(f.listen);
+  if (!listen) return fail(listen.error());
+  auto ttl = parse_duration(f.hold_ttl);
+  if (!ttl) return fail(ttl.error());
+  if (f.durability != "normal" && f.durability != "full") {
+    return fail(make_error(errc::validation_failed, "--durability must be normal or full"));
+  }
+  SqliteOptions sqlite;
+  sqlite.durability = f.durability == "full" ? Durability::full : Durability::normal;
+  auto repo = make_sqlite_repository(f.db, sqlite);
+  if (!repo) return fail(repo.error());
+  auto locks = make_lock_provider(f.lock);
+  if (!locks) return fail(locks.error());
+  ServiceOptions options;
+  options.hold_ttl = ttl.value();
+  BookingService service(*repo.value(), *locks.value(), system_clock(), options);
+
+  if (f.demo) {
+    Event demo = demo_event(system_clock().now());
+    auto existing = service.get_event(demo.key);
+    if (!existing && existing.error().code == errc::not_found) {
+      if (auto created = service.create_event(demo); !created) return fail(created.error());
+      spdlog::info("created the demo event {}", demo.key);
+    }
+  }
+  // Catch up on holds that came due while the daemon was down, before serving.
+  if (auto n = service.expire_due(); n && n.value() > 0) {
+    spdlog::info("expired {} holds that came due while stopped", n.value());
+  }
+
+  httpd::HttpOptions http;
+  http.host = listen.value().first;
+  http.port = listen.value().second;
+  http.threads = f.threads;
+  http.max_body = f.max_body;
+  http.metrics_tiers = f.metrics_tiers;
+  httpd::HttpServer server(service, *repo.value(), http);
+  auto port = server.bind();
+  if (!port) return fail(port.error());
+  spdlog::info("bookingd {} listening on http://{}:{} (db {}, lock {}, hold ttl {})", version,
+               http.host, port.value(), f.db, locks.value()->describe(), f.hold_ttl);
+  // The port on stdout, for scripts and tests that start the daemon on port 0.
+  std::cout << "listening on http://" << http.host << ":" << port.value() << std::endl;
+
+  // Signals are blocked in every thread (see main) and taken here, synchronously.
+  std::jthread signals([&server] {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    int sig = 0;
+    sigwait(&set, &sig);
+    spdlog::info("signal {}: finishing in-flight requests", sig);
+    server.stop();
+  });
+  std::jthread sweeper(sweep, std::ref(service));
+
+  server.run();  // returns once stopped and every in-flight request has been answered
+  sweeper.request_stop();
+  sweeper.join();
+  pthread_kill(signals.native_handle(), SIGTERM);  // wakes the signal thread if still waiting
+  signals.join();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Before any thread exists: SIGINT/SIGTERM go to the signal thread only; a client that hangs
+  // up mid-response must not kill the daemon.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  spdlog::set_default_logger(spdlog::stderr_color_mt("bookingd"));  // stdout is for the port
+  Flags f;
+  CLI::App app{"bookingd: sells limited tickets over HTTP without overselling"};
+  app.set_version_flag("--version", std::string("bookingd ") + version);
+  app.option_defaults()->always_capture_default();
+  app.add_option("--db", f.db, "SQLite database file (created and migrated if needed)")
+      ->envname("BOOKING_DB");
+  app.add_option("--listen", f.listen, "HOST:PORT to serve on (port 0 picks a free one)")
+      ->envname("BOOKING_LISTEN");
+  app.add_option("--lock", f.lock,
+                 "Lock backend: memory (one process), file:DIR (processes on one host), "
+                 "redis://[:PASSWORD@]HOST:PORT[/DB] (many hosts)")
+      ->envname("BOOKING_LOCK");
+  app.add_option("--hold-ttl", f.hold_ttl, "How long a hold lasts before it expires (10m, 90s)")
+      ->envname("BOOKING_HOLD_TTL");
+  app.add_option("--threads", f.threads,
+                 "HTTP worker threads; each keep-alive connection holds one, so size it for the "
+                 "concurrent clients")
+      ->envname("BOOKING_THREADS")
+      ->check(CLI::Range(1, 4096));
+  app.add_option("--max-body", f.max_body, "Largest request body in bytes (larger: 413)")
+      ->envname("BOOKING_MAX_BODY")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{64} << 20));
+  app.add_option("--durability", f.durability,
+                 "normal: survives a crash of the process; full: fsync per commit, survives "
+                 "power loss")
+      ->envname("BOOKING_DURABILITY")
+      ->check(CLI::IsMember({"normal", "full"}));
+  app.add_option("--metrics-tiers", f.metrics_tiers, "At most this many tiers in /metrics")
+      ->envname("BOOKING_METRICS_TIERS");
+  app.add_option("--log-level", f.log_level, "trace, debug, info, warn, error, critical, off")
+      ->envname("BOOKING_LOG_LEVEL");
+  app.add_flag("--demo", f.demo, "Create the demo event (Con10124) if it is absent")
+      ->envname("BOOKING_DEMO");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  return run(f);
+}

@@ -1,0 +1,116 @@
+// The OpenAPI 3 document of bookingd. A test checks that its paths and methods are exactly the
+// routes the server serves.
+#include <booking/version.hpp>
+
+#include "http_server.hpp"
+
+namespace booking::httpd {
+
+const std::string& openapi_document() {
+  static const std::string doc = R"json({
+  "openapi": "3.0.3",
+  "info": {"title": "bookingd", "version": ")json" BOOKING_VERSION R"json(",
+           "description": "Sells limited tickets to events without overselling. Success bodies are {\"data\": ...}; failures are {\"error\": {\"code\", \"message\", \"details\"}}."},
+  "paths": {
+    "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "alive"}}}},
+    "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text exposition format", "content": {"text/plain": {}}}}}},
+    "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3 document"}}}},
+    "/v1/api/events": {
+      "post": {"summary": "Create an event",
+               "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/EventInput"}}}},
+               "responses": {"201": {"description": "created", "content": {"application/json": {"schema": {"type": "object", "properties": {"data": {"$ref": "#/components/schemas/Event"}}}}}},
+                             "400": {"$ref": "#/components/responses/Error"}, "409": {"$ref": "#/components/responses/Error"},
+                             "413": {"$ref": "#/components/responses/Error"}, "415": {"$ref": "#/components/responses/Error"},
+                             "422": {"$ref": "#/components/responses/Error"}}},
+      "get": {"summary": "Search events by name (case-insensitive substring)",
+              "parameters": [{"name": "name", "in": "query", "schema": {"type": "string"}},
+                             {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 20}},
+                             {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}}],
+              "responses": {"200": {"description": "matching events", "content": {"application/json": {"schema": {"type": "object", "properties": {"data": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}}}}}}},
+                            "422": {"$ref": "#/components/responses/Error"}}}},
+    "/v1/api/events/{key}": {
+      "get": {"summary": "One event with stock per event group",
+              "parameters": [{"name": "key", "in": "path", "required": true, "schema": {"type": "string"}}],
+              "responses": {"200": {"description": "the event", "content": {"application/json": {"schema": {"type": "object", "properties": {"data": {"$ref": "#/components/schemas/Event"}}}}}},
+                            "404": {"$ref": "#/components/responses/Error"}}}},
+    "/v1/api/books": {
+      "post": {"summary": "Hold tickets",
+               "parameters": [{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "maxLength": 255}, "description": "A repeat with the same key and body returns the first result and books nothing new."}],
+               "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HoldRequest"}}}},
+               "responses": {"201": {"description": "held", "content": {"application/json": {"schema": {"type": "object", "properties": {"data": {"$ref": "#/components/schemas/HoldResult"}}}}}},
+                             "400": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"},
+                             "409": {"$ref": "#/components/responses/Error"}, "413": {"$ref": "#/components/responses/Error"},
+                             "415": {"$ref": "#/components/responses/Error"}, "422": {"$ref": "#/components/responses/Error"},
+                             "503": {"$ref": "#/components/responses/Unavailable"}}}},
+    "/v1/api/books/{bookId}": {
+      "get": {"summary": "One booking",
+              "parameters": [{"$ref": "#/components/parameters/BookId"}],
+              "responses": {"200": {"description": "the booking", "content": {"application/json": {"schema": {"type": "object", "properties": {"data": {"$ref": "#/components/schemas/Booking"}}}}}},
+                            "404": {"$ref": "#/components/responses/Error"}}}},
+    "/v1/api/books/{bookId}/confirm": {
+      "post": {"summary": "Pay for a held booking",
+               "parameters": [{"$ref": "#/components/parameters/BookId"}],
+               "requestBody": {"required": false, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Payment"}}}},
+               "responses": {"200": {"description": "confirmed", "content": {"application/json": {"schema": {"type": "object", "properties": {"data": {"$ref": "#/components/schemas/Booking"}}}}}},
+                             "404": {"$ref": "#/components/responses/Error"}, "409": {"$ref": "#/components/responses/Error"},
+                             "410": {"$ref": "#/components/responses/Error"}, "415": {"$ref": "#/components/responses/Error"},
+                             "422": {"$ref": "#/components/responses/Error"}}}},
+    "/v1/api/books/{bookId}/cancel": {
+      "post": {"summary": "Cancel a held or confirmed booking; its tickets return to stock",
+               "parameters": [{"$ref": "#/components/parameters/BookId"}],
+               "responses": {"200": {"description": "cancelled", "content": {"application/json": {"schema": {"type": "object", "properties": {"data": {"$ref": "#/components/schemas/Booking"}}}}}},
+                             "404": {"$ref": "#/components/responses/Error"}, "409": {"$ref": "#/components/responses/Error"},
+                             "410": {"$ref": "#/components/responses/Error"}}}}
+  },
+  "components": {
+    "parameters": {"BookId": {"name": "bookId", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}}},
+    "responses": {
+      "Error": {"description": "an error envelope", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "Unavailable": {"description": "lock_timeout: retry after the Retry-After header", "headers": {"Retry-After": {"schema": {"type": "integer"}}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    },
+    "schemas": {
+      "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
+        "code": {"type": "string", "enum": ["invalid_json", "not_found", "validation_failed", "duplicate_key", "insufficient_stock", "sale_not_open", "wave_limit_reached", "per_user_limit", "invalid_state", "hold_expired", "idempotency_conflict", "payload_too_large", "unsupported_media_type", "method_not_allowed", "lock_timeout", "internal"]},
+        "message": {"type": "string"},
+        "details": {"type": "object", "nullable": true, "description": "validation_failed: one entry per bad field; insufficient_stock: {available: {tierKey: n}}"}}}}},
+      "Instant": {"type": "string", "format": "date-time", "example": "2026-11-11T14:00:00.000+00:00"},
+      "Price": {"type": "number", "description": "major units of the currency; never more decimals than it allows", "example": 5000000},
+      "EventGroupInput": {"type": "object", "required": ["key", "category", "price", "currency", "qty", "startDate", "endDate"], "properties": {
+        "key": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"}, "category": {"type": "string"},
+        "price": {"$ref": "#/components/schemas/Price"}, "currency": {"type": "string", "example": "IDR"},
+        "qty": {"type": "integer", "minimum": 0, "description": "capacity"},
+        "startDate": {"$ref": "#/components/schemas/Instant"}, "endDate": {"$ref": "#/components/schemas/Instant"},
+        "maxPerOrder": {"type": "integer", "minimum": 1, "nullable": true}, "maxPerUser": {"type": "integer", "minimum": 1, "nullable": true}}},
+      "EventGroup": {"allOf": [{"$ref": "#/components/schemas/EventGroupInput"}, {"type": "object", "properties": {
+        "qty": {"type": "integer", "description": "tickets available now"}, "capacity": {"type": "integer"}, "held": {"type": "integer"}, "sold": {"type": "integer"}}}]},
+      "Schedule": {"type": "object", "required": ["startDate", "endDate", "limit"], "properties": {
+        "startDate": {"$ref": "#/components/schemas/Instant"}, "endDate": {"$ref": "#/components/schemas/Instant"},
+        "limit": {"type": "integer", "minimum": 1}, "booked": {"type": "integer", "readOnly": true}}},
+      "EventInput": {"type": "object", "required": ["key", "name", "type", "date", "eventGroups"], "properties": {
+        "key": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"}, "name": {"type": "string", "minLength": 1, "maxLength": 200},
+        "type": {"type": "string"}, "promoter": {"type": "string", "nullable": true}, "date": {"$ref": "#/components/schemas/Instant"},
+        "location": {"type": "object", "properties": {"venue": {"type": "string"}, "address": {"type": "string"}}},
+        "eventGroups": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/EventGroupInput"}},
+        "eventSchedules": {"type": "array", "items": {"$ref": "#/components/schemas/Schedule"}}}},
+      "Event": {"allOf": [{"$ref": "#/components/schemas/EventInput"}, {"type": "object", "properties": {
+        "id": {"type": "integer"}, "eventGroups": {"type": "array", "items": {"$ref": "#/components/schemas/EventGroup"}}}}]},
+      "HoldRequest": {"type": "object", "required": ["key", "groupKeys"], "properties": {
+        "key": {"type": "string", "description": "event key"}, "userId": {"type": "string"},
+        "groupKeys": {"type": "array", "minItems": 1, "items": {"type": "object", "required": ["key", "qty"], "properties": {"key": {"type": "string"}, "qty": {"type": "integer", "minimum": 1}}}}}},
+      "HoldResult": {"type": "object", "properties": {"bookId": {"type": "string"}, "price": {"$ref": "#/components/schemas/Price"},
+        "currency": {"type": "string"}, "status": {"type": "string"}, "expiresAt": {"$ref": "#/components/schemas/Instant"}}},
+      "Payment": {"type": "object", "properties": {"paymentMethod": {"type": "string", "default": "card"}, "reference": {"type": "string"}}},
+      "Booking": {"type": "object", "properties": {
+        "bookId": {"type": "string"}, "key": {"type": "string"}, "userId": {"type": "string", "nullable": true},
+        "status": {"type": "string", "enum": ["HELD", "CONFIRMED", "CANCELLED", "EXPIRED"]},
+        "price": {"$ref": "#/components/schemas/Price"}, "currency": {"type": "string"},
+        "groupKeys": {"type": "array", "items": {"type": "object", "properties": {"key": {"type": "string"}, "qty": {"type": "integer"}, "price": {"$ref": "#/components/schemas/Price"}}}},
+        "createdAt": {"$ref": "#/components/schemas/Instant"}, "expiresAt": {"$ref": "#/components/schemas/Instant"},
+        "paymentMethod": {"type": "string", "nullable": true}, "reference": {"type": "string", "nullable": true}}}
+    }
+  }
+})json";
+  return doc;
+}
+
+}  // namespace booking::httpd

@@ -1,0 +1,217 @@
+// Every endpoint and every error code of DESIGN §4 through real HTTP.
+#include <boost/json.hpp>
+
+#include "httpd/http_fixture.hpp"
+
+using namespace booking;
+using namespace booking::test;
+using namespace std::chrono_literals;
+namespace json = boost::json;
+
+namespace {
+
+std::string event_body(const std::string& key, std::int64_t qty, const std::string& extra = "") {
+  return R"({"key": ")" + key + R"(", "name": "Show )" + key + R"(", "type": "Concert",
+    "date": "2027-02-01T20:00:00+07:00", "location": {"venue": "Hall", "address": "Street 1"},
+    "eventGroups": [
+      {"key": "gold-)" + key + R"(", "category": "Gold", "price": 5000000, "currency": "IDR",
+       "qty": )" + std::to_string(qty) + R"(, "startDate": "2027-01-01T00:00:00Z",
+       "endDate": "2027-02-01T00:00:00Z", "maxPerOrder": 5, "maxPerUser": 6},
+      {"key": "sil-)" + key + R"(", "category": "Silver", "price": 3000000.5, "currency": "IDR",
+       "qty": 10, "startDate": "2027-01-01T00:00:00Z", "endDate": "2027-02-01T00:00:00Z"}
+    ])" + extra + "}";
+}
+
+std::string hold_body(const std::string& key, std::int64_t qty, const std::string& user = "u1") {
+  return R"({"key": ")" + key + R"(", "groupKeys": [{"key": "gold-)" + key + R"(", "qty": )" +
+         std::to_string(qty) + R"(}], "userId": ")" + user + R"("})";
+}
+
+const json::object& data(const HttpResult& r) { return r.body.as_object().at("data").as_object(); }
+std::string code(const HttpResult& r) {
+  return std::string(r.body.as_object().at("error").as_object().at("code").as_string());
+}
+
+// The event as the API shows it, to compare before and after a failed request.
+std::string snapshot(HttpFixture& f, const std::string& key) {
+  return json::serialize(f.get("/v1/api/events/" + key).body);
+}
+
+}  // namespace
+
+TEST_CASE("every endpoint answers its success path", "[http]") {
+  HttpFixture f;
+  auto created = f.post("/v1/api/events", event_body("Con1", 100));
+  REQUIRE(created.status == 201);
+  CHECK(data(created).at("key").as_string() == "Con1");
+  CHECK(data(created).at("eventGroups").as_array()[1].as_object().at("price").as_double() ==
+        3000000.5);
+
+  auto search = f.get("/v1/api/events?name=SHOW&limit=5&offset=0");
+  REQUIRE(search.status == 200);
+  CHECK(search.body.at("data").as_array().size() == 1);
+
+  auto one = f.get("/v1/api/events/Con1");
+  REQUIRE(one.status == 200);
+  CHECK(data(one).at("eventGroups").as_array()[0].as_object().at("qty").as_int64() == 100);
+
+  auto held = f.post("/v1/api/books", hold_body("Con1", 3));
+  REQUIRE(held.status == 201);
+  const std::string id(data(held).at("bookId").as_string());
+  CHECK(data(held).at("status").as_string() == "HELD");
+  CHECK(data(held).at("price").as_int64() == 15'000'000);
+  CHECK(data(held).at("currency").as_string() == "IDR");
+  CHECK(data(held).at("expiresAt").as_string() == "2027-01-15T08:10:00.000+00:00");
+
+  auto gold = f.get("/v1/api/events/Con1").body.at("data").at("eventGroups").as_array()[0];
+  CHECK(gold.at("qty").as_int64() == 97);
+  CHECK(gold.at("held").as_int64() == 3);
+
+  auto got = f.get("/v1/api/books/" + id);
+  REQUIRE(got.status == 200);
+  CHECK(data(got).at("groupKeys").as_array()[0].at("qty").as_int64() == 3);
+
+  auto confirmed =
+      f.post("/v1/api/books/" + id + "/confirm", R"({"paymentMethod": "card", "reference": "r9"})");
+  REQUIRE(confirmed.status == 200);
+  CHECK(data(confirmed).at("status").as_string() == "CONFIRMED");
+  CHECK(data(confirmed).at("reference").as_string() == "r9");
+
+  auto cancelled = f.post("/v1/api/books/" + id + "/cancel", "");
+  REQUIRE(cancelled.status == 200);
+  CHECK(data(cancelled).at("status").as_string() == "CANCELLED");
+
+  CHECK(f.get("/healthz").status == 200);
+  auto metrics = f.get("/metrics");
+  REQUIRE(metrics.status == 200);
+  const std::string text(metrics.body.as_string());
+  CHECK(text.find("booking_holds_total{outcome=\"ok\"} 1") != std::string::npos);
+  CHECK(text.find("booking_tickets_available{event=\"Con1\",tier=\"gold-Con1\"} 100") !=
+        std::string::npos);
+  CHECK(text.find("booking_lock_wait_seconds_count 1") != std::string::npos);
+  CHECK(f.get("/openapi.json").body.at("openapi").as_string() == "3.0.3");
+}
+
+TEST_CASE("every error code comes in the envelope with storage unchanged", "[http]") {
+  ServiceOptions options;
+  options.retry.attempts = 2;
+  options.retry.attempt_wait = 20ms;
+  httpd::HttpOptions http;
+  http.max_body = 4096;
+  HttpFixture f(make_memory_repository(), options, http);
+  REQUIRE(f.post("/v1/api/events",
+                 event_body("Con1", 8,
+                            R"(, "eventSchedules": [{"startDate": "2027-01-20T00:00:00Z",
+                                "endDate": "2027-01-21T00:00:00Z", "limit": 2}])"))
+              .status == 201);
+  const std::string before = snapshot(f, "Con1");
+
+  auto expect = [&](const HttpResult& r, int status, const std::string& c) {
+    INFO(json::serialize(r.body));
+    CHECK(r.status == status);
+    CHECK(code(r) == c);
+    CHECK(r.body.at("error").as_object().contains("message"));
+    CHECK(snapshot(f, "Con1") == before);
+  };
+  expect(f.post("/v1/api/books", "{nope"), 400, "invalid_json");
+  expect(f.post("/v1/api/books", std::string(10000, '[')), 413, "payload_too_large");
+  expect(f.post("/v1/api/books", std::string(2000, '[') + std::string(2000, ']')), 400,
+         "invalid_json");
+  expect(f.post("/v1/api/books", hold_body("Con1", 1), "text/plain"), 415,
+         "unsupported_media_type");
+  auto invalid = f.post("/v1/api/books", R"({"key": "Con1", "groupKeys": [{"key": "x", "qty": -1}]})");
+  expect(invalid, 422, "validation_failed");
+  CHECK(invalid.body.at("error").at("details").as_object().contains("groupKeys[0].qty"));
+  expect(f.post("/v1/api/books", hold_body("Nope", 1)), 404, "not_found");
+  expect(f.get("/v1/api/books/0123456789abcdef0123456789abcdef"), 404, "not_found");
+  expect(f.get("/v1/api/events/Nope"), 404, "not_found");
+  expect(f.get("/no/such/route"), 404, "not_found");
+  expect(f.send("DELETE", "/v1/api/events"), 405, "method_not_allowed");
+  expect(f.post("/v1/api/events", event_body("Con1", 5)), 409, "duplicate_key");
+  expect(f.post("/v1/api/books", hold_body("Con1", 6)), 409, "per_user_limit");
+  auto short_of_stock = f.post("/v1/api/books", hold_body("Con1", 5, "u2"));
+  REQUIRE(short_of_stock.status == 201);  // 3 left
+  const std::string after_hold = snapshot(f, "Con1");
+  auto insufficient = f.post("/v1/api/books", hold_body("Con1", 4, "u3"));
+  CHECK(insufficient.status == 409);
+  CHECK(code(insufficient) == "insufficient_stock");
+  CHECK(insufficient.body.at("error").at("details").at("available").at("gold-Con1").as_int64() == 3);
+  CHECK(snapshot(f, "Con1") == after_hold);
+
+  // an idempotent repeat books nothing new; another body under the same key conflicts
+  httplib::Headers idem{{"Idempotency-Key", "key-1"}};
+  auto first = f.post("/v1/api/books", hold_body("Con1", 1, "u4"), "application/json", idem);
+  REQUIRE(first.status == 201);
+  const std::string after_first = snapshot(f, "Con1");
+  auto again = f.post("/v1/api/books", hold_body("Con1", 1, "u4"), "application/json", idem);
+  CHECK(again.status == 201);
+  CHECK(data(again).at("bookId") == data(first).at("bookId"));
+  CHECK(snapshot(f, "Con1") == after_first);
+  auto conflict = f.post("/v1/api/books", hold_body("Con1", 2, "u4"), "application/json", idem);
+  CHECK(conflict.status == 422);
+  CHECK(code(conflict) == "idempotency_conflict");
+  CHECK(snapshot(f, "Con1") == after_first);
+
+  const std::string id(data(first).at("bookId").as_string());
+  REQUIRE(f.post("/v1/api/books/" + id + "/cancel", "").status == 200);
+  const std::string after_cancel = snapshot(f, "Con1");
+  auto state = f.post("/v1/api/books/" + id + "/confirm", "{}");
+  CHECK(state.status == 409);
+  CHECK(code(state) == "invalid_state");
+
+  auto held = f.post("/v1/api/books", hold_body("Con1", 1, "u5"));
+  REQUIRE(held.status == 201);
+  const std::string with_hold = snapshot(f, "Con1");
+  f.clock.advance(11min);
+  auto expired = f.post("/v1/api/books/" + std::string(data(held).at("bookId").as_string()) +
+                        "/confirm", "{}");
+  CHECK(expired.status == 410);
+  CHECK(code(expired) == "hold_expired");
+  CHECK(snapshot(f, "Con1") == after_cancel);  // the expired hold's ticket came back
+
+  // the wave opens on Jan 20 with 2 tickets
+  f.clock.set(parse_instant("2027-01-20T01:00:00Z").value());
+  auto wave = f.post("/v1/api/books", hold_body("Con1", 3, "u6"));
+  CHECK(wave.status == 409);
+  CHECK(code(wave) == "wave_limit_reached");
+
+  f.clock.set(parse_instant("2027-03-01T00:00:00Z").value());
+  auto closed = f.post("/v1/api/books", hold_body("Con1", 1, "u7"));
+  CHECK(closed.status == 409);
+  CHECK(code(closed) == "sale_not_open");
+  CHECK(snapshot(f, "Con1") == after_cancel);
+
+  f.clock.set(kT0);
+  auto other = f.locks->acquire(std::vector<std::string>{tier_lock_key("gold-Con1")}, 10s,
+                                std::chrono::steady_clock::now() + 1s);
+  REQUIRE(other);
+  auto busy = f.post("/v1/api/books", hold_body("Con1", 1, "u8"));
+  CHECK(busy.status == 503);
+  CHECK(code(busy) == "lock_timeout");
+  auto retry_after = busy.headers.find("Retry-After");
+  REQUIRE(retry_after != busy.headers.end());
+  CHECK(retry_after->second == "1");
+  CHECK(snapshot(f, "Con1") == after_cancel);
+  (void)f.locks->release(other.value());
+
+  auto bad_query = f.get("/v1/api/events?limit=abc");
+  CHECK(bad_query.status == 422);
+  CHECK(f.get("/v1/api/events?limit=0").status == 422);
+}
+
+TEST_CASE("the OpenAPI document lists exactly the routes served", "[http]") {
+  HttpFixture f;
+  auto doc = f.get("/openapi.json");
+  REQUIRE(doc.status == 200);
+  std::set<std::string> documented;
+  for (const auto& [path, item] : doc.body.at("paths").as_object()) {
+    for (const auto& [method, op] : item.as_object()) {
+      std::string m(method);
+      for (char& c : m) c = static_cast<char>(std::toupper(c));
+      documented.insert(m + " " + std::string(path));
+    }
+  }
+  std::set<std::string> served;
+  for (const auto& r : httpd::routes()) served.insert(r.method + " " + r.path);
+  CHECK(documented == served);
+}
