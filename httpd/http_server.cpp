@@ -58,7 +58,7 @@ const std::vector<RouteEntry>& route_table() {
 
 void send_json(httplib::Response& res, int status, const json::value& body) {
   res.status = status;
-  res.set_content(json::serialize(body), "application/json");
+  res.set_content(to_text(body), "application/json");
 }
 
 void send_data(httplib::Response& res, int status, json::value data) {

@@ -57,6 +57,15 @@ class RedisServer {
 // One redis-server shared by every test in this process, started on first use.
 RedisServer& shared_redis();
 
+struct CommandResult {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs a command to completion with `input` on its stdin; captures stdout and stderr.
+CommandResult run_command(const std::vector<std::string>& argv, const std::string& input = "");
+
 // The path of the test worker binary.
 std::string worker_path();
 

@@ -38,6 +38,19 @@ TEST_CASE("minor units print as the shortest exact major amount", "[money]") {
   CHECK(format_major_units(1, 3) == "0.001");
 }
 
+TEST_CASE("money prints for people with separators and every decimal", "[money]") {
+  CHECK(format_money({500'000'000, "IDR"}) == "5,000,000.00 IDR");
+  CHECK(format_money({1250, "USD"}) == "12.50 USD");
+  CHECK(format_money({1500, "JPY"}) == "1,500 JPY");
+  CHECK(format_money({99, "JPY"}) == "99 JPY");
+  CHECK(format_money({100'000, "USD"}) == "1,000.00 USD");
+  CHECK(format_money({-123'456'789, "USD"}) == "-1,234,567.89 USD");
+  CHECK(format_integer(0) == "0");
+  CHECK(format_integer(999) == "999");
+  CHECK(format_integer(1000) == "1,000");
+  CHECK(format_integer(-1234567) == "-1,234,567");
+}
+
 TEST_CASE("currencies know their decimals", "[money]") {
   CHECK(find_currency("IDR").value().decimals == 2);
   CHECK(find_currency("USD").value().decimals == 2);

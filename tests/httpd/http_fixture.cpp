@@ -1,5 +1,7 @@
 #include "httpd/http_fixture.hpp"
 
+#include <spdlog/spdlog.h>
+
 namespace booking::test {
 
 HttpFixture::HttpFixture(std::unique_ptr<EventRepository> r, ServiceOptions options,
@@ -11,6 +13,7 @@ HttpFixture::HttpFixture(std::unique_ptr<EventRepository> r, ServiceOptions opti
         http.threads = std::max(http.threads, 8);
         return http;
       }()) {
+  spdlog::set_level(spdlog::level::warn);  // no access log per request in test output
   auto bound = server.bind();
   REQUIRE(bound);
   port = bound.value();

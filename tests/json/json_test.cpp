@@ -100,6 +100,13 @@ TEST_CASE("a hold request decodes and rejects bad shapes", "[json]") {
   CHECK(huge.error().code == errc::validation_failed);
 }
 
+TEST_CASE("JSON text prints decimals as people write them", "[json]") {
+  json::object o{{"price", money_json(1250, "USD")}, {"n", 5}, {"s", "a\"b"}, {"a", {1.5, nullptr}}};
+  CHECK(to_text(o) == R"({"price":12.5,"n":5,"s":"a\"b","a":[1.5,null]})");
+  CHECK(to_text(money_json(500'000'000, "IDR")) == "5000000");
+  CHECK(to_text(money_json(1, "USD")) == "0.01");
+}
+
 TEST_CASE("errors encode as the API envelope", "[json]") {
   auto o = error_json(make_error(errc::insufficient_stock, "sold out", {{"available", 0}}));
   CHECK(o["error"].as_object()["code"].as_string() == "insufficient_stock");

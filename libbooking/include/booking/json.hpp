@@ -9,6 +9,7 @@
 
 #include <boost/json/value.hpp>
 
+#include <string>
 #include <string_view>
 
 namespace booking {
@@ -36,6 +37,10 @@ result<Payment> payment_from_json(const boost::json::value& json);
 
 // {"error": {"code", "message", "details"}}.
 boost::json::object error_json(const error& e);
+
+// JSON text for the API and the CLI. Like boost::json::serialize, except that decimal numbers
+// are printed as people write them (12.5; Boost.JSON 1.81 prints 1.25E1).
+std::string to_text(const boost::json::value& v);
 
 // A price in major units as a JSON number (5000000, 12.5).
 boost::json::value money_json(std::int64_t minor, std::string_view currency);

@@ -35,6 +35,13 @@ result<std::int64_t> parse_major_units(std::string_view text, int decimals);
 // 1250 (USD) -> "12.5". With `fixed`, always prints every decimal ("12.50").
 std::string format_major_units(std::int64_t minor, int decimals, bool fixed = false);
 
+// For people: every decimal of the currency and thousands separators, then the code:
+// "5,000,000.00 IDR", "1,500 JPY".
+std::string format_money(const Money& money);
+
+// An integer with thousands separators: 1234567 -> "1,234,567".
+std::string format_integer(std::int64_t n);
+
 // Checked arithmetic on minor units; validation_failed on overflow.
 result<std::int64_t> checked_mul(std::int64_t a, std::int64_t b);
 result<std::int64_t> checked_add(std::int64_t a, std::int64_t b);

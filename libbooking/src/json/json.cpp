@@ -194,6 +194,51 @@ result<json::value> parse_json(std::string_view text) {
   return v;
 }
 
+namespace {
+void write_text(std::string& out, const json::value& v) {
+  switch (v.kind()) {
+    case json::kind::object: {
+      out += '{';
+      bool first = true;
+      for (const auto& kv : v.get_object()) {
+        if (!first) out += ',';
+        first = false;
+        out += json::serialize(json::string(kv.key()));
+        out += ':';
+        write_text(out, kv.value());
+      }
+      out += '}';
+      return;
+    }
+    case json::kind::array: {
+      out += '[';
+      bool first = true;
+      for (const auto& e : v.get_array()) {
+        if (!first) out += ',';
+        first = false;
+        write_text(out, e);
+      }
+      out += ']';
+      return;
+    }
+    case json::kind::double_: {
+      char buf[64];
+      auto r = std::to_chars(buf, buf + sizeof buf, v.get_double());  // shortest round-trip
+      out.append(buf, r.ptr);
+      return;
+    }
+    default:
+      out += json::serialize(v);
+  }
+}
+}  // namespace
+
+std::string to_text(const json::value& v) {
+  std::string out;
+  write_text(out, v);
+  return out;
+}
+
 json::value money_json(std::int64_t minor, std::string_view currency) {
   int decimals = 2;
   if (auto c = find_currency(currency)) decimals = c.value().decimals;

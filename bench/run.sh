@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Runs every benchmark with its bare baseline in the same run and prints the ratios.
+# Builds Release into build/bench, starts its own redis-server, bare_server and bookingd on
+# free loopback ports and stops them by PID. Takes about 4 minutes on 2 cores.
+#   bench/run.sh [--quick]     --quick: shorter HTTP runs and the original scenario for 20 s
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+source cmake/deps.sh
+booking_install_packages "${BOOKING_BUILD_PACKAGES[@]}" "${BOOKING_TEST_PACKAGES[@]}"
+quick=0
+[ "${1:-}" = "--quick" ] && quick=1
+http_secs=$([ $quick = 1 ] && echo 5 || echo 10)
+original_secs=$([ $quick = 1 ] && echo 20 || echo 60)
+
+cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DBOOKING_BUILD_TESTS=OFF \
+  -DBOOKING_BUILD_BENCH=ON -DBOOKING_BUILD_EXAMPLES=OFF >/dev/null
+cmake --build build/bench -j2 --target engine_bench bare_server loadgen bookingd booking_cli >/dev/null
+bin="$root/build/bench"
+work="$(mktemp -d /tmp/booking-bench.XXXXXX)"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+start_server() {  # name, command...: starts it, waits for "listening on ...:PORT", echoes PORT
+  local name="$1"; shift
+  "$@" > "$work/$name.out" 2> "$work/$name.err" &
+  pids+=($!)
+  for _ in $(seq 1 500); do
+    if grep -q 'listening on' "$work/$name.out" 2>/dev/null; then
+      sed -n 's/.*:\([0-9]*\)$/\1/p' "$work/$name.out" | head -1
+      return
+    fi
+    sleep 0.01
+  done
+  echo "$name did not start: $(cat "$work/$name.err")" >&2
+  exit 1
+}
+field() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }
+
+echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+
+redis_port=$(free_port)
+redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" \
+  --daemonize no > "$work/redis.log" 2>&1 &
+pids+=($!)
+sleep 0.3
+
+echo
+echo "== engine (Google Benchmark; items_per_second = holds/s)"
+BOOKING_BENCH_REDIS="redis://127.0.0.1:$redis_port" "$bin/bench/engine_bench" \
+  --benchmark_out="$work/engine.json" --benchmark_out_format=json \
+  --benchmark_min_time=0.5 | grep -v '^-\|^Benchmark' || true
+python3 - "$work/engine.json" <<'PY'
+import json, sys
+runs = {b["name"]: b for b in json.load(open(sys.argv[1]))["benchmarks"]}
+def ips(name): return runs[name]["items_per_second"]
+print()
+for label, sync, repo in (("NORMAL", 0, 1), ("FULL", 1, 2)):
+    bare = ips(f"BM_BareSqliteHold/{sync}/real_time")
+    for threads in (1, 2, 8, 32):
+        svc = ips(f"BM_ServiceHold/{repo}/0/real_time/threads:{threads}")
+        print(f"holds/s SQLite {label:6} service/bare at {threads:2} threads: "
+              f"{svc:9.0f} / {bare:9.0f} = {svc / bare:.2f}x (target >= 0.5x)")
+s = runs["BM_Search100k/iterations:3000/real_time"]
+print(f"search over 100,000 events: p50 {s['p50_us']:.0f} us, p99 {s['p99_us']:.0f} us (target p99 < 5000 us)")
+e = runs["BM_Expire100kDueHolds/iterations:1/real_time"]
+print(f"expire 100,000 due holds: {e['real_time']:.0f} ms (target < 2000 ms)")
+for i, name in enumerate(("memory", "file", "redis")):
+    r = runs.get(f"BM_LockCycle/{i}/real_time")
+    if r and "items_per_second" in r:
+        print(f"lock acquire+release, {name}: {r['items_per_second']:.0f}/s")
+PY
+
+run_load() {  # label, port, extra loadgen args...
+  local label="$1" port="$2"; shift 2
+  "$bin/bench/loadgen" --port "$port" "$@"
+}
+
+echo
+echo "== HTTP: 100 keep-alive connections, one hot tier, ${http_secs} s each"
+bare_port=$(start_server bare "$bin/bench/bare_server" 0 256)
+bare=$(run_load bare "$bare_port" --connections 100 --duration "$http_secs")
+echo "bare httplib: $bare"
+for durability in normal full; do
+  db="$work/http-$durability.db"
+  port=$(start_server "bookingd-$durability" "$bin/httpd/bookingd" --db "$db" \
+    --listen 127.0.0.1:0 --threads 256 --log-level warn --durability "$durability")
+  load=$(run_load bookingd "$port" --connections 100 --duration "$http_secs" --setup 100000000 --check)
+  echo "bookingd ($durability): $load"
+  python3 - "$bare" "$load" "$durability" <<'PY'
+import json, sys
+bare, load = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+print(f"bookingd/bare requests/s ({sys.argv[3]}): {load['rps']:.0f} / {bare['rps']:.0f} = "
+      f"{load['rps'] / bare['rps']:.2f}x (target >= 0.5x); p99 {load['p99_ms']:.1f} ms (target < 50 ms); "
+      f"5xx {load['server_errors']}, lock_timeout {load['lock_timeouts']}, invariant {load['invariant_ok']}")
+PY
+done
+
+echo
+echo "== the original's scenario: 100 virtual users, ${original_secs} s, one event with two tiers"
+port=$(start_server bookingd-original "$bin/httpd/bookingd" --db "$work/original.db" \
+  --listen 127.0.0.1:0 --threads 256 --log-level warn)
+original=$(run_load bookingd "$port" --scenario original --duration "$original_secs" --setup 10000000 --check)
+echo "original: $original"
+
+echo
+echo "== CLI import of 100,000 events"
+python3 - "$work/events.jsonl" <<'PY'
+import json, sys
+with open(sys.argv[1], "w") as f:
+    for i in range(100000):
+        f.write(json.dumps({"key": f"E{i}", "name": f"Event {i}", "type": "Concert",
+            "date": "2099-01-01T20:00:00Z", "eventGroups": [{"key": f"t{i}", "category": "A",
+            "price": 10, "currency": "USD", "qty": 100, "startDate": "2020-01-01T00:00:00Z",
+            "endDate": "2099-01-01T00:00:00Z"}]}) + "\n")
+PY
+start=$(date +%s.%N)
+"$bin/cli/booking" --db "$work/import.db" event import "$work/events.jsonl"
+end=$(date +%s.%N)
+python3 -c "print(f'import of 100,000 events: {$end - $start:.2f} s')"

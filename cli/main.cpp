@@ -1,0 +1,330 @@
+// booking: the command-line tool. Parses arguments, calls BookingService, prints the result.
+// Exit codes come from booking::exit_code(): 0 ok, 1 internal, 2 usage/validation, 3 not found,
+// 4 business conflict, 5 lock timeout or backend unavailable.
+#include <booking/booking_service.hpp>
+#include <booking/json.hpp>
+#include <booking/version.hpp>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <boost/json.hpp>
+
+#include <charconv>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "output.hpp"
+
+using namespace booking;
+using namespace booking::cli;
+namespace json = boost::json;
+
+namespace {
+
+struct Globals {
+  std::string db = "booking.db";
+  std::string lock = "memory";
+  std::string hold_ttl = "10m";
+  bool json = false;
+};
+
+// Storage, locks and the service, opened after the arguments are known.
+struct Engine {
+  std::unique_ptr<EventRepository> repo;
+  std::unique_ptr<LockProvider> locks;
+  std::unique_ptr<BookingService> service;
+};
+
+result<Engine> open_engine(const Globals& g) {
+  BOOKING_TRY(auto ttl, parse_duration(g.hold_ttl));
+  Engine e;
+  BOOKING_TRY(e.repo, make_sqlite_repository(g.db));
+  BOOKING_TRY(e.locks, make_lock_provider(g.lock));
+  ServiceOptions options;
+  options.hold_ttl = ttl;
+  e.service = std::make_unique<BookingService>(*e.repo, *e.locks, system_clock(), options);
+  return e;
+}
+
+int report(const Globals& g, const error& e) {
+  if (g.json) {
+    std::cerr << to_text(error_json(e)) << "\n";
+  } else {
+    Style style(stderr);
+    std::cerr << style.bold("error") << " (" << to_string(e.code) << "): " << e.message << "\n";
+    for (const auto& [field, why] : e.details) {
+      std::cerr << "  " << std::string_view(field) << ": "
+                << (why.is_string() ? std::string(why.get_string()) : to_text(why))
+                << "\n";
+    }
+  }
+  return exit_code(e.code);
+}
+
+// Prints a success as the HTTP `data` object (--json) or for people.
+template <class T, class Json, class Human>
+int print(const Globals& g, const result<T>& r, Json to_json_fn, Human human) {
+  if (!r) return report(g, r.error());
+  if (g.json) {
+    std::cout << to_text(to_json_fn(r.value())) << "\n";
+  } else {
+    std::cout << human(r.value(), Style(stdout));
+  }
+  return 0;
+}
+
+result<std::string> read_input(const std::string& path) {
+  std::ostringstream text;
+  if (path == "-") {
+    text << std::cin.rdbuf();
+  } else {
+    std::ifstream in(path);
+    if (!in) return make_error(errc::not_found, "cannot read '" + path + "'");
+    text << in.rdbuf();
+  }
+  return text.str();
+}
+
+result<HoldLineRequest> parse_tier_arg(const std::string& arg) {
+  auto eq = arg.rfind('=');
+  HoldLineRequest line;
+  if (eq != std::string::npos) {
+    line.tier_key = arg.substr(0, eq);
+    auto [p, ec] = std::from_chars(arg.data() + eq + 1, arg.data() + arg.size(), line.qty);
+    if (ec == std::errc{} && p == arg.data() + arg.size() && line.qty > 0) return line;
+  }
+  return make_error(errc::validation_failed,
+                    "expected TIER=QTY (e.g. gold-Con10124=2), got '" + arg + "'");
+}
+
+struct ImportOptions {
+  std::string path;
+  bool strict = false;
+  std::size_t batch = 1000;
+};
+
+// Imports one event per line. Bad lines are reported and skipped (or, --strict, nothing is
+// imported). Batches are one transaction each; a batch refused for a duplicate key is retried
+// event by event so that only the offending lines are skipped.
+int import_events(const Globals& g, Engine& e, const ImportOptions& o) {
+  std::ifstream in(o.path);
+  if (!in) return report(g, make_error(errc::not_found, "cannot read '" + o.path + "'"));
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(std::move(line));
+
+  json::array problems;
+  auto problem = [&](std::size_t line_no, const error& err) {
+    problems.push_back({{"line", line_no}, {"error", error_json(err)["error"]}});
+    if (!g.json) std::cerr << o.path << ":" << line_no << ": " << err.message << "\n";
+  };
+  std::vector<Event> events;
+  std::vector<std::size_t> line_of;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    if (lines[i].find_first_not_of(" \t\r") == std::string::npos) continue;
+    auto parsed = parse_json(lines[i]);
+    auto event = parsed ? event_from_json(parsed.value()) : result<Event>(parsed.error());
+    if (!event) {
+      problem(i + 1, event.error());
+      continue;
+    }
+    events.push_back(std::move(event).value());
+    line_of.push_back(i + 1);
+  }
+  std::size_t imported = 0;
+  Progress progress(events.size());
+  if (o.strict && !problems.empty()) {
+    events.clear();
+  } else if (o.strict) {
+    auto r = e.service->create_events(events);  // one transaction: all or nothing
+    if (!r) return report(g, r.error());
+    imported = r.value();
+  } else {
+    for (std::size_t start = 0; start < events.size(); start += o.batch) {
+      std::size_t n = std::min(o.batch, events.size() - start);
+      std::span<const Event> batch(events.data() + start, n);
+      if (auto r = e.service->create_events(batch)) {
+        imported += r.value();
+      } else if (r.error().code == errc::duplicate_key) {
+        for (std::size_t k = 0; k < n; ++k) {
+          if (auto one = e.service->create_event(batch[k])) {
+            ++imported;
+          } else {
+            problem(line_of[start + k], one.error());
+          }
+        }
+      } else {
+        return report(g, r.error());
+      }
+      progress.update(start + n);
+    }
+  }
+  progress.finish();
+  if (g.json) {
+    std::cout << to_text(json::object{{"imported", imported},
+                                              {"skipped", problems.size()},
+                                              {"errors", problems}})
+              << "\n";
+  } else {
+    std::cout << fmt::format("imported {} event{}, {} bad line{}{}\n", format_integer(imported),
+                             imported == 1 ? "" : "s", problems.size(),
+                             problems.size() == 1 ? "" : "s",
+                             o.strict && !problems.empty() ? " (--strict: nothing imported)" : "");
+  }
+  return problems.empty() ? 0 : 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Globals g;
+  CLI::App app{"booking: sell and manage limited tickets from the shell"};
+  app.set_version_flag("--version", std::string("booking ") + version);
+  app.require_subcommand(1);
+  app.fallthrough();
+  app.footer("Example:\n  booking demo && booking book Con10124 gold-Con10124=2 --user alice");
+  app.add_option("--db", g.db, "SQLite database file")->envname("BOOKING_DB")->capture_default_str();
+  app.add_option("--lock", g.lock, "memory, file:DIR or redis://HOST:PORT (share it with bookingd)")
+      ->envname("BOOKING_LOCK")
+      ->capture_default_str();
+  app.add_option("--hold-ttl", g.hold_ttl, "How long new holds last (10m, 90s)")
+      ->envname("BOOKING_HOLD_TTL")
+      ->capture_default_str();
+  app.add_flag("--json", g.json, "Print the HTTP API's JSON instead of tables");
+
+  std::function<int(Engine&)> action;
+  auto with = [&](CLI::App* sub, std::function<int(Engine&)> fn) {
+    sub->callback([&action, fn] { action = fn; });
+  };
+
+  auto* event = app.add_subcommand("event", "Create, import, search and show events");
+  event->require_subcommand(1);
+
+  std::string create_path;
+  auto* create = event->add_subcommand("create", "Create an event from a JSON file (- for stdin)");
+  create->add_option("FILE", create_path, "The event as in POST /v1/api/events")->required();
+  create->footer("Example:\n  booking event create concert.json");
+  with(create, [&](Engine& e) {
+    auto text = read_input(create_path);
+    if (!text) return report(g, text.error());
+    auto parsed = parse_json(text.value());
+    if (!parsed) return report(g, parsed.error());
+    auto ev = event_from_json(parsed.value());
+    if (!ev) return report(g, ev.error());
+    return print(g, e.service->create_event(ev.value()),
+                 [](const Event& x) { return to_json(x); }, render_event);
+  });
+
+  ImportOptions import_options;
+  auto* import = event->add_subcommand("import", "Import events from JSON Lines (one per line)");
+  import->add_option("FILE", import_options.path, "A .jsonl file")->required();
+  import->add_flag("--strict", import_options.strict, "Import nothing if any line is bad");
+  import->add_option("--batch", import_options.batch, "Events per transaction")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{100000}))
+      ->capture_default_str();
+  import->footer("Example:\n  booking event import events.jsonl --strict");
+  with(import, [&](Engine& e) { return import_events(g, e, import_options); });
+
+  SearchQuery query;
+  auto* search = event->add_subcommand("search", "Find events by name (case-insensitive)");
+  search->add_option("NAME", query.name, "Part of the name; empty lists all");
+  search->add_option("--limit", query.limit, "At most this many")->capture_default_str();
+  search->add_option("--offset", query.offset, "Skip this many")->capture_default_str();
+  search->footer("Example:\n  booking event search blink");
+  with(search, [&](Engine& e) {
+    return print(
+        g, e.service->search_events(query),
+        [](const std::vector<Event>& v) {
+          json::array a;
+          for (const Event& x : v) a.push_back(to_json(x));
+          return a;
+        },
+        render_events);
+  });
+
+  std::string show_key;
+  auto* show_event = event->add_subcommand("show", "Show an event with stock per tier");
+  show_event->add_option("KEY", show_key, "Event key")->required();
+  show_event->footer("Example:\n  booking event show Con10124");
+  with(show_event, [&](Engine& e) {
+    return print(g, e.service->get_event(show_key), [](const Event& x) { return to_json(x); },
+                 render_event);
+  });
+
+  HoldRequest hold;
+  std::vector<std::string> tier_args;
+  std::string user;
+  std::string idempotency_key;
+  auto* book = app.add_subcommand("book", "Hold tickets (pay with `booking confirm`)");
+  book->add_option("EVENT", hold.event_key, "Event key")->required();
+  book->add_option("TIER=QTY", tier_args, "Tickets per tier")->required();
+  book->add_option("--user", user, "Buyer id (needed for tiers with a per-user limit)");
+  book->add_option("--idempotency-key", idempotency_key,
+                   "Retry-safe: the same key and request book only once");
+  book->footer("Example:\n  booking book Con10124 gold-Con10124=2 sil-Con10124=1 --user alice");
+  with(book, [&](Engine& e) {
+    for (const auto& arg : tier_args) {
+      auto line = parse_tier_arg(arg);
+      if (!line) return report(g, line.error());
+      hold.lines.push_back(line.value());
+    }
+    if (!user.empty()) hold.user_id = user;
+    if (!idempotency_key.empty()) hold.idempotency_key = idempotency_key;
+    return print(g, e.service->hold(hold), hold_result_json, render_booking);
+  });
+
+  std::string booking_id;
+  auto* show = app.add_subcommand("show", "Show a booking");
+  show->add_option("BOOKID", booking_id, "Booking id")->required();
+  with(show, [&](Engine& e) {
+    return print(g, e.service->get_booking(booking_id),
+                 [](const Booking& b) { return to_json(b); }, render_booking);
+  });
+
+  Payment payment;
+  auto* confirm = app.add_subcommand("confirm", "Pay for a held booking");
+  confirm->add_option("BOOKID", booking_id, "Booking id")->required();
+  confirm->add_option("--method", payment.method, "Payment method")->capture_default_str();
+  confirm->add_option("--reference", payment.reference, "Payment reference");
+  confirm->footer("Example:\n  booking confirm 3f2a...e1 --method card --reference PAY-991");
+  with(confirm, [&](Engine& e) {
+    return print(g, e.service->confirm(booking_id, payment),
+                 [](const Booking& b) { return to_json(b); }, render_booking);
+  });
+
+  auto* cancel = app.add_subcommand("cancel", "Cancel a booking; its tickets return to stock");
+  cancel->add_option("BOOKID", booking_id, "Booking id")->required();
+  with(cancel, [&](Engine& e) {
+    return print(g, e.service->cancel(booking_id), [](const Booking& b) { return to_json(b); },
+                 render_booking);
+  });
+
+  auto* expire = app.add_subcommand("expire", "Expire every due hold now; prints how many");
+  with(expire, [&](Engine& e) {
+    return print(
+        g, e.service->expire_due(), [](std::size_t n) { return json::object{{"expired", n}}; },
+        [](std::size_t n, const Style&) {
+          return fmt::format("expired {} hold{}\n", n, n == 1 ? "" : "s");
+        });
+  });
+
+  auto* demo = app.add_subcommand("demo", "Create the demo event (Con10124) if absent");
+  with(demo, [&](Engine& e) {
+    auto created = e.service->create_event(demo_event(system_clock().now()));
+    if (!created && created.error().code == errc::duplicate_key) {
+      created = e.service->get_event("Con10124");
+    }
+    return print(g, created, [](const Event& x) { return to_json(x); }, render_event);
+  });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& err) {
+    int rc = app.exit(err);
+    return rc == 0 ? 0 : 2;
+  }
+  auto engine = open_engine(g);
+  if (!engine) return report(g, engine.error());
+  return action(engine.value());
+}

@@ -1,0 +1,239 @@
+// The booking CLI as a user runs it: a subprocess per command.
+#include <booking/json.hpp>
+
+#include <boost/json.hpp>
+
+#include <httplib.h>
+#include <signal.h>
+
+#include <atomic>
+#include <fstream>
+#include <thread>
+
+#include "process.hpp"
+
+using namespace booking;
+using namespace booking::test;
+namespace json = boost::json;
+
+namespace {
+
+class Cli {
+ public:
+  Cli() : db_(dir_.file("cli.db")) {}
+  CommandResult operator()(std::vector<std::string> args, const std::string& input = "") const {
+    args.insert(args.begin(), {BOOKING_CLI_PATH, "--db", db_});
+    return run_command(args, input);
+  }
+  const TempDir& dir() const { return dir_; }
+  const std::string& db() const { return db_; }
+
+ private:
+  TempDir dir_;
+  std::string db_;
+};
+
+json::value parse(const std::string& s) { return json::parse(s); }
+
+// One line of JSON, as a .jsonl file needs.
+std::string live_event(const std::string& key, std::int64_t qty) {
+  return json::serialize(json::parse(R"({"key": ")" + key + R"(", "name": "Night of )" + key + R"(", "type": "Concert",
+    "date": "2099-01-01T20:00:00Z", "eventGroups": [{"key": "gold-)" + key + R"(",
+    "category": "Gold", "price": 12.5, "currency": "USD", "qty": )" + std::to_string(qty) + R"(,
+    "startDate": "2020-01-01T00:00:00Z", "endDate": "2099-01-01T00:00:00Z"}]})"));
+}
+
+}  // namespace
+
+TEST_CASE("each CLI command succeeds and prints the HTTP shapes with --json", "[cli]") {
+  Cli cli;
+  auto demo = cli({"--json", "demo"});
+  REQUIRE(demo.code == 0);
+  CHECK(parse(demo.out).at("key").as_string() == "Con10124");
+
+  auto created = cli({"--json", "event", "create", "-"}, live_event("Cli1", 50));
+  INFO(created.err);
+  REQUIRE(created.code == 0);
+  auto ev = parse(created.out);
+  CHECK(ev.at("eventGroups").at(0).at("price").as_double() == 12.5);
+  CHECK(ev.at("eventGroups").at(0).at("capacity").as_int64() == 50);
+
+  auto held = cli({"--json", "book", "Cli1", "gold-Cli1=3", "--user", "u1"});
+  REQUIRE(held.code == 0);
+  auto h = parse(held.out).as_object();
+  for (const char* field : {"bookId", "price", "currency", "status", "expiresAt"}) {
+    CHECK(h.contains(field));
+  }
+  CHECK(h.at("price").as_double() == 37.5);
+  const std::string id(h.at("bookId").as_string());
+
+  auto shown = cli({"--json", "show", id});
+  REQUIRE(shown.code == 0);
+  CHECK(parse(shown.out).at("groupKeys").at(0).at("qty").as_int64() == 3);
+
+  auto confirmed = cli({"--json", "confirm", id, "--method", "card", "--reference", "R1"});
+  REQUIRE(confirmed.code == 0);
+  CHECK(parse(confirmed.out).at("status").as_string() == "CONFIRMED");
+
+  auto event = cli({"--json", "event", "show", "Cli1"});
+  REQUIRE(event.code == 0);
+  CHECK(parse(event.out).at("eventGroups").at(0).at("sold").as_int64() == 3);
+
+  auto found = cli({"--json", "event", "search", "night"});
+  REQUIRE(found.code == 0);
+  CHECK(parse(found.out).as_array().size() == 1);
+
+  auto cancelled = cli({"--json", "cancel", id});
+  REQUIRE(cancelled.code == 0);
+  CHECK(parse(cancelled.out).at("status").as_string() == "CANCELLED");
+
+  auto expired = cli({"--json", "expire"});
+  REQUIRE(expired.code == 0);
+  CHECK(parse(expired.out).at("expired").as_int64() == 0);
+
+  // people get tables with money formatted for the currency
+  auto table = cli({"event", "show", "Cli1"});
+  REQUIRE(table.code == 0);
+  CHECK(table.out.find("12.50 USD") != std::string::npos);
+  CHECK(table.out.find("AVAILABLE") != std::string::npos);
+  CHECK(table.out.find("\033[") == std::string::npos);  // not a terminal: no colour
+}
+
+TEST_CASE("each CLI exit code, with the error object on stderr under --json", "[cli]") {
+  Cli cli;
+  REQUIRE(cli({"event", "create", "-"}, live_event("X", 2)).code == 0);
+  auto expect = [&](const CommandResult& r, int code, const std::string& error_code) {
+    INFO(r.out << r.err);
+    CHECK(r.code == code);
+    if (!error_code.empty()) {
+      CHECK(parse(r.err).at("error").at("code").as_string() == error_code);
+    }
+  };
+  expect(cli({"--json", "book", "Nope", "gold-X=1"}), 3, "not_found");
+  expect(cli({"--json", "book", "X", "gold-X=0"}), 2, "validation_failed");
+  expect(cli({"--json", "book", "X", "gold-X"}), 2, "validation_failed");
+  expect(cli({"--json", "event", "create", "-"}, "{not json"), 2, "invalid_json");
+  expect(cli({"--json", "book", "X", "gold-X=3"}), 4, "insufficient_stock");
+  expect(cli({"--json", "--lock", "redis://127.0.0.1:1", "book", "X", "gold-X=1"}), 5,
+         "lock_timeout");
+  expect(cli({"--json", "--lock", "nonsense", "book", "X", "gold-X=1"}), 2, "validation_failed");
+  expect(cli({"no-such-command"}), 2, "");
+  expect(cli({}), 2, "");
+  auto help = cli({"book", "--help"});
+  CHECK(help.code == 0);
+  CHECK(help.out.find("Example:") != std::string::npos);
+  // nothing was booked by the failures
+  CHECK(parse(cli({"--json", "event", "show", "X"}).out).at("eventGroups").at(0).at("qty") == 2);
+}
+
+TEST_CASE("import takes good lines, reports bad ones by number, and --strict takes none",
+          "[cli]") {
+  Cli cli;
+  const std::string file = cli.dir().file("events.jsonl");
+  {
+    std::ofstream out(file);
+    out << live_event("I1", 5) << "\n"
+        << "{broken\n"
+        << live_event("I2", 5) << "\n"
+        << "\n"
+        << R"({"key": "I3", "name": "", "type": "Concert", "date": "2099-01-01T00:00:00Z", "eventGroups": []})"
+        << "\n"
+        << live_event("I1", 7) << "\n";  // duplicate key of line 1
+  }
+  auto strict = cli({"--json", "event", "import", file, "--strict"});
+  CHECK(strict.code == 2);
+  CHECK(parse(strict.out).at("imported").as_int64() == 0);
+  CHECK(cli({"event", "show", "I1"}).code == 3);
+
+  auto r = cli({"--json", "event", "import", file, "--batch", "2"});
+  INFO(r.out << r.err);
+  CHECK(r.code == 2);
+  auto summary = parse(r.out);
+  CHECK(summary.at("imported").as_int64() == 2);
+  CHECK(summary.at("skipped").as_int64() == 3);
+  std::vector<std::int64_t> bad_lines;
+  for (const auto& e : summary.at("errors").as_array()) bad_lines.push_back(e.at("line").as_int64());
+  std::sort(bad_lines.begin(), bad_lines.end());
+  CHECK(bad_lines == std::vector<std::int64_t>{2, 5, 6});
+  CHECK(cli({"event", "show", "I2"}).code == 0);
+
+  auto human = cli({"event", "import", file});
+  CHECK(human.err.find(file + ":2:") != std::string::npos);
+  CHECK(human.out.find("imported 0 events, 5 bad lines") != std::string::npos);
+}
+
+TEST_CASE("8 CLI processes with --lock file:DIR sell exactly the capacity", "[cli][process]") {
+  Cli cli;
+  REQUIRE(cli({"event", "create", "-"}, live_event("Par", 40)).code == 0);
+  const std::string lock = "--lock=file:" + cli.dir().file("locks");
+  std::atomic<int> sold{0};
+  std::atomic<int> unexpected{0};
+  std::vector<std::thread> lanes;
+  for (int lane = 0; lane < 8; ++lane) {
+    lanes.emplace_back([&] {
+      while (true) {
+        auto r = cli({lock, "book", "Par", "gold-Par=1"});
+        if (r.code == 0) {
+          ++sold;
+        } else {
+          if (r.code != 4) ++unexpected;
+          return;
+        }
+      }
+    });
+  }
+  for (auto& t : lanes) t.join();
+  CHECK(unexpected == 0);
+  CHECK(sold == 40);
+  auto e = parse(cli({"--json", "event", "show", "Par"}).out).at("eventGroups").at(0);
+  CHECK(e.at("held").as_int64() == 40);
+  CHECK(e.at("qty").as_int64() == 0);
+}
+
+TEST_CASE("the CLI and a running bookingd share one database with --lock file:DIR",
+          "[cli][daemon][process]") {
+  Cli cli;
+  REQUIRE(cli({"event", "create", "-"}, live_event("Mix", 60)).code == 0);
+  const std::string lock_dir = cli.dir().file("locks");
+  Child daemon({BOOKINGD_PATH, "--db", cli.db(), "--listen", "127.0.0.1:0", "--lock",
+                "file:" + lock_dir, "--log-level", "warn"});
+  const std::string line = daemon.read_line();
+  REQUIRE(line.starts_with("listening on http://127.0.0.1:"));
+  const int port = std::stoi(line.substr(line.rfind(':') + 1));
+
+  std::atomic<int> sold{0};
+  std::atomic<int> unexpected{0};
+  std::vector<std::thread> lanes;
+  for (int lane = 0; lane < 4; ++lane) {
+    lanes.emplace_back([&] {  // CLI processes
+      while (true) {
+        auto r = cli({"--lock=file:" + lock_dir, "book", "Mix", "gold-Mix=1"});
+        if (r.code != 0) {
+          if (r.code != 4) ++unexpected;
+          return;
+        }
+        ++sold;
+      }
+    });
+    lanes.emplace_back([&] {  // HTTP clients
+      httplib::Client c("127.0.0.1", port);
+      while (true) {
+        auto r = c.Post("/v1/api/books", R"({"key":"Mix","groupKeys":[{"key":"gold-Mix","qty":1}]})",
+                        "application/json");
+        if (!r || r->status != 201) {
+          if (!r || r->status != 409) ++unexpected;
+          return;
+        }
+        ++sold;
+      }
+    });
+  }
+  for (auto& t : lanes) t.join();
+  CHECK(unexpected == 0);
+  CHECK(sold == 60);
+  auto e = parse(cli({"--json", "event", "show", "Mix"}).out).at("eventGroups").at(0);
+  CHECK(e.at("held").as_int64() == 60);
+  CHECK(e.at("qty").as_int64() == 0);
+  daemon.kill(SIGTERM);
+  CHECK(daemon.wait() == 0);
+}
