@@ -72,7 +72,7 @@ Env& env(const std::string& repo, const std::string& lock, Durability durability
   slot->locks = lock == "file" ? make_file_lock_provider(dir + "/locks").value()
                                : make_memory_lock_provider();
   slot->service = std::make_unique<BookingService>(*slot->repo, *slot->locks, slot->clock);
-  if (!slot->service->create_event(hot_event(slot->clock.now(), 1'000'000'000))) {
+  if (!slot->service->create_event(hot_event(slot->clock.now(), 100'000'000))) {
     throw std::runtime_error("cannot create the bench event");
   }
   return *slot;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <random>
 #include <stdexcept>
 
 #include "bench_env.hpp"
@@ -53,8 +54,11 @@ void BM_BareSqliteHold(benchmark::State& state) {
   sqlite3_prepare_v2(db, "COMMIT", -1, &commit, nullptr);
   std::uint64_t n = 0;
   char id[33];
+  std::mt19937_64 rng(42);  // random 128-bit ids, as bookings have (sequential ids insert faster)
   for (auto _ : state) {
-    std::snprintf(id, sizeof id, "%032llx", static_cast<unsigned long long>(++n));
+    ++n;
+    std::snprintf(id, sizeof id, "%016llx%016llx", static_cast<unsigned long long>(rng()),
+                  static_cast<unsigned long long>(rng()));
     for (sqlite3_stmt* st : {begin, update}) {
       check(sqlite3_step(st), db);
       sqlite3_reset(st);

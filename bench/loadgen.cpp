@@ -164,7 +164,8 @@ int main(int argc, char** argv) {
     auto r = c.Get(("/v1/api/events/" + o.event).c_str());
     bool ok = r && r->status == 200;
     if (ok) {
-      for (const auto& g : json::parse(r->body).at("data").at("eventGroups").as_array()) {
+      const json::value doc = json::parse(r->body);  // outlives the loop (C++20 range-for)
+      for (const auto& g : doc.at("data").at("eventGroups").as_array()) {
         std::string key(g.at("key").as_string());
         long capacity = g.at("capacity").as_int64();
         long available = g.at("qty").as_int64();

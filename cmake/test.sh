@@ -38,13 +38,15 @@ if [ "${BOOKING_SKIP_SANITIZERS:-0}" != 1 ]; then
   unset TSAN_OPTIONS
 fi
 
-if [ -f examples/consumer/CMakeLists.txt ]; then
-  stage "install + find_package consumer"
-  prefix="$root/build/install-check/prefix"
-  rm -rf "$root/build/install-check"
-  cmake --install build/test --prefix "$prefix" >/dev/null
-  cmake -S examples/consumer -B build/install-check/consumer -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
-  cmake --build build/install-check/consumer -j"$jobs"
-  build/install-check/consumer/consumer
-fi
+stage "install + find_package consumer, and add_subdirectory consumer"
+check="$root/build/install-check"
+rm -rf "$check"
+cmake --install build/test --prefix "$check/prefix" >/dev/null
+cmake -S examples/consumer -B "$check/installed" -DCMAKE_PREFIX_PATH="$check/prefix" >/dev/null
+cmake --build "$check/installed" -j"$jobs"
+"$check/installed/consumer"
+cmake -S examples/consumer -B "$check/subdirectory" -DBOOKING_SOURCE_DIR="$root" >/dev/null
+cmake --build "$check/subdirectory" -j"$jobs" --target consumer
+"$check/subdirectory/consumer"
+
 stage "all tests passed"

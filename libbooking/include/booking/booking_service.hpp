@@ -11,7 +11,10 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
+#include <shared_mutex>
+#include <unordered_map>
 #include <string>
 #include <vector>
 
@@ -91,12 +94,17 @@ class BookingService {
 
  private:
   result<Lease> lock_tiers(const std::vector<std::string>& tier_keys);
+  // The event's definition (tiers, prices, windows, limits, waves). Definitions never change
+  // once stored, so they are cached; stock is always read from storage.
+  result<std::shared_ptr<const Event>> definition(const std::string& key);
 
   EventRepository& repo_;
   LockProvider& locks_;
   const Clock& clock_;
   ServiceOptions options_;
   ServiceObserver observer_;
+  std::shared_mutex definitions_mu_;  // guards definitions_
+  std::unordered_map<std::string, std::shared_ptr<const Event>> definitions_;
 };
 
 // The lock key of a tier ("tier:gold-Con10124").

@@ -24,6 +24,7 @@ namespace booking {
 // Everything a hold needs stored, decided by BookingService before the call.
 struct HoldPlan {
   Booking booking;                  // id, event, user, lines with prices, total, times
+  std::int64_t event_id = 0;        // the event's id (from get_event); 0: looked up by key
   std::string request_fingerprint;  // stored with the idempotency key, if any
   // Per line (same order as booking.lines): the tier's maxPerUser, checked in storage across
   // the user's HELD and CONFIRMED bookings of that tier when booking.user_id is set.

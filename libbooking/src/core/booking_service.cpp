@@ -135,7 +135,8 @@ result<Booking> BookingService::hold(const HoldRequest& req) {
       if (rec) return replay(*rec);
     }
 
-    BOOKING_TRY(auto event, repo_.get_event(req.event_key));
+    BOOKING_TRY(auto definition_ptr, definition(req.event_key));
+    const Event& event = *definition_ptr;
     std::vector<const Tier*> tiers;
     for (const auto& l : req.lines) {
       auto it = std::find_if(event.tiers.begin(), event.tiers.end(),
@@ -178,7 +179,6 @@ result<Booking> BookingService::hold(const HoldRequest& req) {
     b.idempotency_key = req.idempotency_key;
     b.total = Money{0, currency};
     plan.request_fingerprint = fp;
-    bool user_limits = false;
     for (std::size_t i = 0; i < req.lines.size(); ++i) {
       const Tier& t = *tiers[i];
       const std::int64_t qty = req.lines[i].qty;
@@ -193,36 +193,16 @@ result<Booking> BookingService::hold(const HoldRequest& req) {
                           "event group '" + t.key + "' limits tickets per user",
                           {{"userId", "is required"}});
       }
-      user_limits = user_limits || t.max_per_user.has_value();
       plan.max_per_user.push_back(t.max_per_user);
       b.lines.push_back(BookingLine{t.key, qty, t.price.minor});
       BOOKING_TRY(auto line_total, checked_mul(t.price.minor, qty));
       BOOKING_TRY(b.total.minor, checked_add(b.total.minor, line_total));
     }
-    const ReleaseWave* wave = open_wave(event, now);
-    if (wave) plan.wave_start = wave->start;
+    if (const ReleaseWave* wave = open_wave(event, now)) plan.wave_start = wave->start;
+    plan.event_id = event.id;
 
-    // A sold-out tier answers without queueing for its lock. The snapshot may be stale; storage
-    // re-checks everything under the lock. Skipped when per-user limits must be judged first.
-    if (!user_limits) {
-      if (wave && wave->booked + b.ticket_count() > wave->limit) {
-        return make_error(errc::wave_limit_reached,
-                          "the current release wave has " +
-                              std::to_string(wave->limit - wave->booked) + " tickets left",
-                          {{"remaining", wave->limit - wave->booked}});
-      }
-      json::object available;
-      bool short_of_stock = false;
-      for (std::size_t i = 0; i < tiers.size(); ++i) {
-        available[tiers[i]->key] = tiers[i]->stock.available;
-        short_of_stock = short_of_stock || tiers[i]->stock.available < b.lines[i].qty;
-      }
-      if (short_of_stock) {
-        return make_error(errc::insufficient_stock, "not enough tickets available",
-                          {{"available", std::move(available)}});
-      }
-    }
-
+    // Per-user limits, the wave and stock are judged by storage, atomically and in that order,
+    // under the tier locks.
     std::vector<std::string> keys;
     for (const Tier* t : tiers) keys.push_back(tier_lock_key(t->key));
     BOOKING_TRY(auto lease, lock_tiers(keys));
@@ -235,6 +215,19 @@ result<Booking> BookingService::hold(const HoldRequest& req) {
     }
     return stored;
   });
+}
+
+result<std::shared_ptr<const Event>> BookingService::definition(const std::string& key) {
+  {
+    std::shared_lock lock(definitions_mu_);
+    if (auto it = definitions_.find(key); it != definitions_.end()) return it->second;
+  }
+  BOOKING_TRY(auto event, repo_.get_event(key));
+  auto shared = std::make_shared<const Event>(std::move(event));
+  std::unique_lock lock(definitions_mu_);
+  if (definitions_.size() >= 10'000) definitions_.clear();  // bounded; misses just re-read
+  definitions_.emplace(key, shared);
+  return shared;
 }
 
 result<Lease> BookingService::lock_tiers(const std::vector<std::string>& keys) {

@@ -20,11 +20,13 @@ class Backoff {
  public:
   explicit Backoff(std::chrono::microseconds base = std::chrono::milliseconds(2),
                    std::chrono::microseconds max = std::chrono::milliseconds(50))
-      : cap_(base), max_(max), rng_(std::random_device{}()) {}
+      : cap_(base), max_(max) {}
   // The next sleep, never past `deadline`.
   std::chrono::microseconds next(std::chrono::steady_clock::time_point deadline) {
+    // One generator per thread, seeded once: std::random_device costs ~10 us to construct.
+    thread_local std::minstd_rand rng(std::random_device{}());
     std::uniform_int_distribution<std::int64_t> d(cap_.count() / 4, cap_.count());
-    auto sleep = std::chrono::microseconds(d(rng_));
+    auto sleep = std::chrono::microseconds(d(rng));
     cap_ = std::min(cap_ * 2, max_);
     auto left = std::chrono::duration_cast<std::chrono::microseconds>(
         deadline - std::chrono::steady_clock::now());
@@ -34,7 +36,6 @@ class Backoff {
  private:
   std::chrono::microseconds cap_;
   std::chrono::microseconds max_;
-  std::minstd_rand rng_;
 };
 
 inline error lock_timeout_error(std::string_view backend, std::span<const std::string> keys) {

@@ -105,11 +105,13 @@ CREATE TABLE bookings (
   payment_method   TEXT,
   payment_ref      TEXT,
   wave_id          INTEGER REFERENCES waves(id),
-  idempotency_key  TEXT UNIQUE,
+  idempotency_key  TEXT,
   request_hash     TEXT
 ) WITHOUT ROWID;
 CREATE INDEX bookings_due ON bookings(expires_ms) WHERE status = 'HELD';
 CREATE INDEX bookings_user ON bookings(user_id, event_id) WHERE user_id IS NOT NULL;
+CREATE UNIQUE INDEX bookings_idempotency ON bookings(idempotency_key)
+  WHERE idempotency_key IS NOT NULL;
 CREATE TABLE booking_lines (
   booking_id        TEXT NOT NULL REFERENCES bookings(id),
   position          INTEGER NOT NULL,

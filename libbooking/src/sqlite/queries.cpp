@@ -1,5 +1,7 @@
 #include "sqlite/queries.hpp"
 
+#include "core/text.hpp"
+
 
 namespace booking::detail {
 
@@ -151,19 +153,38 @@ std::optional<Event> load_event(Connection& c, std::string_view key) {
 }
 
 std::vector<Event> search(Connection& c, const SearchQuery& q) {
-  // The trigram index answers LIKE '%x%' case-insensitively; under 3 characters it scans.
-  std::string pattern = "%";
-  for (char ch : q.name) {
-    if (ch == '%' || ch == '_' || ch == '\\') pattern += '\\';
-    pattern += ch;
+  // Three characters or more: the trigram index answers a quoted phrase as a case-insensitive
+  // substring, in rowid order, so a page costs what it returns. (LIKE with an ESCAPE clause is
+  // never offered to FTS5 and would scan.) Shorter queries scan with LIKE.
+  SQLite::Statement* query = nullptr;
+  if (q.name.empty()) {
+    query = &c.prepare("SELECT id FROM events ORDER BY id LIMIT ? OFFSET ?");
+  } else if (detail::utf8_length(q.name).value_or(0) >= 3) {
+    std::string phrase = "\"";
+    for (char ch : q.name) {
+      phrase += ch;
+      if (ch == '"') phrase += '"';
+    }
+    phrase += '"';
+    query = &c.prepare(
+        "SELECT rowid FROM events_fts WHERE events_fts MATCH ? ORDER BY rowid LIMIT ? OFFSET ?");
+    query->bind(1, phrase);
+  } else {
+    std::string pattern = "%";
+    for (char ch : q.name) {
+      if (ch == '%' || ch == '_' || ch == '\\') pattern += '\\';
+      pattern += ch;
+    }
+    pattern += '%';
+    query = &c.prepare(
+        "SELECT rowid FROM events_fts WHERE name LIKE ? ESCAPE '\\' ORDER BY rowid "
+        "LIMIT ? OFFSET ?");
+    query->bind(1, pattern);
   }
-  pattern += '%';
-  auto& st = c.prepare(
-      "SELECT rowid FROM events_fts WHERE name LIKE ? ESCAPE '\\' ORDER BY rowid "
-      "LIMIT ? OFFSET ?");
-  st.bind(1, pattern);
-  st.bind(2, static_cast<int64_t>(q.limit));
-  st.bind(3, static_cast<int64_t>(q.offset));
+  SQLite::Statement& st = *query;
+  const int first = q.name.empty() ? 1 : 2;
+  st.bind(first, static_cast<int64_t>(q.limit));
+  st.bind(first + 1, static_cast<int64_t>(q.offset));
   std::vector<std::int64_t> ids;
   while (st.executeStep()) ids.push_back(st.getColumn(0).getInt64());
   std::vector<Event> out;
@@ -176,18 +197,42 @@ std::vector<Event> search(Connection& c, const SearchQuery& q) {
   return out;
 }
 
+namespace {
+// After line `refused` could not be taken: not_found for a tier that is not the event's, else
+// insufficient_stock with what is available per tier. Lines before `refused` were already taken
+// in this transaction (the caller rolls them back), so their quantities are added back.
+error short_of_stock(Connection& c, const Booking& b, std::int64_t event_id, std::size_t refused) {
+  boost::json::object available;
+  for (std::size_t i = 0; i < b.lines.size(); ++i) {
+    const BookingLine& l = b.lines[i];
+    auto& st = c.prepare("SELECT available FROM tiers WHERE key = ? AND event_id = ?");
+    st.bind(1, l.tier_key);
+    st.bind(2, static_cast<int64_t>(event_id));
+    if (!st.executeStep()) {
+      return make_error(errc::not_found, "event group '" + l.tier_key + "' not found");
+    }
+    available[l.tier_key] = st.getColumn(0).getInt64() + (i < refused ? l.qty : 0);
+  }
+  return make_error(errc::insufficient_stock, "not enough tickets available",
+                    {{"available", std::move(available)}});
+}
+}  // namespace
+
 result<void> take_hold(Connection& c, const HoldPlan& plan) {
   const Booking& b = plan.booking;
   if (b.idempotency_key &&
       exists(c, "SELECT 1 FROM bookings WHERE idempotency_key = ?", *b.idempotency_key)) {
     return make_error(errc::duplicate_key, "idempotency key already used");
   }
-  auto& ev = c.prepare("SELECT id FROM events WHERE key = ?");
-  ev.bind(1, b.event_key);
-  if (!ev.executeStep()) {
-    return make_error(errc::not_found, "event '" + b.event_key + "' not found");
+  std::int64_t event_id = plan.event_id;
+  if (event_id == 0) {  // not given: resolve it
+    auto& ev = c.prepare("SELECT id FROM events WHERE key = ?");
+    ev.bind(1, b.event_key);
+    if (!ev.executeStep()) {
+      return make_error(errc::not_found, "event '" + b.event_key + "' not found");
+    }
+    event_id = ev.getColumn(0).getInt64();
   }
-  const std::int64_t event_id = ev.getColumn(0).getInt64();
 
   if (b.user_id) {
     for (std::size_t i = 0; i < b.lines.size() && i < plan.max_per_user.size(); ++i) {
@@ -237,32 +282,16 @@ result<void> take_hold(Connection& c, const HoldPlan& plan) {
     }
   }
 
-  boost::json::object available;
-  bool short_of_stock = false;
-  for (const BookingLine& l : b.lines) {
-    auto& st = c.prepare("SELECT available FROM tiers WHERE key = ? AND event_id = ?");
-    st.bind(1, l.tier_key);
-    st.bind(2, static_cast<int64_t>(event_id));
-    if (!st.executeStep()) {
-      return make_error(errc::not_found, "event group '" + l.tier_key + "' not found");
-    }
-    std::int64_t now = st.getColumn(0).getInt64();
-    available[l.tier_key] = now;
-    if (now < l.qty) short_of_stock = true;
-  }
-  auto insufficient = [&] {
-    return make_error(errc::insufficient_stock, "not enough tickets available",
-                      {{"available", available}});
-  };
-  if (short_of_stock) return insufficient();
-  for (const BookingLine& l : b.lines) {
-    // Conditional even though we just read: this is the guard that holds whatever the locks did.
+  for (std::size_t i = 0; i < b.lines.size(); ++i) {
+    const BookingLine& l = b.lines[i];
+    // The guard that holds whatever the locks did: the take is conditional.
     auto& st = c.prepare(
         "UPDATE tiers SET available = available - ?1, held = held + ?1 "
-        "WHERE key = ?2 AND available >= ?1");
+        "WHERE key = ?2 AND event_id = ?3 AND available >= ?1");
     st.bind(1, static_cast<int64_t>(l.qty));
     st.bind(2, l.tier_key);
-    if (st.exec() == 0) return insufficient();
+    st.bind(3, static_cast<int64_t>(event_id));
+    if (st.exec() == 0) return short_of_stock(c, b, event_id, i);
   }
 
   auto& ins = c.prepare(
