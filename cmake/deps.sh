@@ -15,7 +15,7 @@ BOOKING_BUILD_PACKAGES=(
 )
 # Test, benchmark and sanitizer tooling.
 BOOKING_TEST_PACKAGES=(
-  catch2 libbenchmark-dev redis-server sqlite3 curl
+  catch2 libbenchmark-dev redis-server sqlite3 curl clang libclang-rt-14-dev
 )
 
 booking_install_packages() {

@@ -38,6 +38,22 @@ if [ "${BOOKING_SKIP_SANITIZERS:-0}" != 1 ]; then
   unset TSAN_OPTIONS
 fi
 
+if [ "${BOOKING_SKIP_FUZZ:-0}" != 1 ]; then
+  stage "fuzz: libFuzzer targets with ASan+UBSan, ${BOOKING_FUZZ_SECONDS:-25} s each"
+  CXX=clang++ cmake -S . -B build/fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBOOKING_BUILD_FUZZ=ON \
+    -DBOOKING_SANITIZE=address,undefined,fuzzer-no-link -DBOOKING_BUILD_TESTS=OFF \
+    -DBOOKING_BUILD_BENCH=OFF -DBOOKING_BUILD_EXAMPLES=OFF -DBOOKING_BUILD_FRONTENDS=OFF >/dev/null
+  cmake --build build/fuzz -j"$jobs"
+  for target in json specs; do
+    # New inputs go to build/fuzz/corpus; the seeds in tests/fuzz/corpus are only read.
+    mkdir -p "build/fuzz/corpus/$target"
+    "build/fuzz/tests/fuzz/fuzz_$target" "build/fuzz/corpus/$target" "tests/fuzz/corpus/$target" \
+      -max_total_time="${BOOKING_FUZZ_SECONDS:-25}" -max_len=4096 -artifact_prefix=build/fuzz/ \
+      -print_final_stats=1 2>&1 | grep -E 'Done|ERROR|SUMMARY|stat::number_of_executed_units'
+    test "${PIPESTATUS[0]}" -eq 0
+  done
+fi
+
 stage "install + find_package consumer, and add_subdirectory consumer"
 check="$root/build/install-check"
 rm -rf "$check"

@@ -19,6 +19,10 @@ using namespace booking;
 
 namespace {
 
+bool is_loopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host == "[::1]" || host.starts_with("127.");
+}
+
 struct Flags {
   std::string db = "booking.db";
   std::string listen = "127.0.0.1:8080";
@@ -30,6 +34,7 @@ struct Flags {
   std::size_t max_body = 64 * 1024;
   std::size_t metrics_tiers = 100;
   bool demo = false;
+  bool listen_on_command_line = false;  // --listen given as an argument, not by BOOKING_LISTEN
 };
 
 int fail(const error& e) {
@@ -79,6 +84,11 @@ int run(const Flags& f) {
   spdlog::set_level(level);
   auto listen = parse_listen(f.listen);
   if (!listen) return fail(listen.error());
+  if (!is_loopback(listen.value().first) && !f.listen_on_command_line) {
+    return fail(make_error(errc::validation_failed,
+                           "refusing to listen on non-loopback address '" + f.listen +
+                               "' from BOOKING_LISTEN; name it with --listen to expose bookingd"));
+  }
   auto ttl = parse_duration(f.hold_ttl);
   if (!ttl) return fail(ttl.error());
   if (f.durability != "normal" && f.durability != "full") {
@@ -154,6 +164,7 @@ int main(int argc, char** argv) {
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  signal(SIGXFSZ, SIG_IGN);  // a write past RLIMIT_FSIZE fails (EFBIG) instead of killing us
 
   spdlog::set_default_logger(spdlog::stderr_color_mt("bookingd"));  // stdout is for the port
   Flags f;
@@ -189,6 +200,9 @@ int main(int argc, char** argv) {
       ->envname("BOOKING_LOG_LEVEL");
   app.add_flag("--demo", f.demo, "Create the demo event (Con10124) if it is absent")
       ->envname("BOOKING_DEMO");
+  for (int i = 1; i < argc; ++i) {
+    f.listen_on_command_line |= std::string_view(argv[i]).starts_with("--listen");
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

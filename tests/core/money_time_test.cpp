@@ -71,7 +71,9 @@ TEST_CASE("instants with any offset are normalized to UTC", "[time]") {
 
 TEST_CASE("instants without an offset or malformed are rejected", "[time]") {
   for (const char* bad : {"2026-11-11T14:00:00", "2026-11-11", "yesterday", "2026-13-01T00:00:00Z",
-                          "2026-11-11T14:00:00+07:00junk", "", "0000-01-01T00:00:00Z"}) {
+                          "2026-11-11T14:00:00+07:00junk", "", "0000-01-01T00:00:00Z",
+                          "2026-11-11T21:000:ms050+07:00", "2026-11-11T21:00:00.1234Z",
+                          "2026-11-11 21:00:00+07:00", "2026-11-11T21:00:00+7:00"}) {
     INFO(bad);
     CHECK_FALSE(parse_instant(bad));
   }

@@ -8,7 +8,7 @@
 
 #include <httplib.h>
 
-#include "process.hpp"
+#include "httpd/daemon.hpp"
 
 using namespace booking;
 using namespace booking::test;
@@ -22,30 +22,6 @@ const std::string kEvent = R"({"key": "Live", "name": "Live show", "type": "Conc
   "price": 100, "currency": "USD", "qty": 500, "startDate": "2020-01-01T00:00:00Z",
   "endDate": "2099-01-01T00:00:00Z"}]})";
 const std::string kHold = R"({"key": "Live", "groupKeys": [{"key": "gold-Live", "qty": 1}]})";
-
-struct Daemon {
-  std::unique_ptr<Child> child;
-  int port = 0;
-  Daemon(const std::string& db, const std::string& ttl) {
-    child = std::make_unique<Child>(std::vector<std::string>{
-        BOOKINGD_PATH, "--db", db, "--listen", "127.0.0.1:0", "--hold-ttl", ttl, "--log-level",
-        "warn"});
-    std::string line = child->read_line();
-    INFO("bookingd said: " << line);
-    auto colon = line.rfind(':');
-    REQUIRE(line.starts_with("listening on http://127.0.0.1:"));
-    port = std::stoi(line.substr(colon + 1));
-  }
-  httplib::Client client() const {
-    httplib::Client c("127.0.0.1", port);
-    c.set_keep_alive(true);
-    return c;
-  }
-  int stop() {
-    child->kill(SIGTERM);
-    return child->wait();
-  }
-};
 
 std::string status_of(httplib::Client& c, const std::string& id) {
   auto r = c.Get(("/v1/api/books/" + id).c_str());
@@ -69,7 +45,7 @@ TEST_CASE("holds expire end to end, and a restart keeps bookings and expires wha
   std::string confirmed;
   std::string late;
   {
-    Daemon d(db, "1s");
+    Daemon d({"--db", db, "--hold-ttl", "1s"});
     auto c = d.client();
     REQUIRE(c.Post("/v1/api/events", kEvent, "application/json")->status == 201);
     const std::string early = hold(c);
@@ -86,7 +62,7 @@ TEST_CASE("holds expire end to end, and a restart keeps bookings and expires wha
     CHECK(d.stop() == 0);
   }
   std::this_thread::sleep_for(1100ms);  // `late` comes due while the daemon is down
-  Daemon d(db, "1s");
+  Daemon d({"--db", db, "--hold-ttl", "1s"});
   auto c = d.client();
   CHECK(status_of(c, late) == "EXPIRED");  // caught up before serving
   CHECK(status_of(c, confirmed) == "CONFIRMED");
@@ -100,7 +76,7 @@ TEST_CASE("holds expire end to end, and a restart keeps bookings and expires wha
 TEST_CASE("SIGTERM under load loses no acknowledged booking", "[daemon]") {
   TempDir dir;
   const std::string db = dir.file("s.db");
-  Daemon d(db, "10m");
+  Daemon d({"--db", db, "--hold-ttl", "10m"});
   {
     auto c = d.client();
     REQUIRE(c.Post("/v1/api/events", kEvent, "application/json")->status == 201);

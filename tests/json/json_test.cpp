@@ -74,11 +74,17 @@ TEST_CASE("bad event JSON names every bad field", "[json]") {
 
 TEST_CASE("malformed and hostile JSON text is invalid_json", "[json]") {
   for (std::string bad : {std::string("{"), std::string("nope"), std::string(""),
-                          std::string(10'000, '['), std::string("{\"a\": \"\xff\"}")}) {
+                          std::string(10'000, '['), std::string("{\"a\": \"\xff\"}"),
+                          std::string(R"({"key": "A", "key": "B"})"),
+                          std::string(R"({"a": {"k": 1, "k": 2}})")}) {
     auto r = parse_json(bad);
     REQUIRE_FALSE(r);
     CHECK(r.error().code == errc::invalid_json);
   }
+}
+
+TEST_CASE("the same key in different objects is fine", "[json]") {
+  CHECK(parse_json(R"({"k": {"k": 1}, "a": [{"k": 1}, {"k": 2}]})"));
 }
 
 TEST_CASE("a hold request decodes and rejects bad shapes", "[json]") {

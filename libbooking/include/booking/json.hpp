@@ -14,8 +14,8 @@
 
 namespace booking {
 
-// Parses a JSON text: invalid_json for malformed text, nesting over 64 levels or invalid
-// UTF-8. (Boost.JSON 1.81 keeps the last of duplicate keys.)
+// Parses a JSON text: invalid_json for malformed text, nesting over 64 levels, invalid UTF-8
+// or an object with the same key twice.
 result<boost::json::value> parse_json(std::string_view text);
 
 // An event as the API returns it: per tier (eventGroups[]) qty = available now, plus

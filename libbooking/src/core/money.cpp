@@ -21,7 +21,6 @@ constexpr std::array<Currency, 48> kCurrencies{{
     {"TRY", 2}, {"TWD", 2}, {"UGX", 0}, {"USD", 2}, {"VND", 0}, {"ZAR", 2},
 }};
 
-constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
 
 error overflow_error() {
   return make_error(errc::validation_failed, "amount is too large");

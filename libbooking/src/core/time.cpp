@@ -2,8 +2,10 @@
 
 // GCC 12 at -O2 reports a maybe-uninitialized seconds value inside date::from_stream (a false
 // positive in the library's parser, which assigns it before use on every path that reads it).
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <date/date.h>
 
 #include <charconv>
@@ -33,8 +35,43 @@ const Clock& system_clock() {
   return clock;
 }
 
+namespace {
+// YYYY-MM-DDTHH:MM:SS[.f{1,3}](Z|+HH:MM|-HH:MM|+HHMM|-HHMM), checked before date::parse: on
+// some malformed seconds fields the library computes NaN and converts it to an integer
+// (undefined behaviour, found by tests/fuzz/fuzz_specs).
+bool iso8601_shape(std::string_view s) {
+  auto digits = [&](std::size_t at, std::size_t n) {
+    if (at + n > s.size()) return false;
+    for (std::size_t i = at; i < at + n; ++i) {
+      if (s[i] < '0' || s[i] > '9') return false;
+    }
+    return true;
+  };
+  auto is = [&](std::size_t at, char c) { return at < s.size() && s[at] == c; };
+  if (!(digits(0, 4) && is(4, '-') && digits(5, 2) && is(7, '-') && digits(8, 2) &&
+        (is(10, 'T') || is(10, 't')) && digits(11, 2) && is(13, ':') && digits(14, 2) &&
+        is(16, ':') && digits(17, 2))) {
+    return false;
+  }
+  std::size_t i = 19;
+  if (is(i, '.')) {
+    std::size_t n = 0;
+    while (digits(i + 1 + n, 1)) ++n;
+    if (n < 1 || n > 3) return false;
+    i += 1 + n;
+  }
+  std::string_view zone = s.substr(std::min(i, s.size()));
+  if (zone == "Z" || zone == "z") return true;
+  if (zone.size() != 6 && zone.size() != 5) return false;
+  if (zone[0] != '+' && zone[0] != '-') return false;
+  return zone.size() == 6 ? digits(i + 1, 2) && is(i + 3, ':') && digits(i + 4, 2)
+                          : digits(i + 1, 4);
+}
+}  // namespace
+
 result<Instant> parse_instant(std::string_view text) {
   if (text.size() < 20 || text.size() > 40) return bad_instant(text, "wrong length");
+  if (!iso8601_shape(text)) return bad_instant(text, "not YYYY-MM-DDTHH:MM:SS[.mmm]+HH:MM");
   std::string s(text);
   if (s.back() == 'Z' || s.back() == 'z') {
     s.back() = '+';
@@ -56,7 +93,9 @@ result<Instant> parse_instant(std::string_view text) {
   return bad_instant(text, "not a date-time with offset");
 }
 
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
 
 std::string format_instant(Instant t) { return date::format("%FT%T+00:00", t); }
 

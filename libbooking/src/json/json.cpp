@@ -2,8 +2,11 @@
 #include <booking/json.hpp>
 
 #include <boost/json.hpp>
+#include <boost/json/basic_parser_impl.hpp>
 
 #include <charconv>
+#include <set>
+#include <vector>
 
 namespace booking {
 
@@ -59,7 +62,9 @@ class Reader {
     }
     if (v->is_double()) {
       double d = v->get_double();
-      if (d == static_cast<double>(static_cast<std::int64_t>(d)) && d > -9e15 && d < 9e15) {
+      // Range first: converting an out-of-range double to an integer is undefined behaviour
+      // (found by tests/fuzz/fuzz_json).
+      if (d > -9e15 && d < 9e15 && d == static_cast<double>(static_cast<std::int64_t>(d))) {
         return static_cast<std::int64_t>(d);
       }
     }
@@ -183,6 +188,58 @@ Tier tier_from_json(const json::value& v, const std::string& prefix, json::objec
 
 }  // namespace
 
+namespace {
+// A basic_parser handler that only looks for an object with the same key twice. Boost.JSON
+// 1.81 keeps one of them silently; a request that says two things must be refused instead.
+struct DuplicateKeyFinder {
+  static constexpr std::size_t max_array_size = -1;
+  static constexpr std::size_t max_object_size = -1;
+  static constexpr std::size_t max_string_size = -1;
+  static constexpr std::size_t max_key_size = -1;
+  std::vector<std::set<std::string, std::less<>>> objects;
+  std::string key;
+  std::string duplicate;
+
+  using ec_t = boost::system::error_code;
+  bool on_document_begin(ec_t&) { return true; }
+  bool on_document_end(ec_t&) { return true; }
+  bool on_array_begin(ec_t&) { return true; }
+  bool on_array_end(std::size_t, ec_t&) { return true; }
+  bool on_object_begin(ec_t&) {
+    objects.emplace_back();
+    return true;
+  }
+  bool on_object_end(std::size_t, ec_t&) {
+    objects.pop_back();
+    return true;
+  }
+  bool on_string_part(json::string_view, std::size_t, ec_t&) { return true; }
+  bool on_string(json::string_view, std::size_t, ec_t&) { return true; }
+  bool on_key_part(json::string_view s, std::size_t, ec_t&) {
+    key.append(s.data(), s.size());
+    return true;
+  }
+  bool on_key(json::string_view s, std::size_t, ec_t& ec) {
+    key.append(s.data(), s.size());
+    if (!objects.back().insert(key).second) {
+      duplicate = key;
+      ec = json::error::syntax;
+      return false;
+    }
+    key.clear();
+    return true;
+  }
+  bool on_number_part(json::string_view, ec_t&) { return true; }
+  bool on_int64(std::int64_t, json::string_view, ec_t&) { return true; }
+  bool on_uint64(std::uint64_t, json::string_view, ec_t&) { return true; }
+  bool on_double(double, json::string_view, ec_t&) { return true; }
+  bool on_bool(bool, ec_t&) { return true; }
+  bool on_null(ec_t&) { return true; }
+  bool on_comment_part(json::string_view, ec_t&) { return true; }
+  bool on_comment(json::string_view, ec_t&) { return true; }
+};
+}  // namespace
+
 result<json::value> parse_json(std::string_view text) {
   json::parse_options options;
   options.max_depth = 64;
@@ -190,6 +247,13 @@ result<json::value> parse_json(std::string_view text) {
   json::value v = json::parse(text, ec, {}, options);
   if (ec) {
     return make_error(errc::invalid_json, "request body is not valid JSON: " + ec.message());
+  }
+  json::basic_parser<DuplicateKeyFinder> finder(options);
+  finder.write_some(false, text.data(), text.size(), ec);
+  if (!finder.handler().duplicate.empty()) {
+    return make_error(errc::invalid_json,
+                      "request body has the key '" + finder.handler().duplicate.substr(0, 64) +
+                          "' twice in one object");
   }
   return v;
 }

@@ -1,0 +1,130 @@
+// Hostile requests against the real bookingd: each gets a 4xx envelope or a closed connection,
+// the daemon stays up, and stock is untouched.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "httpd/daemon.hpp"
+
+using namespace booking;
+using namespace booking::test;
+using namespace std::chrono_literals;
+namespace json = boost::json;
+
+namespace {
+
+// Sends raw bytes (optionally slowly) and returns whatever the server answered before closing.
+std::string raw_exchange(int port, const std::vector<std::string>& chunks,
+                         std::chrono::milliseconds pause = 0ms) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  timeval tv{3, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  for (const auto& c : chunks) {
+    if (::send(fd, c.data(), c.size(), MSG_NOSIGNAL) < 0) break;
+    if (pause.count()) std::this_thread::sleep_for(pause);
+  }
+  ::shutdown(fd, SHUT_WR);
+  std::string answer;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) answer.append(buf, static_cast<std::size_t>(n));
+  ::close(fd);
+  return answer;
+}
+
+int status_of(const std::string& answer) {
+  if (!answer.starts_with("HTTP/1.1 ")) return 0;  // closed without an answer
+  return std::stoi(answer.substr(9, 3));
+}
+
+std::string post(const std::string& body, const std::string& extra_headers = "") {
+  return "POST /v1/api/books HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" +
+         extra_headers + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+}  // namespace
+
+TEST_CASE("hostile requests get a 4xx or a closed connection, and change nothing",
+          "[reliability][hostile]") {
+  TempDir dir;
+  Daemon d({"--db", dir.file("h.db")});
+  auto c = d.client();
+  REQUIRE(c.Post("/v1/api/events", live_event_json("Hz", 50), "application/json")->status == 201);
+  const std::string before = c.Get("/v1/api/events/Hz")->body;
+
+  struct Case {
+    std::string name;
+    std::vector<std::string> chunks;
+    std::chrono::milliseconds pause{0};
+  };
+  const std::string good = hold_json("Hz");
+  std::vector<Case> cases{
+      {"truncated body", {post(good).substr(0, post(good).size() - 10)}},
+      {"truncated headers", {"POST /v1/api/books HTTP/1.1\r\nHost: x\r\nContent-Le"}},
+      {"slow body, then cut", {post(good).substr(0, 120), "{", "\"k"}, 300ms},
+      {"huge header", {post(good, "X-Junk: " + std::string(200'000, 'a') + "\r\n")}},
+      {"huge body", {post(std::string(100'000, ' ') + good)}},
+      {"invalid UTF-8", {post("{\"key\": \"Hz\xff\xfe\", \"groupKeys\": []}")}},
+      {"10,000 levels", {post(std::string(10'000, '[') + std::string(10'000, ']'))}},
+      {"beyond int64", {post(R"({"key":"Hz","groupKeys":[{"key":"gold-Hz","qty":99999999999999999999999}]})")}},
+      {"negative quantity", {post(R"({"key":"Hz","groupKeys":[{"key":"gold-Hz","qty":-5}]})")}},
+      {"duplicate keys", {post(R"({"key":"Nope","key":"Hz","groupKeys":[{"key":"gold-Hz","qty":1}]})")}},
+      {"not JSON", {post("<xml/>")}},
+      {"wrong content type", {"POST /v1/api/books HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n{}"}},
+      {"garbage request line", {"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 not http\r\n\r\n"}},
+      {"SQL in a key", {post(R"({"key":"Hz'; DROP TABLE tiers;--","groupKeys":[{"key":"gold-Hz","qty":1}]})")}},
+      {"path traversal", {"GET /v1/api/books/..%2f..%2fetc%2fpasswd HTTP/1.1\r\nHost: x\r\n\r\n"}},
+  };
+  for (const auto& k : cases) {
+    INFO(k.name);
+    std::string answer = raw_exchange(d.port, k.chunks, k.pause);
+    int status = status_of(answer);
+    INFO("answer: " << answer.substr(0, 300));
+    CHECK((status == 0 || (status >= 400 && status < 500)));
+    if (status >= 400) CHECK(answer.find("\"error\":{\"code\":") != std::string::npos);
+    REQUIRE(d.alive());
+  }
+  CHECK(c.Get("/v1/api/events/Hz")->body == before);
+  CHECK(c.Get("/healthz")->status == 200);
+  // the search engine takes SQL-looking text as text
+  auto found = c.Get("/v1/api/events?name=%27%3B%20DROP%20TABLE%20events%3B--");
+  REQUIRE(found);
+  CHECK(found->status == 200);
+  CHECK(c.Post("/v1/api/books", good, "application/json")->status == 201);
+}
+
+TEST_CASE("booking ids are 128 random bits", "[reliability]") {
+  TempDir dir;
+  Daemon d({"--db", dir.file("ids.db")});
+  auto c = d.client();
+  REQUIRE(c.Post("/v1/api/events", live_event_json("Ids", 1000), "application/json")->status ==
+          201);
+  std::set<std::string> ids;
+  for (int i = 0; i < 200; ++i) {
+    auto r = c.Post("/v1/api/books", hold_json("Ids"), "application/json");
+    REQUIRE(r->status == 201);
+    std::string id(json::parse(r->body).at("data").at("bookId").as_string());
+    CHECK(id.size() == 32);
+    CHECK(id.find_first_not_of("0123456789abcdef") == std::string::npos);
+    ids.insert(id);
+  }
+  CHECK(ids.size() == 200);
+  // consecutive ids share no structure: no common prefix beyond chance
+  std::size_t shared_prefix = 0;
+  for (auto it = std::next(ids.begin()); it != ids.end(); ++it) {
+    auto prev = std::prev(it);
+    std::size_t p = 0;
+    while (p < 32 && (*prev)[p] == (*it)[p]) ++p;
+    shared_prefix = std::max(shared_prefix, p);
+  }
+  CHECK(shared_prefix < 8);
+}
