@@ -2,7 +2,7 @@
 // Exit codes come from booking::exit_code(): 0 ok, 1 internal, 2 usage/validation, 3 not found,
 // 4 business conflict, 5 lock timeout or backend unavailable.
 #include <booking/booking_service.hpp>
-#include <booking/json.hpp>
+#include <booking/json_codec.hpp>
 #include <booking/version.hpp>
 
 #include <CLI/CLI.hpp>

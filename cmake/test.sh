@@ -61,6 +61,10 @@ cmake --install build/test --prefix "$check/prefix" >/dev/null
 cmake -S examples/consumer -B "$check/installed" -DCMAKE_PREFIX_PATH="$check/prefix" >/dev/null
 cmake --build "$check/installed" -j"$jobs"
 "$check/installed/consumer"
+# shellcheck disable=SC2046  # word splitting of pkg-config's flags is intended
+g++ -std=c++20 -o "$check/pkgconfig-consumer" examples/consumer/main.cpp \
+  $(PKG_CONFIG_PATH="$check/prefix/lib/pkgconfig" pkg-config --cflags --libs --static booking)
+"$check/pkgconfig-consumer"
 cmake -S examples/consumer -B "$check/subdirectory" -DBOOKING_SOURCE_DIR="$root" >/dev/null
 cmake --build "$check/subdirectory" -j"$jobs" --target consumer
 "$check/subdirectory/consumer"

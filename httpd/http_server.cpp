@@ -1,6 +1,6 @@
 #include "http_server.hpp"
 
-#include <booking/json.hpp>
+#include <booking/json_codec.hpp>
 
 #include <httplib.h>
 #include <spdlog/spdlog.h>
@@ -258,10 +258,16 @@ class HttpServer::Impl {
         [](const httplib::Request& req, httplib::Response& res) {
       if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
       if (res.status == 404) {
+        // Compiled once: a flood of 404s must not compile regexes per request.
+        static const std::vector<std::regex> patterns = [] {
+          std::vector<std::regex> out;
+          for (const auto& e : route_table()) out.emplace_back(e.regex);
+          return out;
+        }();
         std::string allow;
-        for (const auto& e : route_table()) {
-          if (std::regex_match(req.path, std::regex(e.regex))) {
-            allow += (allow.empty() ? "" : ", ") + e.route.method;
+        for (std::size_t i = 0; i < patterns.size(); ++i) {
+          if (std::regex_match(req.path, patterns[i])) {
+            allow += (allow.empty() ? "" : ", ") + route_table()[i].route.method;
           }
         }
         if (!allow.empty()) {

@@ -43,16 +43,14 @@ bool port_open(int port) {
   return ok;
 }
 
-pid_t spawn(const std::vector<std::string>& argv, int stdout_fd) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  if (stdout_fd >= 0) posix_spawn_file_actions_adddup2(&actions, stdout_fd, STDOUT_FILENO);
+// Starts argv[0] (searched in PATH) with `actions` applied (may be null); fails the test if it
+// cannot.
+pid_t spawn(const std::vector<std::string>& argv, const posix_spawn_file_actions_t* actions) {
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   pid_t pid = -1;
-  int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
+  int rc = posix_spawnp(&pid, args[0], actions, nullptr, args.data(), environ);
   INFO("spawning " << argv[0]);
   REQUIRE(rc == 0);
   return pid;
@@ -62,7 +60,11 @@ pid_t spawn(const std::vector<std::string>& argv, int stdout_fd) {
 Child::Child(const std::vector<std::string>& argv) {
   int fds[2];
   REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
-  pid_ = spawn(argv, fds[1]);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
+  pid_ = spawn(argv, &actions);
+  posix_spawn_file_actions_destroy(&actions);
   ::close(fds[1]);
   out_ = fds[0];
 }
@@ -121,13 +123,8 @@ CommandResult run_command(const std::vector<std::string>& argv, const std::strin
                                    O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, dir.file("err").c_str(),
                                    O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = -1;
-  int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
+  pid_t pid = spawn(argv, &actions);
   posix_spawn_file_actions_destroy(&actions);
-  REQUIRE(rc == 0);
   int st = 0;
   ::waitpid(pid, &st, 0);
   auto slurp = [](const std::string& path) {
@@ -146,7 +143,7 @@ void RedisServer::start() {
   pid_ = spawn({"redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",
                 "--save", "", "--appendonly", "no", "--dir", dir_.path().string(), "--logfile",
                 dir_.file("redis.log"), "--daemonize", "no"},
-               -1);
+               nullptr);
   for (int i = 0; i < 1000; ++i) {
     if (port_open(port_)) return;
     int st = 0;

@@ -1,7 +1,8 @@
 // A helper process for cross-process tests.
 //   booking_test_worker book DB LOCKSPEC EVENT TIER   books 1 ticket at a time until sold out;
 //                                                    prints "booked N timeouts T"
-//   booking_test_worker hold-lock LOCKSPEC KEY        takes the lock, prints "locked", sleeps
+//   booking_test_worker hold-lock LOCKSPEC KEY [MS]   takes the lock (waiting up to MS, default
+//                                                    5000; exit 3 if not), prints "locked", sleeps
 //   booking_test_worker count LOCKSPEC FILE N          N times under the lock: read the number in
 //                                                    FILE, write it back plus one
 #include <booking/booking_service.hpp>
@@ -14,12 +15,13 @@ using namespace booking;
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
-  if (args.size() == 3 && args[0] == "hold-lock") {
+  if ((args.size() == 3 || args.size() == 4) && args[0] == "hold-lock") {
     auto locks = make_lock_provider(args[1]);
     if (!locks) return 2;
+    const auto budget = std::chrono::milliseconds(args.size() == 4 ? std::stoi(args[3]) : 5000);
     auto lease = locks.value()->acquire(std::vector<std::string>{args[2]},
                                         std::chrono::hours(1),
-                                        std::chrono::steady_clock::now() + std::chrono::seconds(5));
+                                        std::chrono::steady_clock::now() + budget);
     if (!lease) return 3;
     std::cout << "locked" << std::endl;
     std::this_thread::sleep_for(std::chrono::hours(1));

@@ -1,5 +1,5 @@
 // The booking CLI as a user runs it: a subprocess per command.
-#include <booking/json.hpp>
+#include <booking/json_codec.hpp>
 
 #include <boost/json.hpp>
 

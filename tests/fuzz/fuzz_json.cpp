@@ -1,7 +1,7 @@
 // libFuzzer target: the JSON request decoding shared by bookingd and the CLI. Any input must
 // give a value or an error, never a crash, a hang or undefined behaviour; what decodes must
 // encode again.
-#include <booking/json.hpp>
+#include <booking/json_codec.hpp>
 
 #include <cstddef>
 #include <cstdint>

@@ -1,4 +1,4 @@
-#include <booking/json.hpp>
+#include <booking/json_codec.hpp>
 
 #include <boost/json.hpp>
 
@@ -120,4 +120,8 @@ TEST_CASE("errors encode as the API envelope", "[json]") {
   CHECK(http_status(errc::insufficient_stock) == 409);
   CHECK(exit_code(errc::lock_timeout) == 5);
   CHECK(http_status(errc::hold_expired) == 410);
+  std::error_code ec = errc::lock_timeout;
+  CHECK(ec.category().name() == std::string("booking"));
+  CHECK(ec.message() == "lock_timeout");
+  CHECK(ec == make_error_code(errc::lock_timeout));
 }

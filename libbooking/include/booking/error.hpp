@@ -11,6 +11,7 @@
 
 #include <string>
 #include <string_view>
+#include <system_error>
 
 namespace booking {
 
@@ -57,6 +58,15 @@ inline error make_error(errc code, std::string message, boost::json::object deta
   return error{code, std::move(message), std::move(details)};
 }
 
+// The error category of errc ("booking"), so that codes interoperate with std::error_code.
+const std::error_category& booking_category() noexcept;
+inline std::error_code make_error_code(errc code) noexcept {
+  return {static_cast<int>(code), booking_category()};
+}
+
 }  // namespace booking
+
+template <>
+struct std::is_error_code_enum<booking::errc> : std::true_type {};
 
 #define BOOKING_TRY BOOST_OUTCOME_TRY

@@ -36,4 +36,19 @@ std::string_view to_string(errc code) noexcept { return info(code).name; }
 int http_status(errc code) noexcept { return info(code).http; }
 int exit_code(errc code) noexcept { return info(code).exit; }
 
+namespace {
+class Category final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "booking"; }
+  std::string message(int code) const override {
+    return std::string(to_string(static_cast<errc>(code)));
+  }
+};
+}  // namespace
+
+const std::error_category& booking_category() noexcept {
+  static const Category category;
+  return category;
+}
+
 }  // namespace booking

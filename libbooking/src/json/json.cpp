@@ -1,5 +1,5 @@
 // JSON codecs for the API shapes (DESIGN §4), shared by bookingd and the CLI.
-#include <booking/json.hpp>
+#include <booking/json_codec.hpp>
 
 #include <boost/json.hpp>
 #include <boost/json/basic_parser_impl.hpp>
