@@ -63,7 +63,8 @@ struct CommandResult {
   std::string err;
 };
 
-// Runs a command to completion with `input` on its stdin; captures stdout and stderr.
+// Runs a command to completion with `input` on its stdin; captures stdout and stderr. Safe to call
+// from worker threads: it uses no Catch2 macros and throws std::system_error if it cannot spawn.
 CommandResult run_command(const std::vector<std::string>& argv, const std::string& input = "");
 
 // The path of the test worker binary.
