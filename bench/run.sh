@@ -106,6 +106,60 @@ original=$(run_load bookingd "$port" --scenario original --duration "$original_s
 echo "original: $original"
 
 echo
+echo "== several instances: bookingd on one PostgreSQL (fsync on) + one Redis lock, 99 connections, ${http_secs} s"
+pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+pgdir="$work/pg"
+mkdir -p "$pgdir"
+as_pg=()
+if [ "$(id -u)" -eq 0 ]; then  # initdb refuses root: the server runs as postgres
+  chmod 711 "$work"
+  chown postgres: "$pgdir"
+  as_pg=(setpriv --reuid=postgres --regid=postgres --init-groups --)
+fi
+"${as_pg[@]}" "$pgbin/initdb" -D "$pgdir/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
+pg_port=$(free_port)
+"${as_pg[@]}" "$pgbin/postgres" -D "$pgdir/data" -p "$pg_port" -k "$pgdir" \
+  -c listen_addresses=127.0.0.1 > "$work/postgres.log" 2>&1 &
+pg_pid=$!
+pids+=($pg_pid)
+until "$pgbin/pg_isready" -q -h 127.0.0.1 -p "$pg_port"; do sleep 0.1; done
+for instances in 1 3; do
+  "$pgbin/createdb" -h 127.0.0.1 -p "$pg_port" -U postgres "multi$instances"
+  url="postgresql://postgres@127.0.0.1:$pg_port/multi$instances"
+  ports=()
+  for i in $(seq 1 "$instances"); do
+    ports+=("$(start_server "pg$instances-$i" "$bin/httpd/bookingd" --db "$url" \
+      --lock "redis://127.0.0.1:$redis_port" --listen 127.0.0.1:0 --threads 128 --log-level warn)")
+  done
+  # creates the event (and books one ticket, counted below)
+  "$bin/bench/loadgen" --port "${ports[0]}" --event Multi --setup 100000000 --connections 1 \
+    --requests 1 > "$work/setup$instances.json"
+  loaders=()
+  for i in $(seq 0 $((instances - 1))); do
+    "$bin/bench/loadgen" --port "${ports[$i]}" --event Multi --connections $((99 / instances)) \
+      --duration "$http_secs" > "$work/multi$instances-$i.json" &
+    loaders+=($!)
+  done
+  wait "${loaders[@]}"
+  curl -s "http://127.0.0.1:${ports[0]}/v1/api/events/Multi" > "$work/multi$instances-event.json"
+  python3 - "$instances" "$work/multi$instances-event.json" "$work/setup$instances.json" \
+    "$work"/multi"$instances"-[0-9]*.json <<'PY'
+import json, sys
+instances, event = int(sys.argv[1]), json.load(open(sys.argv[2]))["data"]["eventGroups"][0]
+setup = json.load(open(sys.argv[3]))
+runs = [json.load(open(f)) for f in sys.argv[4:]]
+rps = sum(r["rps"] for r in runs)
+booked = sum(r["outcomes"].get("201", 0) for r in runs + [setup])
+ok = booked == event["capacity"] - event["qty"] and \
+     event["capacity"] == event["qty"] + event["held"] + event["sold"]
+print(f"{instances} bookingd on PostgreSQL: {rps:.0f} requests/s, p99 {max(r['p99_ms'] for r in runs):.1f} ms, "
+      f"5xx {sum(r['server_errors'] for r in runs)}, lock_timeout {sum(r['lock_timeouts'] for r in runs)}, "
+      f"invariant {ok} ({booked} booked)")
+PY
+done
+kill -INT "$pg_pid"  # fast shutdown; the bookingd instances are stopped at exit
+
+echo
 echo "== CLI import of 100,000 events"
 python3 - "$work/events.jsonl" <<'PY'
 import json, sys

@@ -40,7 +40,7 @@ struct Engine {
 result<Engine> open_engine(const Globals& g) {
   BOOKING_TRY(auto ttl, parse_duration(g.hold_ttl));
   Engine e;
-  BOOKING_TRY(e.repo, make_sqlite_repository(g.db));
+  BOOKING_TRY(e.repo, open_repository(g.db));
   BOOKING_TRY(e.locks, make_lock_provider(g.lock));
   ServiceOptions options;
   options.hold_ttl = ttl;
@@ -184,7 +184,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.fallthrough();
   app.footer("Example:\n  booking demo && booking book Con10124 gold-Con10124=2 --user alice");
-  app.add_option("--db", g.db, "SQLite database file")->envname("BOOKING_DB")->capture_default_str();
+  app.add_option("--db", g.db, "SQLite database file, or a postgresql:// URL")->envname("BOOKING_DB")->capture_default_str();
   app.add_option("--lock", g.lock, "memory, file:DIR or redis://HOST:PORT (share it with bookingd)")
       ->envname("BOOKING_LOCK")
       ->capture_default_str();

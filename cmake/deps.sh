@@ -10,12 +10,12 @@ BOOKING_BUILD_PACKAGES=(
   libcpp-httplib-dev libssl-dev zlib1g-dev libbrotli-dev
   libsqlitecpp-dev libsqlite3-dev
   libcli11-dev
-  libhiredis-dev
+  libhiredis-dev libpq-dev
   libfmt-dev libspdlog-dev libhowardhinnant-date-dev
 )
 # Test, benchmark and sanitizer tooling.
 BOOKING_TEST_PACKAGES=(
-  catch2 libbenchmark-dev redis-server sqlite3 curl clang libclang-rt-14-dev
+  catch2 libbenchmark-dev redis-server postgresql sqlite3 curl clang libclang-rt-14-dev
 )
 
 booking_install_packages() {

@@ -131,6 +131,8 @@ class HttpServer::Impl {
     install_hooks();
   }
 
+  Metrics& metrics() { return metrics_; }
+
   result<int> bind() {
     int port = options_.port;
     bool ok = port == 0 ? (port = server_.bind_to_any_port(options_.host)) > 0
@@ -336,5 +338,6 @@ result<int> HttpServer::bind() { return impl_->bind(); }
 void HttpServer::run() { impl_->run(); }
 void HttpServer::stop() { impl_->stop(); }
 bool HttpServer::is_running() const { return impl_->is_running(); }
+void HttpServer::count_expired(std::size_t n) { impl_->metrics().count_expired(n); }
 
 }  // namespace booking::httpd

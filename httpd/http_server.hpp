@@ -46,6 +46,8 @@ class HttpServer {
   // Stops accepting; safe from any thread (e.g. a signal-handling thread).
   void stop();
   bool is_running() const;
+  // Reports `n` holds expired by this instance's sweeper (booking_holds_expired_total).
+  void count_expired(std::size_t n);
 
  private:
   class Impl;

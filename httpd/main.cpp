@@ -62,13 +62,14 @@ result<std::pair<std::string, int>> parse_listen(const std::string& spec) {
 }
 
 // Expires due holds at least once a second until stopped.
-void sweep(std::stop_token stop, BookingService& service) {
+void sweep(std::stop_token stop, BookingService& service, httpd::HttpServer& server) {
   std::mutex mu;
   std::condition_variable_any cv;
   while (!stop.stop_requested()) {
     if (auto n = service.expire_due(); !n) {
       spdlog::warn("expiry sweep failed: {}", n.error().message);
     } else if (n.value() > 0) {
+      server.count_expired(n.value());
       spdlog::info("expired {} holds", n.value());
     }
     std::unique_lock lock(mu);
@@ -94,9 +95,9 @@ int run(const Flags& f) {
   if (f.durability != "normal" && f.durability != "full") {
     return fail(make_error(errc::validation_failed, "--durability must be normal or full"));
   }
-  SqliteOptions sqlite;
-  sqlite.durability = f.durability == "full" ? Durability::full : Durability::normal;
-  auto repo = make_sqlite_repository(f.db, sqlite);
+  RepositoryOptions storage;
+  storage.sqlite.durability = f.durability == "full" ? Durability::full : Durability::normal;
+  auto repo = open_repository(f.db, storage);
   if (!repo) return fail(repo.error());
   auto locks = make_lock_provider(f.lock);
   if (!locks) return fail(locks.error());
@@ -142,7 +143,7 @@ int run(const Flags& f) {
     spdlog::info("signal {}: finishing in-flight requests", sig);
     server.stop();
   });
-  std::jthread sweeper(sweep, std::ref(service));
+  std::jthread sweeper(sweep, std::ref(service), std::ref(server));
 
   server.run();  // returns once stopped and every in-flight request has been answered
   sweeper.request_stop();
@@ -171,7 +172,9 @@ int main(int argc, char** argv) {
   CLI::App app{"bookingd: sells limited tickets over HTTP without overselling"};
   app.set_version_flag("--version", std::string("bookingd ") + version);
   app.option_defaults()->always_capture_default();
-  app.add_option("--db", f.db, "SQLite database file (created and migrated if needed)")
+  app.add_option("--db", f.db,
+                 "SQLite database file, or postgresql://USER@HOST:PORT/DBNAME to share one "
+                 "PostgreSQL database between instances (created or migrated if needed)")
       ->envname("BOOKING_DB");
   app.add_option("--listen", f.listen, "HOST:PORT to serve on (port 0 picks a free one)")
       ->envname("BOOKING_LISTEN");
@@ -190,8 +193,8 @@ int main(int argc, char** argv) {
       ->envname("BOOKING_MAX_BODY")
       ->check(CLI::Range(std::size_t{1}, std::size_t{64} << 20));
   app.add_option("--durability", f.durability,
-                 "normal: survives a crash of the process; full: fsync per commit, survives "
-                 "power loss")
+                 "SQLite: normal survives a crash of the process; full: fsync per commit, "
+                 "survives power loss. PostgreSQL: the server's synchronous_commit decides")
       ->envname("BOOKING_DURABILITY")
       ->check(CLI::IsMember({"normal", "full"}));
   app.add_option("--metrics-tiers", f.metrics_tiers, "At most this many tiers in /metrics")

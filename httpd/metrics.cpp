@@ -61,6 +61,10 @@ std::string Metrics::render(EventRepository& repo) const {
   }
   hold_latency_.render(out, "booking_hold_duration_seconds", "Latency of hold requests.");
   lock_wait_.render(out, "booking_lock_wait_seconds", "Time spent acquiring tier locks.");
+  out += fmt::format(
+      "# HELP booking_holds_expired_total Holds this instance's sweeper expired.\n"
+      "# TYPE booking_holds_expired_total counter\nbooking_holds_expired_total {}\n",
+      expired_.load());
   if (auto active = repo.count_active_holds()) {
     out += fmt::format(
         "# HELP booking_holds_active Bookings currently HELD.\n"

@@ -36,6 +36,8 @@ class Metrics {
   // "ok" or the error code of a hold.
   void count_hold(std::string_view outcome, std::chrono::nanoseconds took);
   Histogram& lock_wait() { return lock_wait_; }
+  // Holds this instance's sweeper expired.
+  void count_expired(std::size_t n) { expired_ += n; }
 
   // The Prometheus text exposition, with gauges read from `repo` now.
   std::string render(EventRepository& repo) const;
@@ -47,6 +49,7 @@ class Metrics {
   std::map<std::string, std::uint64_t, std::less<>> holds_;
   Histogram hold_latency_;
   Histogram lock_wait_;
+  std::atomic<std::uint64_t> expired_{0};
 };
 
 }  // namespace booking::httpd

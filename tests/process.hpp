@@ -1,4 +1,5 @@
-// Child processes for tests: a redis-server fixture and spawned workers, all stopped by PID.
+// Child processes for tests: redis-server and PostgreSQL fixtures and spawned workers, all
+// stopped by PID.
 #pragma once
 
 #include <sys/types.h>
@@ -56,6 +57,46 @@ class RedisServer {
 
 // One redis-server shared by every test in this process, started on first use.
 RedisServer& shared_redis();
+
+// A throwaway PostgreSQL cluster: initdb in a temp dir, then `postgres` on a free loopback port
+// (fsync off: these tests are about concurrency, not power loss). As root, both run as the
+// `postgres` user (initdb refuses root) through setpriv, which also asks the kernel to stop the
+// server if the test process dies. Stopped by PID (SIGINT, PostgreSQL's fast shutdown). Fails
+// the test, never skips, when PostgreSQL cannot be started.
+class PostgresServer {
+ public:
+  PostgresServer();
+  ~PostgresServer();
+  void start();  // on the same port and data directory as before
+  void stop();   // fast shutdown, waits for the server to exit
+  int port() const { return port_; }
+  // Creates a new, empty database and returns its postgresql:// URL.
+  std::string create_database();
+
+ private:
+  std::vector<std::string> as_server_user(std::vector<std::string> argv) const;
+  TempDir dir_;
+  int port_;
+  pid_t pid_ = -1;
+  int databases_ = 0;
+};
+
+// The path of a PostgreSQL program (initdb, psql, ...) of the installed server.
+std::string pg_program(const std::string& name);
+
+// One PostgreSQL cluster shared by every test in this process, started on first use; each
+// test takes its own database.
+PostgresServer& shared_postgres();
+
+struct PostgresBackend {
+  static constexpr const char* name = "postgres";
+  std::string url = shared_postgres().create_database();
+  std::unique_ptr<EventRepository> repo;
+  PostgresBackend();
+};
+
+// Every repository, for TEMPLATE_TEST_CASE.
+#define ALL_BACKENDS MemoryBackend, SqliteBackend, PostgresBackend
 
 struct CommandResult {
   int code = -1;

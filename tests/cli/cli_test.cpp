@@ -245,3 +245,25 @@ TEST_CASE("the CLI and a running bookingd share one database with --lock file:DI
   daemon.kill(SIGTERM);
   CHECK(daemon.wait() == 0);
 }
+
+TEST_CASE("the CLI books from a PostgreSQL database, and exits 5 when it is unreachable",
+          "[cli][postgres][process]") {
+  const std::string db = shared_postgres().create_database();
+  auto cli = [&](std::vector<std::string> args, const std::string& input = "") {
+    args.insert(args.begin(), {BOOKING_CLI_PATH, "--db", db});
+    return run_command(args, input);
+  };
+  REQUIRE(cli({"event", "create", "-"}, live_event("Pg", 5)).code == 0);
+  auto booked = cli({"--json", "book", "Pg", "gold-Pg=2"});
+  REQUIRE(booked.code == 0);
+  CHECK(parse(booked.out).at("status").as_string() == "HELD");
+  auto e = parse(cli({"--json", "event", "show", "Pg"}).out).at("eventGroups").at(0);
+  CHECK(e.at("held").as_int64() == 2);
+  CHECK(cli({"book", "Pg", "gold-Pg=4"}).code == 4);
+
+  const std::string nowhere =
+      "postgresql://postgres@127.0.0.1:" + std::to_string(free_port()) + "/nothing";
+  auto down = run_command({BOOKING_CLI_PATH, "--db", nowhere, "--json", "event", "show", "Pg"});
+  CHECK(down.code == 5);
+  CHECK(parse(down.err).at("error").at("code").as_string() == "lock_timeout");
+}

@@ -1,4 +1,5 @@
 // One conformance suite, run against every EventRepository.
+#include "process.hpp"
 #include "support.hpp"
 
 using namespace booking;
@@ -22,8 +23,7 @@ HoldPlan plan_for(const std::string& event, std::vector<std::pair<std::string, s
 }
 }  // namespace
 
-TEMPLATE_TEST_CASE("a stored event reads back with full stock", "[repo]", MemoryBackend,
-                   SqliteBackend) {
+TEMPLATE_TEST_CASE("a stored event reads back with full stock", "[repo]", ALL_BACKENDS) {
   TestType b;
   Event e = sample_event("Con1", {{"gold", 10}, {"sil", 5}});
   e.promoter = "P";
@@ -40,7 +40,7 @@ TEMPLATE_TEST_CASE("a stored event reads back with full stock", "[repo]", Memory
 }
 
 TEMPLATE_TEST_CASE("duplicate event or tier keys are refused and nothing is stored", "[repo]",
-                   MemoryBackend, SqliteBackend) {
+                   ALL_BACKENDS) {
   TestType b;
   REQUIRE(b.repo->create_event(sample_event("Con1", {{"gold", 10}})));
   CHECK(b.repo->create_event(sample_event("Con1", {{"sil", 10}})).error().code ==
@@ -51,8 +51,7 @@ TEMPLATE_TEST_CASE("duplicate event or tier keys are refused and nothing is stor
   CHECK(b.repo->get_event("Con2").error().code == errc::not_found);
 }
 
-TEMPLATE_TEST_CASE("a batch of events is stored all or nothing", "[repo]", MemoryBackend,
-                   SqliteBackend) {
+TEMPLATE_TEST_CASE("a batch of events is stored all or nothing", "[repo]", ALL_BACKENDS) {
   TestType b;
   REQUIRE(b.repo->create_event(sample_event("Taken", {{"t", 1}})));
   std::vector<Event> batch{sample_event("A1", {{"a", 1}}), sample_event("Taken", {{"z", 1}})};
@@ -65,7 +64,7 @@ TEMPLATE_TEST_CASE("a batch of events is stored all or nothing", "[repo]", Memor
 }
 
 TEMPLATE_TEST_CASE("search is a case-insensitive substring match with paging", "[repo]",
-                   MemoryBackend, SqliteBackend) {
+                   ALL_BACKENDS) {
   TestType b;
   for (int i = 0; i < 30; ++i) {
     Event e = sample_event("E" + std::to_string(i), {{"t", 1}});
@@ -90,8 +89,7 @@ TEMPLATE_TEST_CASE("search is a case-insensitive substring match with paging", "
   CHECK(b.repo->search_events({"xyz", 10, 0}).value().empty());
 }
 
-TEMPLATE_TEST_CASE("the stock take is conditional in storage", "[repo]", MemoryBackend,
-                   SqliteBackend) {
+TEMPLATE_TEST_CASE("the stock take is conditional in storage", "[repo]", ALL_BACKENDS) {
   TestType b;
   REQUIRE(b.repo->create_event(sample_event("Con1", {{"gold", 5}, {"sil", 5}})));
   REQUIRE(b.repo->insert_hold(plan_for("Con1", {{"gold-Con1", 4}})));
@@ -106,7 +104,7 @@ TEMPLATE_TEST_CASE("the stock take is conditional in storage", "[repo]", MemoryB
 }
 
 TEMPLATE_TEST_CASE("bookings move stock between held, sold and available", "[repo]",
-                   MemoryBackend, SqliteBackend) {
+                   ALL_BACKENDS) {
   TestType b;
   REQUIRE(b.repo->create_event(sample_event("Con1", {{"gold", 10}})));
   auto p1 = plan_for("Con1", {{"gold-Con1", 3}});
@@ -131,8 +129,7 @@ TEMPLATE_TEST_CASE("bookings move stock between held, sold and available", "[rep
   require_conserved(*b.repo, "Con1");
 }
 
-TEMPLATE_TEST_CASE("per-user and wave limits are enforced in storage", "[repo]", MemoryBackend,
-                   SqliteBackend) {
+TEMPLATE_TEST_CASE("per-user and wave limits are enforced in storage", "[repo]", ALL_BACKENDS) {
   TestType b;
   Event e = sample_event("Con1", {{"gold", 100}});
   e.waves = {ReleaseWave{kT0 - 1h, kT0 + 1h, 5, 0}};
@@ -160,8 +157,7 @@ TEMPLATE_TEST_CASE("per-user and wave limits are enforced in storage", "[repo]",
   require_conserved(*b.repo, "Con1");
 }
 
-TEMPLATE_TEST_CASE("idempotency keys are unique in storage", "[repo]", MemoryBackend,
-                   SqliteBackend) {
+TEMPLATE_TEST_CASE("idempotency keys are unique in storage", "[repo]", ALL_BACKENDS) {
   TestType b;
   REQUIRE(b.repo->create_event(sample_event("Con1", {{"gold", 10}})));
   auto p = plan_for("Con1", {{"gold-Con1", 1}});

@@ -3,13 +3,14 @@
 #include <set>
 #include <thread>
 
+#include "process.hpp"
 #include "support.hpp"
 
 using namespace booking;
 using namespace booking::test;
 
 TEMPLATE_TEST_CASE("64 threads booking one hot tier sell exactly its capacity", "[service][race]",
-                   MemoryBackend, SqliteBackend) {
+                   ALL_BACKENDS) {
   TestType b;
   Fixture f(b.repo);
   constexpr std::int64_t kCapacity = 500;

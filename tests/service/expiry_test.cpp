@@ -2,6 +2,7 @@
 #include <atomic>
 #include <thread>
 
+#include "process.hpp"
 #include "support.hpp"
 
 using namespace booking;
@@ -20,7 +21,7 @@ void make_holds(BookingService& s, int n) {
 }  // namespace
 
 TEMPLATE_TEST_CASE("holds past their deadline return their stock exactly once", "[expiry]",
-                   MemoryBackend, SqliteBackend) {
+                   ALL_BACKENDS) {
   TestType b;
   ServiceOptions options;
   options.expire_batch = 7;  // several batches per sweep

@@ -3,6 +3,7 @@
 #include <map>
 #include <random>
 
+#include "process.hpp"
 #include "support.hpp"
 
 using namespace booking;
@@ -50,7 +51,7 @@ struct Model {
 }  // namespace
 
 TEMPLATE_TEST_CASE("random operations agree with a reference model", "[service][model]",
-                   MemoryBackend, SqliteBackend) {
+                   ALL_BACKENDS) {
   TestType b;
   Fixture f(b.repo);
   const std::vector<std::string> keys{"a-M", "b-M", "c-M"};

@@ -1,4 +1,5 @@
 // Every error code the service returns, provoked through the public API, with storage unchanged.
+#include "process.hpp"
 #include "support.hpp"
 
 using namespace booking;
@@ -25,8 +26,7 @@ void require_failed_cleanly(Fixture& f, const R& r, errc code, const Event& befo
 }
 }  // namespace
 
-TEMPLATE_TEST_CASE("every hold error leaves storage untouched", "[service]", MemoryBackend,
-                   SqliteBackend) {
+TEMPLATE_TEST_CASE("every hold error leaves storage untouched", "[service]", ALL_BACKENDS) {
   TestType b;
   ServiceOptions options;
   options.retry.attempts = 2;
@@ -153,7 +153,7 @@ TEMPLATE_TEST_CASE("every hold error leaves storage untouched", "[service]", Mem
 }
 
 TEMPLATE_TEST_CASE("a confirmed booking carries its payment and can be refunded", "[service]",
-                   MemoryBackend, SqliteBackend) {
+                   ALL_BACKENDS) {
   TestType b;
   Fixture f(b.repo);
   REQUIRE(f.service.create_event(sample_event("Con1", {{"gold", 10}})));

@@ -112,4 +112,32 @@ std::unique_ptr<EventRepository> make_memory_repository();
 result<std::unique_ptr<EventRepository>> make_sqlite_repository(const std::string& path,
                                                                 SqliteOptions options = {});
 
+struct PostgresOptions {
+  int pool_size = 8;  // connections per repository, opened on demand
+  std::chrono::milliseconds connect_timeout{3000};  // libpq rounds up to whole seconds, min 2 s
+};
+
+// A PostgreSQL repository on `url` (postgresql://user[:password]@host[:port]/dbname[?...], any
+// libpq URI). Several processes on several hosts may share the database: the schema is
+// migrated on open under an advisory lock, so instances starting together apply it once.
+// Durability is the server's (synchronous_commit). An unreachable server gives lock_timeout
+// (HTTP 503, CLI exit 5); connections are reopened when it returns. Thread-safe: a pool of
+// `pool_size` connections. The database user needs CREATE on the database (the schema uses the
+// trusted pg_trgm extension for search).
+result<std::unique_ptr<EventRepository>> make_postgres_repository(const std::string& url,
+                                                                  PostgresOptions options = {});
+
+struct RepositoryOptions {
+  SqliteOptions sqlite;
+  PostgresOptions postgres;
+};
+
+// True for a `--db` value that names PostgreSQL (postgresql:// or postgres://).
+bool is_postgres_url(std::string_view db) noexcept;
+
+// The repository a `--db` value names: a PostgreSQL URL, else an SQLite file path. Both
+// frontends open storage through this one function.
+result<std::unique_ptr<EventRepository>> open_repository(const std::string& db,
+                                                         RepositoryOptions options = {});
+
 }  // namespace booking

@@ -1,12 +1,12 @@
 // The in-memory EventRepository: one mutex around plain containers. Each method runs entirely
 // under the mutex, which is what makes every state change atomic here.
 #include <booking/event_repository.hpp>
-
 #include <map>
 #include <mutex>
 #include <set>
 #include <unordered_map>
 
+#include "core/repository_rules.hpp"
 #include "core/text.hpp"
 
 namespace booking {
@@ -33,7 +33,7 @@ class MemoryRepository final : public EventRepository {
       BOOKING_TRY(check_free(e));
       bool fresh = keys.insert("e:" + e.key).second;
       for (const Tier& t : e.tiers) fresh = keys.insert("t:" + t.key).second && fresh;
-      if (!fresh) return duplicate(e.key);
+      if (!fresh) return detail::duplicate_key_error(e.key);
     }
     for (const Event& e : events) insert(e);
     return events.size();
@@ -42,7 +42,7 @@ class MemoryRepository final : public EventRepository {
   result<Event> get_event(std::string_view key) override {
     std::lock_guard lock(mu_);
     auto it = events_.find(std::string(key));
-    if (it == events_.end()) return not_found("event", key);
+    if (it == events_.end()) return detail::not_found_error("event", key);
     return it->second;
   }
 
@@ -70,7 +70,7 @@ class MemoryRepository final : public EventRepository {
       return make_error(errc::duplicate_key, "idempotency key already used");
     }
     auto ev = events_.find(b.event_key);
-    if (ev == events_.end()) return not_found("event", b.event_key);
+    if (ev == events_.end()) return detail::not_found_error("event", b.event_key);
     Event& event = ev->second;
     // per-user limits
     if (b.user_id) {
@@ -97,7 +97,7 @@ class MemoryRepository final : public EventRepository {
     std::vector<Tier*> tiers;
     for (const BookingLine& l : b.lines) {
       Tier* t = find_tier(event, l.tier_key);
-      if (!t) return not_found("event group", l.tier_key);
+      if (!t) return detail::not_found_error("event group", l.tier_key);
       tiers.push_back(t);
       available[l.tier_key] = t->stock.available;
     }
@@ -121,7 +121,7 @@ class MemoryRepository final : public EventRepository {
   result<Booking> get_booking(std::string_view id) override {
     std::lock_guard lock(mu_);
     auto it = bookings_.find(std::string(id));
-    if (it == bookings_.end()) return not_found("booking", id);
+    if (it == bookings_.end()) return detail::not_found_error("booking", id);
     return it->second.booking;
   }
 
@@ -132,11 +132,11 @@ class MemoryRepository final : public EventRepository {
     return std::optional<IdempotencyRecord>{it->second};
   }
 
-  result<Booking> confirm(std::string_view id, std::string_view method,
-                          std::string_view reference, Instant now) override {
+  result<Booking> confirm(std::string_view id, std::string_view method, std::string_view reference,
+                          Instant now) override {
     std::lock_guard lock(mu_);
     auto it = bookings_.find(std::string(id));
-    if (it == bookings_.end()) return not_found("booking", id);
+    if (it == bookings_.end()) return detail::not_found_error("booking", id);
     StoredBooking& sb = it->second;
     BOOKING_TRY(check_live_hold(sb, now, "confirm"));
     move_stock(sb, BookingStatus::confirmed);
@@ -148,7 +148,7 @@ class MemoryRepository final : public EventRepository {
   result<Booking> cancel(std::string_view id, Instant now) override {
     std::lock_guard lock(mu_);
     auto it = bookings_.find(std::string(id));
-    if (it == bookings_.end()) return not_found("booking", id);
+    if (it == bookings_.end()) return detail::not_found_error("booking", id);
     StoredBooking& sb = it->second;
     if (sb.booking.status != BookingStatus::confirmed) {
       BOOKING_TRY(check_live_hold(sb, now, "cancel"));
@@ -174,12 +174,6 @@ class MemoryRepository final : public EventRepository {
   }
 
  private:
-  static error not_found(std::string_view what, std::string_view key) {
-    return make_error(errc::not_found, std::string(what) + " '" + std::string(key) + "' not found");
-  }
-  static error duplicate(std::string_view key) {
-    return make_error(errc::duplicate_key, "key '" + std::string(key) + "' already exists");
-  }
   static error per_user(const std::string& tier, std::int64_t limit, std::int64_t used) {
     return make_error(errc::per_user_limit,
                       "at most " + std::to_string(limit) + " tickets of '" + tier + "' per user",
@@ -196,9 +190,9 @@ class MemoryRepository final : public EventRepository {
   }
 
   result<void> check_free(const Event& e) const {
-    if (events_.contains(e.key)) return duplicate(e.key);
+    if (events_.contains(e.key)) return detail::duplicate_key_error(e.key);
     for (const Tier& t : e.tiers) {
-      if (tier_owner_.contains(t.key)) return duplicate(t.key);
+      if (tier_owner_.contains(t.key)) return detail::duplicate_key_error(t.key);
     }
     return boost::outcome_v2::success();
   }
@@ -226,15 +220,10 @@ class MemoryRepository final : public EventRepository {
   result<void> check_live_hold(StoredBooking& sb, Instant now, std::string_view action) {
     if (sb.booking.status == BookingStatus::held && sb.booking.expires_at <= now) {
       move_stock(sb, BookingStatus::expired);
-      return make_error(errc::hold_expired, "the hold expired at " +
-                                                format_instant(sb.booking.expires_at));
+      return make_error(errc::hold_expired,
+                        "the hold expired at " + format_instant(sb.booking.expires_at));
     }
-    if (sb.booking.status != BookingStatus::held) {
-      return make_error(errc::invalid_state, "cannot " + std::string(action) + " a " +
-                                                 std::string(to_string(sb.booking.status)) +
-                                                 " booking");
-    }
-    return boost::outcome_v2::success();
+    return detail::require_live_hold(sb.booking, action);
   }
 
   // Moves a booking to `to`, moving its tickets between the stock buckets.

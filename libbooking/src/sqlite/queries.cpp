@@ -1,7 +1,7 @@
 #include "sqlite/queries.hpp"
 
+#include "core/repository_rules.hpp"
 #include "core/text.hpp"
-
 
 namespace booking::detail {
 
@@ -39,16 +39,12 @@ bool exists(Connection& c, const char* sql, const std::string& key) {
   return st.executeStep();
 }
 
-error duplicate(const std::string& key) {
-  return make_error(errc::duplicate_key, "key '" + key + "' already exists", {{"key", key}});
-}
-
 }  // namespace
 
 result<std::int64_t> insert_event(Connection& c, const Event& e) {
-  if (exists(c, "SELECT 1 FROM events WHERE key = ?", e.key)) return duplicate(e.key);
+  if (exists(c, "SELECT 1 FROM events WHERE key = ?", e.key)) return duplicate_key_error(e.key);
   for (const Tier& t : e.tiers) {
-    if (exists(c, "SELECT 1 FROM tiers WHERE key = ?", t.key)) return duplicate(t.key);
+    if (exists(c, "SELECT 1 FROM tiers WHERE key = ?", t.key)) return duplicate_key_error(t.key);
   }
   auto& ins = c.prepare(
       "INSERT INTO events (key, name, type, promoter, date_ms, venue, address) "
@@ -89,8 +85,7 @@ result<std::int64_t> insert_event(Connection& c, const Event& e) {
     st.exec();
   }
   for (const ReleaseWave& w : e.waves) {
-    auto& st =
-        c.prepare("INSERT INTO waves (event_id, start_ms, end_ms, lim) VALUES (?, ?, ?, ?)");
+    auto& st = c.prepare("INSERT INTO waves (event_id, start_ms, end_ms, lim) VALUES (?, ?, ?, ?)");
     st.bind(1, static_cast<int64_t>(id));
     st.bind(2, static_cast<int64_t>(ms(w.start)));
     st.bind(3, static_cast<int64_t>(ms(w.end)));
@@ -149,7 +144,8 @@ constexpr const char* kEventColumns =
 
 std::optional<Event> load_event(Connection& c, std::string_view key) {
   static const std::string sql = std::string(kEventColumns) + "WHERE key = ?";
-  return load_event_where(c, sql.c_str(), [&](SQLite::Statement& st) { st.bind(1, std::string(key)); });
+  return load_event_where(c, sql.c_str(),
+                          [&](SQLite::Statement& st) { st.bind(1, std::string(key)); });
 }
 
 std::vector<Event> search(Connection& c, const SearchQuery& q) {
@@ -248,12 +244,11 @@ result<void> take_hold(Connection& c, const HoldPlan& plan) {
       std::int64_t used = st.getColumn(0).getInt64();
       std::int64_t limit = *plan.max_per_user[i];
       if (used + b.lines[i].qty > limit) {
-        return make_error(errc::per_user_limit,
-                          "at most " + std::to_string(limit) + " tickets of '" +
-                              b.lines[i].tier_key + "' per user",
-                          {{"key", b.lines[i].tier_key},
-                           {"maxPerUser", limit},
-                           {"alreadyBooked", used}});
+        return make_error(
+            errc::per_user_limit,
+            "at most " + std::to_string(limit) + " tickets of '" + b.lines[i].tier_key +
+                "' per user",
+            {{"key", b.lines[i].tier_key}, {"maxPerUser", limit}, {"alreadyBooked", used}});
       }
     }
   }
@@ -275,10 +270,10 @@ result<void> take_hold(Connection& c, const HoldPlan& plan) {
       left.bind(1, static_cast<int64_t>(event_id));
       left.bind(2, static_cast<int64_t>(ms(*plan.wave_start)));
       std::int64_t remaining = left.executeStep() ? left.getColumn(0).getInt64() : 0;
-      return make_error(errc::wave_limit_reached,
-                        "the current release wave has " + std::to_string(remaining) +
-                            " tickets left",
-                        {{"remaining", remaining}});
+      return make_error(
+          errc::wave_limit_reached,
+          "the current release wave has " + std::to_string(remaining) + " tickets left",
+          {{"remaining", remaining}});
     }
   }
 
@@ -363,12 +358,6 @@ std::optional<IdempotencyRecord> find_idempotency(Connection& c, std::string_vie
   return IdempotencyRecord{st.getColumn(0).getString(), st.getColumn(1).getString()};
 }
 
-result<void> require_live_hold(const Booking& b, std::string_view action) {
-  if (b.status == BookingStatus::held) return boost::outcome_v2::success();
-  return make_error(errc::invalid_state, "cannot " + std::string(action) + " a " +
-                                             std::string(to_string(b.status)) + " booking");
-}
-
 void move_stock(Connection& c, Booking& b, BookingStatus to) {
   const bool releases = to == BookingStatus::cancelled || to == BookingStatus::expired;
   const bool from_held = b.status == BookingStatus::held;
@@ -426,8 +415,7 @@ std::size_t expire_batch(Connection& c, std::int64_t now_ms, std::size_t max) {
        " WHERE b.wave_id IS NOT NULL GROUP BY b.wave_id) AS s "
        "WHERE waves.id = s.w")
       .exec();
-  c.prepare(
-       "UPDATE bookings SET status = 'EXPIRED' WHERE id IN (SELECT id FROM temp.due_ids)")
+  c.prepare("UPDATE bookings SET status = 'EXPIRED' WHERE id IN (SELECT id FROM temp.due_ids)")
       .exec();
   return static_cast<std::size_t>(n);
 }

@@ -19,7 +19,6 @@ std::optional<Booking> load_booking(Connection& c, std::string_view id);
 std::optional<IdempotencyRecord> find_idempotency(Connection& c, std::string_view key);
 
 // invalid_state unless the booking is HELD.
-result<void> require_live_hold(const Booking& b, std::string_view action);
 // Moves the booking to `to` and its tickets between the tier buckets (and back to its wave).
 void move_stock(Connection& c, Booking& b, BookingStatus to);
 // Expires up to `max` HELD bookings due at `now_ms`; returns how many.

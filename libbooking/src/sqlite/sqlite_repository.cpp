@@ -5,13 +5,13 @@
 // own connections (WAL lets them read while the writer writes). Every state change is one
 // BEGIN IMMEDIATE transaction, so a crash never leaves half a booking, and every stock take is a
 // conditional UPDATE, so the database refuses an oversell whatever the locks did.
-#include <booking/event_repository.hpp>
-
 #include <sqlite3.h>
 
+#include <booking/event_repository.hpp>
 #include <mutex>
 #include <vector>
 
+#include "core/repository_rules.hpp"
 #include "sqlite/connection.hpp"
 #include "sqlite/queries.hpp"
 
@@ -23,10 +23,6 @@ using detail::Connection;
 using detail::WriteTransaction;
 
 std::int64_t ms(Instant t) { return t.time_since_epoch().count(); }
-
-error not_found(std::string_view what, std::string_view key) {
-  return make_error(errc::not_found, std::string(what) + " '" + std::string(key) + "' not found");
-}
 
 // Turns SQLite exceptions into errors at the boundary where they arise.
 template <class F>
@@ -83,7 +79,7 @@ class SqliteRepository final : public EventRepository {
     return guarded([&]() -> result<Event> {
       Reader r(*this);
       auto e = detail::load_event(*r, key);
-      if (!e) return not_found("event", key);
+      if (!e) return detail::not_found_error("event", key);
       return std::move(*e);
     });
   }
@@ -109,7 +105,7 @@ class SqliteRepository final : public EventRepository {
     return guarded([&]() -> result<Booking> {
       Reader r(*this);
       auto b = detail::load_booking(*r, id);
-      if (!b) return not_found("booking", id);
+      if (!b) return detail::not_found_error("booking", id);
       return std::move(*b);
     });
   }
@@ -121,13 +117,13 @@ class SqliteRepository final : public EventRepository {
     });
   }
 
-  result<Booking> confirm(std::string_view id, std::string_view method,
-                          std::string_view reference, Instant now) override {
+  result<Booking> confirm(std::string_view id, std::string_view method, std::string_view reference,
+                          Instant now) override {
     return transition(id, now, [&](Booking& b) -> result<void> {
       BOOKING_TRY(detail::require_live_hold(b, "confirm"));
       detail::move_stock(*writer_, b, BookingStatus::confirmed);
-      auto& st = writer_->prepare(
-          "UPDATE bookings SET payment_method = ?, payment_ref = ? WHERE id = ?");
+      auto& st =
+          writer_->prepare("UPDATE bookings SET payment_method = ?, payment_ref = ? WHERE id = ?");
       st.bind(1, std::string(method));
       st.bind(2, std::string(reference));
       st.bind(3, b.id);
@@ -211,7 +207,7 @@ class SqliteRepository final : public EventRepository {
       std::lock_guard lock(write_mu_);
       WriteTransaction tx(*writer_);
       auto b = detail::load_booking(*writer_, id);
-      if (!b) return not_found("booking", id);
+      if (!b) return detail::not_found_error("booking", id);
       if (b->status == BookingStatus::held && b->expires_at <= now) {
         detail::move_stock(*writer_, *b, BookingStatus::expired);
         tx.commit();

@@ -1,0 +1,641 @@
+// The PostgreSQL EventRepository: one database shared by several bookingd instances on several
+// hosts.
+//
+// Every state change is one READ COMMITTED transaction on a pooled connection. The stock take
+// is a conditional UPDATE (`... AND available >= $1`): PostgreSQL re-checks the condition on the
+// latest row version after waiting for a concurrent writer, so two instances can never both
+// take the last ticket, whatever their locks did. CHECK constraints enforce the conservation
+// invariant in the database. Confirm and cancel lock the booking row (SELECT ... FOR UPDATE)
+// and expiry skips rows another transaction holds (FOR UPDATE SKIP LOCKED), so each due hold
+// expires exactly once however many sweepers run. Per-user limits take a transaction-scoped
+// advisory lock on (user, event), since a SUM cannot lock rows that do not exist yet.
+#include <array>
+#include <booking/event_repository.hpp>
+#include <utility>
+
+#include "core/repository_rules.hpp"
+#include "postgres/pg.hpp"
+
+namespace booking {
+
+namespace {
+
+using detail::require_live_hold;
+using detail::pg::Connection;
+using detail::pg::param;
+using detail::pg::PgError;
+using detail::pg::Pool;
+using detail::pg::Result;
+
+std::int64_t ms(Instant t) { return t.time_since_epoch().count(); }
+Instant instant(std::int64_t v) { return Instant(std::chrono::milliseconds(v)); }
+
+// Migration N brings the schema from version N to N+1; never edit a shipped one, append.
+// pg_trgm is a trusted extension: a database owner may create it without superuser rights.
+constexpr std::array<const char*, 1> kMigrations{{
+    R"sql(
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+CREATE TABLE events (
+  id        BIGSERIAL PRIMARY KEY,
+  key       TEXT NOT NULL UNIQUE,
+  name      TEXT NOT NULL,
+  type      TEXT NOT NULL,
+  promoter  TEXT,
+  date_ms   BIGINT NOT NULL,
+  venue     TEXT NOT NULL DEFAULT '',
+  address   TEXT NOT NULL DEFAULT ''
+);
+-- Case-insensitive substring search (ILIKE '%x%') is served by a trigram index.
+CREATE INDEX events_name_trgm ON events USING gin (name gin_trgm_ops);
+CREATE TABLE tiers (
+  key            TEXT PRIMARY KEY,
+  event_id       BIGINT NOT NULL REFERENCES events(id),
+  position       INTEGER NOT NULL,
+  category       TEXT NOT NULL,
+  price_minor    BIGINT NOT NULL CHECK (price_minor >= 0),
+  currency       TEXT NOT NULL,
+  capacity       BIGINT NOT NULL CHECK (capacity >= 0),
+  available      BIGINT NOT NULL CHECK (available >= 0),
+  held           BIGINT NOT NULL CHECK (held >= 0),
+  sold           BIGINT NOT NULL CHECK (sold >= 0),
+  start_ms       BIGINT NOT NULL,
+  end_ms         BIGINT NOT NULL,
+  max_per_order  BIGINT,
+  max_per_user   BIGINT,
+  -- the conservation invariant, enforced by the database itself
+  CHECK (capacity = available + held + sold)
+);
+CREATE INDEX tiers_event ON tiers(event_id, position);
+CREATE TABLE waves (
+  id        BIGSERIAL PRIMARY KEY,
+  event_id  BIGINT NOT NULL REFERENCES events(id),
+  start_ms  BIGINT NOT NULL,
+  end_ms    BIGINT NOT NULL,
+  lim       BIGINT NOT NULL CHECK (lim >= 1),
+  booked    BIGINT NOT NULL DEFAULT 0 CHECK (booked >= 0 AND booked <= lim),
+  UNIQUE (event_id, start_ms)
+);
+CREATE TABLE bookings (
+  id               TEXT PRIMARY KEY,
+  event_id         BIGINT NOT NULL REFERENCES events(id),
+  event_key        TEXT NOT NULL,
+  user_id          TEXT,
+  status           TEXT NOT NULL CHECK (status IN ('HELD','CONFIRMED','CANCELLED','EXPIRED')),
+  total_minor      BIGINT NOT NULL,
+  currency         TEXT NOT NULL,
+  created_ms       BIGINT NOT NULL,
+  expires_ms       BIGINT NOT NULL,
+  payment_method   TEXT,
+  payment_ref      TEXT,
+  wave_id          BIGINT REFERENCES waves(id),
+  idempotency_key  TEXT,
+  request_hash     TEXT
+);
+CREATE INDEX bookings_due ON bookings(expires_ms) WHERE status = 'HELD';
+CREATE INDEX bookings_user ON bookings(user_id, event_id) WHERE user_id IS NOT NULL;
+CREATE UNIQUE INDEX bookings_idempotency ON bookings(idempotency_key)
+  WHERE idempotency_key IS NOT NULL;
+CREATE TABLE booking_lines (
+  booking_id        TEXT NOT NULL REFERENCES bookings(id),
+  position          INTEGER NOT NULL,
+  tier_key          TEXT NOT NULL REFERENCES tiers(key),
+  qty               BIGINT NOT NULL CHECK (qty > 0),
+  unit_price_minor  BIGINT NOT NULL,
+  PRIMARY KEY (booking_id, position)
+);
+)sql",
+}};
+
+// An arbitrary constant naming libbooking's migration advisory lock.
+constexpr const char* kMigrationLock = "SELECT pg_advisory_xact_lock(7426351093)";
+
+void migrate(Connection& c) {
+  // Several instances may start at the same moment: the advisory lock lets one apply the
+  // migrations while the others wait, then find nothing left to do. DDL is transactional.
+  c.exec_simple("BEGIN");
+  c.exec_simple(kMigrationLock);
+  c.exec_simple("CREATE TABLE IF NOT EXISTS booking_schema (version INTEGER NOT NULL)");
+  Result v = c.exec("SELECT COALESCE(MAX(version), 0) FROM booking_schema");
+  for (auto n = static_cast<std::size_t>(v.int64(0, 0)); n < kMigrations.size(); ++n) {
+    c.exec_simple(kMigrations[n]);
+    c.exec("INSERT INTO booking_schema (version) VALUES ($1)",
+           {param(static_cast<std::int64_t>(n + 1))});
+  }
+  c.exec_simple("COMMIT");
+}
+
+bool exists(Connection& c, const char* sql, const std::string& key) {
+  return c.exec(sql, {param(key)}).rows() > 0;
+}
+
+result<std::int64_t> insert_event(Connection& c, const Event& e) {
+  if (exists(c, "SELECT 1 FROM events WHERE key = $1", e.key))
+    return detail::duplicate_key_error(e.key);
+  for (const Tier& t : e.tiers) {
+    if (exists(c, "SELECT 1 FROM tiers WHERE key = $1", t.key))
+      return detail::duplicate_key_error(t.key);
+  }
+  Result id = c.exec(
+      "INSERT INTO events (key, name, type, promoter, date_ms, venue, address) "
+      "VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+      {param(e.key), param(e.name), param(e.type), param(e.promoter), param(ms(e.date)),
+       param(e.location.venue), param(e.location.address)});
+  const std::int64_t event_id = id.int64(0, 0);
+  for (std::size_t i = 0; i < e.tiers.size(); ++i) {
+    const Tier& t = e.tiers[i];
+    c.exec(
+        "INSERT INTO tiers (key, event_id, position, category, price_minor, currency, capacity, "
+        "available, held, sold, start_ms, end_ms, max_per_order, max_per_user) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $7, 0, 0, $8, $9, $10, $11)",
+        {param(t.key), param(event_id), param(static_cast<std::int64_t>(i)), param(t.category),
+         param(t.price.minor), param(t.price.currency), param(t.capacity), param(ms(t.start)),
+         param(ms(t.end)), param(t.max_per_order), param(t.max_per_user)});
+  }
+  for (const ReleaseWave& w : e.waves) {
+    c.exec("INSERT INTO waves (event_id, start_ms, end_ms, lim) VALUES ($1, $2, $3, $4)",
+           {param(event_id), param(ms(w.start)), param(ms(w.end)), param(w.limit)});
+  }
+  return event_id;
+}
+
+constexpr const char* kEventColumns =
+    "SELECT id, key, name, type, promoter, date_ms, venue, address FROM events ";
+
+// Events of `rows` (in kEventColumns order) with their tiers and waves: three queries for a
+// whole page, not three per event.
+std::vector<Event> load_events(Connection& c, const Result& rows) {
+  std::vector<Event> out;
+  std::string ids = "{";
+  for (int r = 0; r < rows.rows(); ++r) {
+    Event e;
+    e.id = rows.int64(r, 0);
+    e.key = rows.text(r, 1);
+    e.name = rows.text(r, 2);
+    e.type = rows.text(r, 3);
+    e.promoter = rows.optional_text(r, 4);
+    e.date = instant(rows.int64(r, 5));
+    e.location = {rows.text(r, 6), rows.text(r, 7)};
+    if (r) ids += ',';
+    ids += std::to_string(e.id);
+    out.push_back(std::move(e));
+  }
+  ids += "}";
+  if (out.empty()) return out;
+  auto find = [&](std::int64_t id) -> Event& {
+    for (Event& e : out) {
+      if (e.id == id) return e;
+    }
+    throw PgError("row for an event not asked for", "XX000", "", false);
+  };
+  Result tiers = c.exec(
+      "SELECT event_id, key, category, price_minor, currency, capacity, available, held, sold, "
+      "start_ms, end_ms, max_per_order, max_per_user FROM tiers WHERE event_id = ANY($1::bigint[]) "
+      "ORDER BY event_id, position",
+      {param(ids)});
+  for (int r = 0; r < tiers.rows(); ++r) {
+    Tier t;
+    t.key = tiers.text(r, 1);
+    t.category = tiers.text(r, 2);
+    t.price = Money{tiers.int64(r, 3), tiers.text(r, 4)};
+    t.capacity = tiers.int64(r, 5);
+    t.stock = TierStock{t.capacity, tiers.int64(r, 6), tiers.int64(r, 7), tiers.int64(r, 8)};
+    t.start = instant(tiers.int64(r, 9));
+    t.end = instant(tiers.int64(r, 10));
+    t.max_per_order = tiers.optional_int64(r, 11);
+    t.max_per_user = tiers.optional_int64(r, 12);
+    find(tiers.int64(r, 0)).tiers.push_back(std::move(t));
+  }
+  Result waves = c.exec(
+      "SELECT event_id, start_ms, end_ms, lim, booked FROM waves "
+      "WHERE event_id = ANY($1::bigint[]) ORDER BY event_id, start_ms",
+      {param(ids)});
+  for (int r = 0; r < waves.rows(); ++r) {
+    find(waves.int64(r, 0))
+        .waves.push_back(ReleaseWave{instant(waves.int64(r, 1)), instant(waves.int64(r, 2)),
+                                     waves.int64(r, 3), waves.int64(r, 4)});
+  }
+  return out;
+}
+
+std::optional<Booking> load_booking(Connection& c, std::string_view id, bool for_update) {
+  Result r = c.exec(for_update ? "SELECT id, event_key, user_id, status, total_minor, currency, "
+                                 "created_ms, expires_ms, payment_method, payment_ref, "
+                                 "idempotency_key FROM bookings WHERE id = $1 FOR UPDATE"
+                               : "SELECT id, event_key, user_id, status, total_minor, currency, "
+                                 "created_ms, expires_ms, payment_method, payment_ref, "
+                                 "idempotency_key FROM bookings WHERE id = $1",
+                    {param(id)});
+  if (r.rows() == 0) return std::nullopt;
+  Booking b;
+  b.id = r.text(0, 0);
+  b.event_key = r.text(0, 1);
+  b.user_id = r.optional_text(0, 2);
+  b.status = parse_booking_status(r.text(0, 3)).value_or(BookingStatus::held);
+  b.total = Money{r.int64(0, 4), r.text(0, 5)};
+  b.created_at = instant(r.int64(0, 6));
+  b.expires_at = instant(r.int64(0, 7));
+  b.payment_method = r.optional_text(0, 8);
+  b.payment_reference = r.optional_text(0, 9);
+  b.idempotency_key = r.optional_text(0, 10);
+  Result lines = c.exec(
+      "SELECT tier_key, qty, unit_price_minor FROM booking_lines WHERE booking_id = $1 "
+      "ORDER BY position",
+      {param(b.id)});
+  for (int i = 0; i < lines.rows(); ++i) {
+    b.lines.push_back(BookingLine{lines.text(i, 0), lines.int64(i, 1), lines.int64(i, 2)});
+  }
+  return b;
+}
+
+// After line `refused` could not be taken: not_found for a tier that is not the event's, else
+// insufficient_stock with what is available per tier (lines before `refused` were taken in this
+// transaction, which the caller rolls back, so their quantities are added back).
+error short_of_stock(Connection& c, const Booking& b, std::int64_t event_id, std::size_t refused) {
+  boost::json::object available;
+  for (std::size_t i = 0; i < b.lines.size(); ++i) {
+    const BookingLine& l = b.lines[i];
+    Result r = c.exec("SELECT available FROM tiers WHERE key = $1 AND event_id = $2",
+                      {param(l.tier_key), param(event_id)});
+    if (r.rows() == 0) {
+      return make_error(errc::not_found, "event group '" + l.tier_key + "' not found");
+    }
+    available[l.tier_key] = r.int64(0, 0) + (i < refused ? l.qty : 0);
+  }
+  return make_error(errc::insufficient_stock, "not enough tickets available",
+                    {{"available", std::move(available)}});
+}
+
+result<void> take_hold(Connection& c, const HoldPlan& plan) {
+  const Booking& b = plan.booking;
+  if (b.idempotency_key &&
+      exists(c, "SELECT 1 FROM bookings WHERE idempotency_key = $1", *b.idempotency_key)) {
+    return make_error(errc::duplicate_key, "idempotency key already used");
+  }
+  std::int64_t event_id = plan.event_id;
+  if (event_id == 0) {
+    Result ev = c.exec("SELECT id FROM events WHERE key = $1", {param(b.event_key)});
+    if (ev.rows() == 0) return make_error(errc::not_found, "event '" + b.event_key + "' not found");
+    event_id = ev.int64(0, 0);
+  }
+
+  if (b.user_id) {
+    bool limited = false;
+    for (const auto& m : plan.max_per_user) limited = limited || m.has_value();
+    if (limited) {
+      // Serializes this user's holds on this event across instances until commit.
+      c.exec("SELECT pg_advisory_xact_lock(hashtextextended($1, $2))",
+             {param(*b.user_id), param(event_id)});
+    }
+    for (std::size_t i = 0; i < b.lines.size() && i < plan.max_per_user.size(); ++i) {
+      if (!plan.max_per_user[i]) continue;
+      Result used_r = c.exec(
+          "SELECT COALESCE(SUM(l.qty), 0) FROM bookings b JOIN booking_lines l "
+          "ON l.booking_id = b.id WHERE b.user_id = $1 AND b.event_id = $2 AND l.tier_key = $3 "
+          "AND b.status IN ('HELD', 'CONFIRMED')",
+          {param(*b.user_id), param(event_id), param(b.lines[i].tier_key)});
+      const std::int64_t used = used_r.int64(0, 0);
+      const std::int64_t limit = *plan.max_per_user[i];
+      if (used + b.lines[i].qty > limit) {
+        return make_error(
+            errc::per_user_limit,
+            "at most " + std::to_string(limit) + " tickets of '" + b.lines[i].tier_key +
+                "' per user",
+            {{"key", b.lines[i].tier_key}, {"maxPerUser", limit}, {"alreadyBooked", used}});
+      }
+    }
+  }
+
+  std::optional<std::int64_t> wave_id;
+  if (plan.wave_start) {
+    Result w = c.exec(
+        "UPDATE waves SET booked = booked + $1 WHERE event_id = $2 AND start_ms = $3 "
+        "AND booked + $1 <= lim RETURNING id",
+        {param(b.ticket_count()), param(event_id), param(ms(*plan.wave_start))});
+    if (w.rows() == 0) {
+      Result left = c.exec("SELECT lim - booked FROM waves WHERE event_id = $1 AND start_ms = $2",
+                           {param(event_id), param(ms(*plan.wave_start))});
+      const std::int64_t remaining = left.rows() ? left.int64(0, 0) : 0;
+      return make_error(
+          errc::wave_limit_reached,
+          "the current release wave has " + std::to_string(remaining) + " tickets left",
+          {{"remaining", remaining}});
+    }
+    wave_id = w.int64(0, 0);
+  }
+
+  for (std::size_t i = 0; i < b.lines.size(); ++i) {
+    const BookingLine& l = b.lines[i];
+    // The guard that holds whatever the locks did: the take is conditional.
+    Result r = c.exec(
+        "UPDATE tiers SET available = available - $1, held = held + $1 "
+        "WHERE key = $2 AND event_id = $3 AND available >= $1",
+        {param(l.qty), param(l.tier_key), param(event_id)});
+    if (r.affected() == 0) return short_of_stock(c, b, event_id, i);
+  }
+
+  c.exec(
+      "INSERT INTO bookings (id, event_id, event_key, user_id, status, total_minor, currency, "
+      "created_ms, expires_ms, wave_id, idempotency_key, request_hash) "
+      "VALUES ($1, $2, $3, $4, 'HELD', $5, $6, $7, $8, $9, $10, $11)",
+      {param(b.id), param(event_id), param(b.event_key), param(b.user_id), param(b.total.minor),
+       param(b.total.currency), param(ms(b.created_at)), param(ms(b.expires_at)), param(wave_id),
+       param(b.idempotency_key),
+       b.idempotency_key ? param(plan.request_fingerprint) : std::nullopt});
+  for (std::size_t i = 0; i < b.lines.size(); ++i) {
+    c.exec(
+        "INSERT INTO booking_lines (booking_id, position, tier_key, qty, unit_price_minor) "
+        "VALUES ($1, $2, $3, $4, $5)",
+        {param(b.id), param(static_cast<std::int64_t>(i)), param(b.lines[i].tier_key),
+         param(b.lines[i].qty), param(b.lines[i].unit_price_minor)});
+  }
+  return boost::outcome_v2::success();
+}
+
+void move_stock(Connection& c, Booking& b, BookingStatus to) {
+  const bool releases = to == BookingStatus::cancelled || to == BookingStatus::expired;
+  const bool from_held = b.status == BookingStatus::held;
+  for (const BookingLine& l : b.lines) {
+    const char* sql = nullptr;
+    if (from_held && releases) {
+      sql = "UPDATE tiers SET held = held - $1, available = available + $1 WHERE key = $2";
+    } else if (from_held) {
+      sql = "UPDATE tiers SET held = held - $1, sold = sold + $1 WHERE key = $2";
+    } else {
+      sql = "UPDATE tiers SET sold = sold - $1, available = available + $1 WHERE key = $2";
+    }
+    c.exec(sql, {param(l.qty), param(l.tier_key)});
+  }
+  if (releases) {
+    c.exec(
+        "UPDATE waves SET booked = booked - $1 "
+        "WHERE id = (SELECT wave_id FROM bookings WHERE id = $2)",
+        {param(b.ticket_count()), param(b.id)});
+  }
+  c.exec("UPDATE bookings SET status = $1 WHERE id = $2", {param(to_string(to)), param(b.id)});
+  b.status = to;
+}
+
+// Turns libpq failures into errors at the boundary where they arise.
+template <class F>
+auto guarded(F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const PgError& e) {
+    if (e.unavailable()) {
+      return make_error(errc::lock_timeout, std::string("storage unavailable: ") + e.what());
+    }
+    if (e.retryable()) {
+      return make_error(errc::lock_timeout, std::string("storage contention: ") + e.what());
+    }
+    return make_error(errc::internal, std::string("storage error: ") + e.what());
+  } catch (const std::exception& e) {
+    return make_error(errc::internal, std::string("storage error: ") + e.what());
+  }
+}
+
+class PostgresRepository final : public EventRepository {
+ public:
+  PostgresRepository(const std::string& url, PostgresOptions options)
+      : pool_(url, options.pool_size,
+              std::chrono::duration_cast<std::chrono::seconds>(options.connect_timeout)) {
+    auto c = pool_.acquire();
+    migrate(*c);
+  }
+
+  result<Event> create_event(const Event& event) override {
+    return in_transaction(
+        [&](Connection& c) -> result<Event> {
+          BOOKING_TRY(auto id, insert_event(c, event));
+          Event stored = event;
+          stored.id = id;
+          for (Tier& t : stored.tiers) t.stock = TierStock{t.capacity, t.capacity, 0, 0};
+          for (ReleaseWave& w : stored.waves) w.booked = 0;
+          return stored;
+        },
+        &event);
+  }
+
+  result<std::size_t> create_events(std::span<const Event> events) override {
+    return in_transaction([&](Connection& c) -> result<std::size_t> {
+      for (const Event& e : events) {
+        BOOKING_TRY(insert_event(c, e));
+      }
+      return events.size();
+    });
+  }
+
+  result<Event> get_event(std::string_view key) override {
+    return read([&](Connection& c) -> result<Event> {
+      static const std::string sql = std::string(kEventColumns) + "WHERE key = $1";
+      auto events = load_events(c, c.exec(sql.c_str(), {param(key)}));
+      if (events.empty()) return detail::not_found_error("event", key);
+      return std::move(events.front());
+    });
+  }
+
+  result<std::vector<Event>> search_events(const SearchQuery& q) override {
+    return read([&](Connection& c) -> result<std::vector<Event>> {
+      if (q.name.empty()) {
+        static const std::string sql =
+            std::string(kEventColumns) + "ORDER BY id LIMIT $1 OFFSET $2";
+        return load_events(c, c.exec(sql.c_str(), {param(q.limit), param(q.offset)}));
+      }
+      // ILIKE with %, _ and \ escaped: a case-insensitive substring, served by the trigram
+      // index for three characters or more.
+      std::string pattern = "%";
+      for (char ch : q.name) {
+        if (ch == '%' || ch == '_' || ch == '\\') pattern += '\\';
+        pattern += ch;
+      }
+      pattern += '%';
+      static const std::string sql =
+          std::string(kEventColumns) + "WHERE name ILIKE $1 ORDER BY id LIMIT $2 OFFSET $3";
+      return load_events(c, c.exec(sql.c_str(), {param(pattern), param(q.limit), param(q.offset)}));
+    });
+  }
+
+  result<Booking> insert_hold(const HoldPlan& plan) override {
+    return in_transaction([&](Connection& c) -> result<Booking> {
+      BOOKING_TRY(take_hold(c, plan));
+      return plan.booking;
+    });
+  }
+
+  result<Booking> get_booking(std::string_view id) override {
+    return read([&](Connection& c) -> result<Booking> {
+      auto b = load_booking(c, id, false);
+      if (!b) return detail::not_found_error("booking", id);
+      return std::move(*b);
+    });
+  }
+
+  result<std::optional<IdempotencyRecord>> find_idempotency_key(std::string_view key) override {
+    return read([&](Connection& c) -> result<std::optional<IdempotencyRecord>> {
+      Result r =
+          c.exec("SELECT id, request_hash FROM bookings WHERE idempotency_key = $1", {param(key)});
+      if (r.rows() == 0) return std::optional<IdempotencyRecord>{};
+      return std::optional<IdempotencyRecord>{IdempotencyRecord{r.text(0, 0), r.text(0, 1)}};
+    });
+  }
+
+  result<Booking> confirm(std::string_view id, std::string_view method, std::string_view reference,
+                          Instant now) override {
+    return transition(id, now, [&](Connection& c, Booking& b) -> result<void> {
+      BOOKING_TRY(require_live_hold(b, "confirm"));
+      move_stock(c, b, BookingStatus::confirmed);
+      c.exec("UPDATE bookings SET payment_method = $1, payment_ref = $2 WHERE id = $3",
+             {param(method), param(reference), param(b.id)});
+      b.payment_method = std::string(method);
+      b.payment_reference = std::string(reference);
+      return boost::outcome_v2::success();
+    });
+  }
+
+  result<Booking> cancel(std::string_view id, Instant now) override {
+    return transition(id, now, [&](Connection& c, Booking& b) -> result<void> {
+      if (b.status != BookingStatus::confirmed) {
+        BOOKING_TRY(require_live_hold(b, "cancel"));
+      }
+      move_stock(c, b, BookingStatus::cancelled);
+      return boost::outcome_v2::success();
+    });
+  }
+
+  result<std::size_t> expire_due(Instant now, std::size_t max) override {
+    // One statement: rows another sweeper (or a confirm) holds are skipped, not waited for,
+    // and each expired booking returns its stock once, aggregated per tier and per wave.
+    return in_transaction([&](Connection& c) -> result<std::size_t> {
+      Result r = c.exec(
+          "WITH due AS ("
+          "  SELECT id FROM bookings WHERE status = 'HELD' AND expires_ms <= $1 "
+          "  ORDER BY expires_ms LIMIT $2 FOR UPDATE SKIP LOCKED),"
+          " gone AS ("
+          "  UPDATE bookings b SET status = 'EXPIRED' FROM due WHERE b.id = due.id "
+          "  RETURNING b.id, b.wave_id),"
+          " per_tier AS ("
+          "  SELECT l.tier_key AS k, SUM(l.qty) AS q FROM gone JOIN booking_lines l "
+          "  ON l.booking_id = gone.id GROUP BY l.tier_key),"
+          " tiers_done AS ("
+          "  UPDATE tiers SET held = held - per_tier.q, available = available + per_tier.q "
+          "  FROM per_tier WHERE tiers.key = per_tier.k RETURNING 1),"
+          " per_wave AS ("
+          "  SELECT gone.wave_id AS w, SUM(l.qty) AS q FROM gone JOIN booking_lines l "
+          "  ON l.booking_id = gone.id WHERE gone.wave_id IS NOT NULL GROUP BY gone.wave_id),"
+          " waves_done AS ("
+          "  UPDATE waves SET booked = booked - per_wave.q FROM per_wave "
+          "  WHERE waves.id = per_wave.w RETURNING 1)"
+          " SELECT (SELECT COUNT(*) FROM gone), (SELECT COUNT(*) FROM tiers_done),"
+          "        (SELECT COUNT(*) FROM waves_done)",
+          {param(ms(now)), param(static_cast<std::int64_t>(max))});
+      return static_cast<std::size_t>(r.int64(0, 0));
+    });
+  }
+
+  result<std::int64_t> count_active_holds() override {
+    return read([&](Connection& c) -> result<std::int64_t> {
+      return c.exec("SELECT COUNT(*) FROM bookings WHERE status = 'HELD'").int64(0, 0);
+    });
+  }
+
+ private:
+  // Runs `f` in one transaction: committed when it returns a value, rolled back when it returns
+  // an error or throws. A serialization failure or deadlock runs it again; so does a connection
+  // found broken before COMMIT was sent (the server rolled that transaction back). A connection
+  // lost during COMMIT leaves the outcome unknown: that is reported, never retried.
+  // `created` names the event of create_event, for a duplicate key raced in by another instance.
+  template <class F>
+  auto in_transaction(F&& f, const Event* created = nullptr)
+      -> decltype(f(std::declval<Connection&>())) {
+    constexpr int kAttempts = 4;
+    for (int attempt = 1;; ++attempt) {
+      try {
+        auto c = pool_.acquire();
+        bool committing = false;
+        try {
+          c->exec_simple("BEGIN");
+          auto r = f(*c);
+          if (!r) {
+            c->exec_simple("ROLLBACK");
+            return r;
+          }
+          committing = true;
+          c->exec_simple("COMMIT");
+          return r;
+        } catch (const PgError& e) {
+          if (!c->broken()) {
+            try {
+              c->exec_simple("ROLLBACK");
+            } catch (const PgError&) {  // the connection is dropped by the pool
+            }
+          }
+          if (e.sqlstate() == "23505") {  // unique_violation: raced in by another instance
+            if (e.constraint() == "bookings_idempotency") {
+              return make_error(errc::duplicate_key, "idempotency key already used");
+            }
+            if (created) return detail::duplicate_key_error(created->key);
+            return make_error(errc::duplicate_key, std::string("already exists: ") + e.what());
+          }
+          // A broken connection usually means the server restarted: its idle siblings are
+          // stale too.
+          if (e.broken()) pool_.drop_idle();
+          const bool again = e.retryable() || (e.broken() && !committing);
+          if (!again || attempt == kAttempts) throw;
+        }
+      } catch (...) {
+        return guarded([]() -> decltype(f(std::declval<Connection&>())) { throw; });
+      }
+    }
+  }
+
+  // Runs the read-only `f` on a pooled connection; once more on a fresh one if the connection
+  // was found broken (reads are safe to repeat; the pool's other idle connections are dropped).
+  template <class F>
+  auto read(F&& f) -> decltype(f(std::declval<Connection&>())) {
+    return guarded([&]() -> decltype(f(std::declval<Connection&>())) {
+      for (int attempt = 1;; ++attempt) {
+        try {
+          auto c = pool_.acquire();
+          return f(*c);
+        } catch (const PgError& e) {
+          if (!e.broken() || attempt == 2) throw;
+          pool_.drop_idle();
+        }
+      }
+    });
+  }
+
+  // Loads and locks a booking, applies `change` (or expires it instead when its hold is past
+  // due, committing the expiry and returning hold_expired), and commits.
+  template <class F>
+  result<Booking> transition(std::string_view id, Instant now, F&& change) {
+    std::optional<error> expired;
+    auto r = in_transaction([&](Connection& c) -> result<Booking> {
+      expired.reset();
+      auto b = load_booking(c, id, true);
+      if (!b) return detail::not_found_error("booking", id);
+      if (b->status == BookingStatus::held && b->expires_at <= now) {
+        move_stock(c, *b, BookingStatus::expired);
+        expired =
+            make_error(errc::hold_expired, "the hold expired at " + format_instant(b->expires_at));
+        return std::move(*b);  // commit the expiry
+      }
+      BOOKING_TRY(change(c, *b));
+      return std::move(*b);
+    });
+    if (r && expired) return *expired;
+    return r;
+  }
+
+  Pool pool_;
+};
+
+}  // namespace
+
+result<std::unique_ptr<EventRepository>> make_postgres_repository(const std::string& url,
+                                                                  PostgresOptions options) {
+  return guarded([&]() -> result<std::unique_ptr<EventRepository>> {
+    return std::unique_ptr<EventRepository>(std::make_unique<PostgresRepository>(url, options));
+  });
+}
+
+}  // namespace booking

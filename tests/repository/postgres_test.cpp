@@ -1,0 +1,132 @@
+// What only the PostgreSQL repository has to get right: instances migrating the same database
+// at once, several repositories sharing one database, and a server that goes away and returns.
+// (The repository suite, the model test and the races run on it through ALL_BACKENDS.)
+#include <atomic>
+#include <thread>
+
+#include "process.hpp"
+#include "support.hpp"
+
+using namespace booking;
+using namespace booking::test;
+using namespace std::chrono_literals;
+
+namespace {
+HoldPlan one_ticket(const std::string& event, const std::string& tier) {
+  HoldPlan p;
+  p.booking.id = random_token();
+  p.booking.event_key = event;
+  p.booking.total = Money{100, "IDR"};
+  p.booking.created_at = kT0;
+  p.booking.expires_at = kT0 + 10min;
+  p.booking.lines = {{tier, 1, 100}};
+  p.max_per_user = {std::nullopt};
+  return p;
+}
+}  // namespace
+
+TEST_CASE("eight instances opening one new database at once migrate it once", "[postgres]") {
+  const std::string url = shared_postgres().create_database();
+  std::atomic<int> failures{0};
+  std::vector<std::unique_ptr<EventRepository>> repos(8);
+  std::vector<std::thread> starters;
+  for (std::size_t i = 0; i < repos.size(); ++i) {
+    starters.emplace_back([&, i] {
+      auto r = make_postgres_repository(url);
+      if (r) {
+        repos[i] = std::move(r).value();
+      } else {
+        ++failures;
+      }
+    });
+  }
+  for (auto& t : starters) t.join();
+  REQUIRE(failures == 0);
+  // Every instance sees the same schema: what one stores, the others read.
+  REQUIRE(repos[0]->create_event(sample_event("Mig", {{"gold", 3}})));
+  for (auto& r : repos) CHECK(r->get_event("Mig").value().tiers[0].stock.available == 3);
+  auto versions = run_command({pg_program("psql"), "-XtAq", url, "-c",
+                               "SELECT COUNT(*), MAX(version) FROM booking_schema"});
+  CHECK(versions.out == "1|1\n");
+}
+
+TEST_CASE("two repositories on one database sell a tier exactly once and expire each hold once",
+          "[postgres][race]") {
+  const std::string url = shared_postgres().create_database();
+  auto a = make_postgres_repository(url).value();
+  auto b = make_postgres_repository(url).value();
+  REQUIRE(a->create_event(sample_event("Two", {{"gold", 150}})));
+  std::atomic<int> sold{0};
+  std::atomic<int> refused{0};
+  std::atomic<int> unexpected{0};
+  std::vector<std::thread> buyers;
+  for (int t = 0; t < 8; ++t) {
+    buyers.emplace_back([&, t] {
+      EventRepository& repo = t % 2 ? *a : *b;
+      for (int i = 0; i < 40; ++i) {
+        auto r = repo.insert_hold(one_ticket("Two", "gold-Two"));
+        if (r) {
+          ++sold;
+        } else if (r.error().code == errc::insufficient_stock) {
+          ++refused;
+        } else {
+          ++unexpected;
+        }
+      }
+    });
+  }
+  for (auto& t : buyers) t.join();
+  CHECK(unexpected == 0);
+  CHECK(sold == 150);
+  CHECK(refused == 8 * 40 - 150);
+  require_conserved(*a, "Two");
+
+  std::atomic<std::size_t> expired{0};
+  std::vector<std::thread> sweepers;
+  for (int t = 0; t < 4; ++t) {
+    sweepers.emplace_back([&, t] {
+      EventRepository& repo = t % 2 ? *a : *b;
+      for (int round = 0; round < 10; ++round) {
+        if (auto n = repo.expire_due(kT0 + 11min, 20)) {
+          expired += n.value();
+        } else {
+          ++unexpected;
+        }
+      }
+    });
+  }
+  for (auto& t : sweepers) t.join();
+  CHECK(unexpected == 0);
+  CHECK(expired == 150);
+  CHECK(b->get_event("Two").value().tiers[0].stock == TierStock{150, 150, 0, 0});
+}
+
+TEST_CASE("a PostgreSQL server that goes away gives lock_timeout, and it reconnects after",
+          "[postgres][faults]") {
+  PostgresServer server;  // its own, so stopping it disturbs no other test
+  const std::string url = server.create_database();
+  auto repo = make_postgres_repository(url).value();
+  REQUIRE(repo->create_event(sample_event("Gone", {{"gold", 10}})));
+  REQUIRE(repo->insert_hold(one_ticket("Gone", "gold-Gone")));
+
+  server.stop();
+  const auto start = std::chrono::steady_clock::now();
+  auto read = repo->get_event("Gone");
+  REQUIRE_FALSE(read);
+  CHECK(read.error().code == errc::lock_timeout);
+  CHECK(read.error().message.find("storage unavailable") != std::string::npos);
+  auto hold = repo->insert_hold(one_ticket("Gone", "gold-Gone"));
+  REQUIRE_FALSE(hold);
+  CHECK(hold.error().code == errc::lock_timeout);
+  CHECK(repo->expire_due(kT0, 100).error().code == errc::lock_timeout);
+  CHECK(std::chrono::steady_clock::now() - start < 5s);  // refused fast, no hang
+  // A repository cannot even be opened while the server is away: the same error.
+  CHECK(make_postgres_repository(url).error().code == errc::lock_timeout);
+
+  server.start();
+  // The pool's old connections are dead; the next calls open new ones.
+  REQUIRE(repo->insert_hold(one_ticket("Gone", "gold-Gone")));
+  auto back = repo->get_event("Gone");
+  REQUIRE(back);
+  CHECK(back.value().tiers[0].stock == TierStock{10, 8, 2, 0});
+}
