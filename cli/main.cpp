@@ -184,7 +184,9 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.fallthrough();
   app.footer("Example:\n  booking demo && booking book Con10124 gold-Con10124=2 --user alice");
-  app.add_option("--db", g.db, "SQLite database file, or a postgresql:// URL")->envname("BOOKING_DB")->capture_default_str();
+  app.add_option("--db", g.db, "SQLite database file, or a postgresql:// URL")
+      ->envname("BOOKING_DB")
+      ->capture_default_str();
   app.add_option("--lock", g.lock, "memory, file:DIR or redis://HOST:PORT (share it with bookingd)")
       ->envname("BOOKING_LOCK")
       ->capture_default_str();

@@ -114,8 +114,10 @@ int run(const Flags& f) {
     }
   }
   // Catch up on holds that came due while the daemon was down, before serving.
+  std::size_t caught_up = 0;
   if (auto n = service.expire_due(); n && n.value() > 0) {
-    spdlog::info("expired {} holds that came due while stopped", n.value());
+    caught_up = n.value();
+    spdlog::info("expired {} holds that came due while stopped", caught_up);
   }
 
   httpd::HttpOptions http;
@@ -125,6 +127,7 @@ int run(const Flags& f) {
   http.max_body = f.max_body;
   http.metrics_tiers = f.metrics_tiers;
   httpd::HttpServer server(service, *repo.value(), http);
+  server.count_expired(caught_up);
   auto port = server.bind();
   if (!port) return fail(port.error());
   spdlog::info("bookingd {} listening on http://{}:{} (db {}, lock {}, hold ttl {})", version,

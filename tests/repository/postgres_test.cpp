@@ -130,3 +130,40 @@ TEST_CASE("a PostgreSQL server that goes away gives lock_timeout, and it reconne
   REQUIRE(back);
   CHECK(back.value().tiers[0].stock == TierStock{10, 8, 2, 0});
 }
+
+TEST_CASE("a row lock held by a stuck transaction gives lock_timeout after lock_wait",
+          "[postgres][faults]") {
+  const std::string url = shared_postgres().create_database();
+  PostgresOptions options;
+  options.lock_wait = 200ms;
+  auto repo = make_postgres_repository(url, options).value();
+  REQUIRE(repo->create_event(sample_event("Stuck", {{"gold", 10}})));
+  auto psql = [&](const std::string& sql) {
+    return run_command({pg_program("psql"), "-XqAt", url, "-c", sql}).out;
+  };
+  // Another session locks the tier's row and stalls inside its transaction, as a paused
+  // instance would.
+  Child holder({pg_program("psql"), "-XqAt", url, "-c",
+                "BEGIN; SELECT 1 FROM tiers WHERE key = 'gold-Stuck' FOR UPDATE; "
+                "SELECT pg_sleep(20); COMMIT;"});
+  const std::string sleeping =
+      "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND datname = "
+      "current_database()";
+  for (int i = 0; i < 500 && psql(sleeping) != "1\n"; ++i) std::this_thread::sleep_for(10ms);
+  REQUIRE(psql(sleeping) == "1\n");
+
+  const auto start = std::chrono::steady_clock::now();
+  auto blocked = repo->insert_hold(one_ticket("Stuck", "gold-Stuck"));
+  REQUIRE_FALSE(blocked);
+  CHECK(blocked.error().code == errc::lock_timeout);
+  CHECK(blocked.error().message.find("storage contention") != std::string::npos);
+  CHECK(std::chrono::steady_clock::now() - start < 3s);
+
+  // The stuck session ends (its row lock with it): holds go through again.
+  psql(
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE wait_event = 'PgSleep' "
+      "AND datname = current_database()");
+  holder.wait();
+  REQUIRE(repo->insert_hold(one_ticket("Stuck", "gold-Stuck")));
+  CHECK(repo->get_event("Stuck").value().tiers[0].stock == TierStock{10, 9, 1, 0});
+}

@@ -114,7 +114,10 @@ result<std::unique_ptr<EventRepository>> make_sqlite_repository(const std::strin
 
 struct PostgresOptions {
   int pool_size = 8;  // connections per repository, opened on demand
-  std::chrono::milliseconds connect_timeout{3000};  // libpq rounds up to whole seconds, min 2 s
+  std::chrono::milliseconds connect_timeout{3000};  // whole seconds (rounded up), at least 2
+  // The longest a statement waits for a row lock another transaction holds (e.g. a paused
+  // instance's); then lock_timeout. The server also ends sessions idle in a transaction for 60 s.
+  std::chrono::milliseconds lock_wait{5000};
 };
 
 // A PostgreSQL repository on `url` (postgresql://user[:password]@host[:port]/dbname[?...], any

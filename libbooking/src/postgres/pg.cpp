@@ -1,5 +1,6 @@
 #include "postgres/pg.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 namespace booking::detail::pg {
@@ -46,15 +47,26 @@ std::optional<std::int64_t> Result::optional_int64(int row, int col) const {
   return int64(row, col);
 }
 
-Connection::Connection(const std::string& url, std::chrono::seconds connect_timeout)
+Connection::Connection(const std::string& url, const ConnectOptions& options)
     : conn_(nullptr, &PQfinish) {
   // Our defaults first; `dbname` is expanded from the URL, whose own parameters win.
   // tcp_user_timeout and keepalives make a silently vanished server an error within seconds
-  // instead of a call that hangs.
-  const std::string timeout = std::to_string(std::max<std::int64_t>(connect_timeout.count(), 2));
-  const char* keys[] = {"connect_timeout",  "tcp_user_timeout", "keepalives_idle",
-                        "application_name", "dbname",           nullptr};
-  const char* values[] = {timeout.c_str(), "10000", "10", "libbooking", url.c_str(), nullptr};
+  // instead of a call that hangs. lock_timeout bounds a wait for a row lock; and a session
+  // left idle inside a transaction (a paused or stuck instance) is ended by the server, which
+  // releases its row locks.
+  const std::string timeout =
+      std::to_string(std::max<std::int64_t>(options.connect_timeout.count(), 2));
+  std::string server_options = "-c idle_in_transaction_session_timeout=60000 -c lock_timeout=";
+  server_options += std::to_string(std::max<std::int64_t>(options.lock_wait.count(), 1));
+  const char* keys[] = {"connect_timeout",
+                        "tcp_user_timeout",
+                        "keepalives_idle",
+                        "options",
+                        "application_name",
+                        "dbname",
+                        nullptr};
+  const char* values[] = {timeout.c_str(), "10000",     "10",   server_options.c_str(),
+                          "libbooking",    url.c_str(), nullptr};
   conn_.reset(PQconnectdbParams(keys, values, /*expand_dbname=*/1));
   if (!conn_ || PQstatus(conn_.get()) != CONNECTION_OK) {
     throw PgError("cannot connect to PostgreSQL: " +
@@ -103,8 +115,8 @@ Result Connection::exec(const char* sql, const std::vector<Param>& params) {
 
 void Connection::exec_simple(const char* sql) { check(PQexec(conn_.get(), sql), "query"); }
 
-Pool::Pool(std::string url, int size, std::chrono::seconds connect_timeout)
-    : url_(std::move(url)), size_(std::max(size, 1)), connect_timeout_(connect_timeout) {}
+Pool::Pool(std::string url, int size, ConnectOptions options)
+    : url_(std::move(url)), size_(std::max(size, 1)), options_(options) {}
 
 Pool::Lease Pool::acquire() {
   std::unique_ptr<Connection> c;
@@ -119,7 +131,7 @@ Pool::Lease Pool::acquire() {
   }
   if (!c) {
     try {
-      c = std::make_unique<Connection>(url_, connect_timeout_);
+      c = std::make_unique<Connection>(url_, options_);
     } catch (...) {
       give_back(nullptr);
       throw;

@@ -38,6 +38,8 @@ class PgError : public std::runtime_error {
   bool unavailable() const noexcept;
   // A serialization failure or deadlock: the whole transaction may simply be run again.
   bool retryable() const noexcept { return sqlstate_ == "40001" || sqlstate_ == "40P01"; }
+  // A row lock not granted within the session's lock_timeout (another transaction holds it).
+  bool lock_wait_exceeded() const noexcept { return sqlstate_ == "55P03"; }
 
  private:
   std::string sqlstate_;
@@ -55,6 +57,12 @@ inline Param param(const std::optional<std::string>& v) { return v; }
 inline Param param(const std::optional<std::int64_t>& v) {
   return v ? Param(std::to_string(*v)) : std::nullopt;
 }
+
+struct ConnectOptions {
+  std::chrono::seconds connect_timeout{3};
+  // The session's lock_timeout: the longest a statement waits for a row lock.
+  std::chrono::milliseconds lock_wait{5000};
+};
 
 // An owned PGresult.
 class Result {
@@ -74,7 +82,7 @@ class Result {
 
 class Connection {
  public:
-  Connection(const std::string& url, std::chrono::seconds connect_timeout);
+  Connection(const std::string& url, const ConnectOptions& options);
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
@@ -97,7 +105,7 @@ class Connection {
 // At most `size` connections, opened lazily and reopened after a failure. Thread-safe.
 class Pool {
  public:
-  Pool(std::string url, int size, std::chrono::seconds connect_timeout);
+  Pool(std::string url, int size, ConnectOptions options);
 
   class Lease {
    public:
@@ -123,7 +131,7 @@ class Pool {
 
   std::string url_;
   int size_;
-  std::chrono::seconds connect_timeout_;
+  ConnectOptions options_;
   std::mutex mu_;
   std::condition_variable freed_;
   int out_ = 0;  // leased connections

@@ -384,7 +384,7 @@ auto guarded(F&& f) -> decltype(f()) {
     if (e.unavailable()) {
       return make_error(errc::lock_timeout, std::string("storage unavailable: ") + e.what());
     }
-    if (e.retryable()) {
+    if (e.retryable() || e.lock_wait_exceeded()) {
       return make_error(errc::lock_timeout, std::string("storage contention: ") + e.what());
     }
     return make_error(errc::internal, std::string("storage error: ") + e.what());
@@ -396,8 +396,9 @@ auto guarded(F&& f) -> decltype(f()) {
 class PostgresRepository final : public EventRepository {
  public:
   PostgresRepository(const std::string& url, PostgresOptions options)
-      : pool_(url, options.pool_size,
-              std::chrono::duration_cast<std::chrono::seconds>(options.connect_timeout)) {
+      : pool_(
+            url, options.pool_size,
+            {std::chrono::ceil<std::chrono::seconds>(options.connect_timeout), options.lock_wait}) {
     auto c = pool_.acquire();
     migrate(*c);
   }
