@@ -3,8 +3,10 @@
 
 #include <booking/booking.hpp>
 #include <booking/error.hpp>
+#include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace booking::detail {
 
@@ -15,6 +17,26 @@ inline error not_found_error(std::string_view what, std::string_view key) {
 inline error duplicate_key_error(std::string_view key) {
   return make_error(errc::duplicate_key, "key '" + std::string(key) + "' already exists",
                     {{"key", key}});
+}
+
+// A user would exceed the tier's maxPerUser with `used` tickets already HELD or CONFIRMED.
+inline error per_user_limit_error(const std::string& tier, std::int64_t limit, std::int64_t used) {
+  return make_error(errc::per_user_limit,
+                    "at most " + std::to_string(limit) + " tickets of '" + tier + "' per user",
+                    {{"key", tier}, {"maxPerUser", limit}, {"alreadyBooked", used}});
+}
+
+// The open release wave has only `remaining` tickets left.
+inline error wave_limit_error(std::int64_t remaining) {
+  return make_error(errc::wave_limit_reached,
+                    "the current release wave has " + std::to_string(remaining) + " tickets left",
+                    {{"remaining", remaining}});
+}
+
+// Not enough stock; `available` maps each requested tier to what it has now.
+inline error insufficient_stock_error(boost::json::object available) {
+  return make_error(errc::insufficient_stock, "not enough tickets available",
+                    {{"available", std::move(available)}});
 }
 
 // Only a HELD booking may be confirmed (or, if not CONFIRMED, cancelled): invalid_state else.

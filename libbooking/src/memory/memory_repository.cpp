@@ -78,7 +78,7 @@ class MemoryRepository final : public EventRepository {
         if (i >= plan.max_per_user.size() || !plan.max_per_user[i]) continue;
         std::int64_t used = user_usage_[{*b.user_id, b.lines[i].tier_key}];
         if (used + b.lines[i].qty > *plan.max_per_user[i]) {
-          return per_user(b.lines[i].tier_key, *plan.max_per_user[i], used);
+          return detail::per_user_limit_error(b.lines[i].tier_key, *plan.max_per_user[i], used);
         }
       }
     }
@@ -89,7 +89,7 @@ class MemoryRepository final : public EventRepository {
         if (w.start == *plan.wave_start) wave = &w;
       }
       if (wave && wave->booked + b.ticket_count() > wave->limit) {
-        return wave_full(wave->limit - wave->booked);
+        return detail::wave_limit_error(wave->limit - wave->booked);
       }
     }
     // stock of every line
@@ -102,7 +102,8 @@ class MemoryRepository final : public EventRepository {
       available[l.tier_key] = t->stock.available;
     }
     for (std::size_t i = 0; i < b.lines.size(); ++i) {
-      if (tiers[i]->stock.available < b.lines[i].qty) return insufficient(std::move(available));
+      if (tiers[i]->stock.available < b.lines[i].qty)
+        return detail::insufficient_stock_error(std::move(available));
     }
     for (std::size_t i = 0; i < b.lines.size(); ++i) {
       tiers[i]->stock.available -= b.lines[i].qty;
@@ -174,21 +175,6 @@ class MemoryRepository final : public EventRepository {
   }
 
  private:
-  static error per_user(const std::string& tier, std::int64_t limit, std::int64_t used) {
-    return make_error(errc::per_user_limit,
-                      "at most " + std::to_string(limit) + " tickets of '" + tier + "' per user",
-                      {{"key", tier}, {"maxPerUser", limit}, {"alreadyBooked", used}});
-  }
-  static error wave_full(std::int64_t left) {
-    return make_error(errc::wave_limit_reached,
-                      "the current release wave has " + std::to_string(left) + " tickets left",
-                      {{"remaining", left}});
-  }
-  static error insufficient(boost::json::object available) {
-    return make_error(errc::insufficient_stock, "not enough tickets available",
-                      {{"available", std::move(available)}});
-  }
-
   result<void> check_free(const Event& e) const {
     if (events_.contains(e.key)) return detail::duplicate_key_error(e.key);
     for (const Tier& t : e.tiers) {

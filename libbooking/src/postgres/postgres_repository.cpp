@@ -261,8 +261,7 @@ error short_of_stock(Connection& c, const Booking& b, std::int64_t event_id, std
     }
     available[l.tier_key] = r.int64(0, 0) + (i < refused ? l.qty : 0);
   }
-  return make_error(errc::insufficient_stock, "not enough tickets available",
-                    {{"available", std::move(available)}});
+  return detail::insufficient_stock_error(std::move(available));
 }
 
 result<void> take_hold(Connection& c, const HoldPlan& plan) {
@@ -296,11 +295,7 @@ result<void> take_hold(Connection& c, const HoldPlan& plan) {
       const std::int64_t used = used_r.int64(0, 0);
       const std::int64_t limit = *plan.max_per_user[i];
       if (used + b.lines[i].qty > limit) {
-        return make_error(
-            errc::per_user_limit,
-            "at most " + std::to_string(limit) + " tickets of '" + b.lines[i].tier_key +
-                "' per user",
-            {{"key", b.lines[i].tier_key}, {"maxPerUser", limit}, {"alreadyBooked", used}});
+        return detail::per_user_limit_error(b.lines[i].tier_key, limit, used);
       }
     }
   }
@@ -315,10 +310,7 @@ result<void> take_hold(Connection& c, const HoldPlan& plan) {
       Result left = c.exec("SELECT lim - booked FROM waves WHERE event_id = $1 AND start_ms = $2",
                            {param(event_id), param(ms(*plan.wave_start))});
       const std::int64_t remaining = left.rows() ? left.int64(0, 0) : 0;
-      return make_error(
-          errc::wave_limit_reached,
-          "the current release wave has " + std::to_string(remaining) + " tickets left",
-          {{"remaining", remaining}});
+      return detail::wave_limit_error(remaining);
     }
     wave_id = w.int64(0, 0);
   }

@@ -209,8 +209,7 @@ error short_of_stock(Connection& c, const Booking& b, std::int64_t event_id, std
     }
     available[l.tier_key] = st.getColumn(0).getInt64() + (i < refused ? l.qty : 0);
   }
-  return make_error(errc::insufficient_stock, "not enough tickets available",
-                    {{"available", std::move(available)}});
+  return insufficient_stock_error(std::move(available));
 }
 }  // namespace
 
@@ -244,11 +243,7 @@ result<void> take_hold(Connection& c, const HoldPlan& plan) {
       std::int64_t used = st.getColumn(0).getInt64();
       std::int64_t limit = *plan.max_per_user[i];
       if (used + b.lines[i].qty > limit) {
-        return make_error(
-            errc::per_user_limit,
-            "at most " + std::to_string(limit) + " tickets of '" + b.lines[i].tier_key +
-                "' per user",
-            {{"key", b.lines[i].tier_key}, {"maxPerUser", limit}, {"alreadyBooked", used}});
+        return per_user_limit_error(b.lines[i].tier_key, limit, used);
       }
     }
   }
@@ -270,10 +265,7 @@ result<void> take_hold(Connection& c, const HoldPlan& plan) {
       left.bind(1, static_cast<int64_t>(event_id));
       left.bind(2, static_cast<int64_t>(ms(*plan.wave_start)));
       std::int64_t remaining = left.executeStep() ? left.getColumn(0).getInt64() : 0;
-      return make_error(
-          errc::wave_limit_reached,
-          "the current release wave has " + std::to_string(remaining) + " tickets left",
-          {{"remaining", remaining}});
+      return wave_limit_error(remaining);
     }
   }
 
