@@ -131,7 +131,8 @@ int run(const Flags& f) {
   auto port = server.bind();
   if (!port) return fail(port.error());
   spdlog::info("bookingd {} listening on http://{}:{} (db {}, lock {}, hold ttl {})", version,
-               http.host, port.value(), f.db, locks.value()->describe(), f.hold_ttl);
+               http.host, port.value(), printable_db(f.db), locks.value()->describe(),
+               f.hold_ttl);
   // The port on stdout, for scripts and tests that start the daemon on port 0.
   std::cout << "listening on http://" << http.host << ":" << port.value() << std::endl;
 

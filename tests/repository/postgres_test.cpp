@@ -25,6 +25,16 @@ HoldPlan one_ticket(const std::string& event, const std::string& tier) {
 }
 }  // namespace
 
+TEST_CASE("a database URL's password never reaches the logs", "[postgres]") {
+  CHECK(printable_db("booking.db") == "booking.db");
+  CHECK(printable_db("/var/lib/x:y@z.db") == "/var/lib/x:y@z.db");
+  CHECK(printable_db("postgresql://u@h:5432/db") == "postgresql://u@h:5432/db");
+  CHECK(printable_db("postgresql://u:s3cr:et@h:5432/db") == "postgresql://u:***@h:5432/db");
+  CHECK(printable_db("postgres://u:p%40ss@h/db?sslmode=require") ==
+        "postgres://u:***@h/db?sslmode=require");
+  CHECK(printable_db("postgresql://h/db?options=a@b") == "postgresql://h/db?options=a@b");
+}
+
 TEST_CASE("eight instances opening one new database at once migrate it once", "[postgres]") {
   const std::string url = shared_postgres().create_database();
   std::atomic<int> failures{0};

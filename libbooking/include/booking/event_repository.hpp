@@ -138,6 +138,9 @@ struct RepositoryOptions {
 // True for a `--db` value that names PostgreSQL (postgresql:// or postgres://).
 bool is_postgres_url(std::string_view db) noexcept;
 
+// A `--db` value fit for logs: a URL's password replaced by "***"; a path unchanged.
+std::string printable_db(std::string_view db);
+
 // The repository a `--db` value names: a PostgreSQL URL, else an SQLite file path. Both
 // frontends open storage through this one function.
 result<std::unique_ptr<EventRepository>> open_repository(const std::string& db,
