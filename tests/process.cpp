@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <system_error>
 #include <thread>
@@ -57,6 +58,22 @@ pid_t spawn(const std::vector<std::string>& argv, const posix_spawn_file_actions
   int rc = posix_spawnp(&pid, args[0], actions, nullptr, args.data(), environ);
   if (rc != 0) throw std::system_error(rc, std::generic_category(), "spawning " + argv[0]);
   return pid;
+}
+
+// Polls `ready` for up to 10 s while the server `pid` starts; fails the test, pointing at
+// `log`, if the server exits first (then `pid` is reset to -1) or never becomes ready.
+void wait_until_ready(pid_t& pid, const std::function<bool()>& ready, const char* what,
+                      const std::string& log) {
+  for (int i = 0; i < 1000; ++i) {
+    if (ready()) return;
+    int st = 0;
+    if (::waitpid(pid, &st, WNOHANG) == pid) {
+      pid = -1;
+      FAIL(what << " exited at start; see " << log);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  FAIL(what << " did not become ready; see " << log);
 }
 }  // namespace
 
@@ -147,16 +164,7 @@ void RedisServer::start() {
                 "--save", "", "--appendonly", "no", "--dir", dir_.path().string(), "--logfile",
                 dir_.file("redis.log"), "--daemonize", "no"},
                nullptr);
-  for (int i = 0; i < 1000; ++i) {
-    if (port_open(port_)) return;
-    int st = 0;
-    if (::waitpid(pid_, &st, WNOHANG) == pid_) {
-      pid_ = -1;
-      FAIL("redis-server exited at start; see " << dir_.file("redis.log"));
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  FAIL("redis-server did not open port " << port_);
+  wait_until_ready(pid_, [&] { return port_open(port_); }, "redis-server", dir_.file("redis.log"));
 }
 
 void RedisServer::stop() {
@@ -213,18 +221,10 @@ void PostgresServer::start() {
                                "max_connections=200"}),
                &actions);
   posix_spawn_file_actions_destroy(&actions);
-  for (int i = 0; i < 1000; ++i) {
-    auto ready = run_command({pg_program("pg_isready"), "-q", "-h",
-                              "127.0.0.1", "-p", std::to_string(port_)});
-    if (ready.code == 0) return;
-    int st = 0;
-    if (::waitpid(pid_, &st, WNOHANG) == pid_) {
-      pid_ = -1;
-      FAIL("postgres exited at start; see " << dir_.file("server.log"));
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  FAIL("postgres did not become ready on port " << port_);
+  const std::vector<std::string> is_ready{pg_program("pg_isready"), "-q", "-h", "127.0.0.1",
+                                          "-p", std::to_string(port_)};
+  wait_until_ready(pid_, [&] { return run_command(is_ready).code == 0; }, "postgres",
+                   dir_.file("server.log"));
 }
 
 void PostgresServer::stop() {
