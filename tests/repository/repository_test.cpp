@@ -174,3 +174,76 @@ TEMPLATE_TEST_CASE("idempotency keys are unique in storage", "[repo]", ALL_BACKE
   CHECK(b.repo->get_event("Con1").value().tiers[0].stock.held == 1);
   CHECK_FALSE(b.repo->find_idempotency_key("k2").value());
 }
+
+// submit_hold fixes the order; for SQLite nothing is stored until a wait(), and then the first
+// wait() commits every queued hold in one transaction, each judged as if alone, in order.
+TEMPLATE_TEST_CASE("submitted holds are judged in submission order, each all or nothing",
+                   "[repo][group-commit]", ALL_BACKENDS) {
+  TestType b;
+  Event e = sample_event("Con1", {{"gold", 10}, {"sil", 10}});
+  e.waves = {ReleaseWave{kT0 - 1h, kT0 + 1h, 12, 0}};
+  REQUIRE(b.repo->create_event(e));
+  auto in_wave = [](HoldPlan p) {
+    p.wave_start = kT0 - 1h;
+    return p;
+  };
+  auto alice = [&](std::int64_t qty) {
+    auto p = in_wave(plan_for("Con1", {{"gold-Con1", qty}}));
+    p.booking.user_id = "alice";
+    p.max_per_user = {4};
+    return p;
+  };
+  auto keyed = in_wave(plan_for("Con1", {{"sil-Con1", 1}}));
+  keyed.booking.idempotency_key = "k1";
+  keyed.request_fingerprint = "fp";
+  auto reused = in_wave(plan_for("Con1", {{"sil-Con1", 1}}));
+  reused.booking.idempotency_key = "k1";
+
+  std::vector<HoldPlan> plans{
+      alice(3),                                               // ok: gold 7 left, wave 9
+      plan_for("Con1", {{"sil-Con1", 2}, {"gold-Con1", 8}}),  // short of gold: takes nothing
+      alice(2),  // alice would have 5 of 4, counting the hold before
+      keyed,     // ok: wave 8
+      reused,    // duplicate_key, raced in the same batch
+      in_wave(plan_for("Con1", {{"sil-Con1", 9}})),  // the wave has 8 left
+      in_wave(plan_for("Con1", {{"sil-Con1", 8}})),  // ok: the wave is full
+  };
+  std::vector<std::unique_ptr<PendingHold>> pending;
+  for (const auto& p : plans) pending.push_back(b.repo->submit_hold(p));
+  if constexpr (std::is_same_v<TestType, SqliteBackend>) {  // queued, not yet committed
+    CHECK(b.repo->get_event("Con1").value().tiers[0].stock.held == 0);
+  }
+  std::vector<result<Booking>> out;
+  for (auto& p : pending) out.push_back(p->wait());
+
+  REQUIRE(out[0]);
+  CHECK(out[1].error().code == errc::insufficient_stock);
+  CHECK(out[1].error().details.at("available").as_object().at("gold-Con1").as_int64() == 7);
+  CHECK(out[2].error().code == errc::per_user_limit);
+  REQUIRE(out[3]);
+  CHECK(out[4].error().code == errc::duplicate_key);
+  CHECK(out[5].error().code == errc::wave_limit_reached);
+  REQUIRE(out[6]);
+  CHECK(out[6].value().id == plans[6].booking.id);
+
+  auto stored = b.repo->get_event("Con1").value();
+  CHECK(stored.tiers[0].stock == TierStock{10, 7, 3, 0});
+  CHECK(stored.tiers[1].stock == TierStock{10, 1, 9, 0});
+  CHECK(stored.waves[0].booked == 12);
+  CHECK(b.repo->find_idempotency_key("k1").value()->booking_id == keyed.booking.id);
+  for (std::size_t i : {1, 2, 4, 5}) {
+    CHECK(b.repo->get_booking(plans[i].booking.id).error().code == errc::not_found);
+  }
+  CHECK(b.repo->count_active_holds().value() == 3);
+  require_conserved(*b.repo, "Con1");
+}
+
+TEMPLATE_TEST_CASE("a submitted hold is stored even if nobody waits for it", "[repo][group-commit]",
+                   ALL_BACKENDS) {
+  TestType b;
+  REQUIRE(b.repo->create_event(sample_event("Con1", {{"gold", 10}})));
+  auto p = plan_for("Con1", {{"gold-Con1", 2}});
+  b.repo->submit_hold(p).reset();  // destroyed at once: it still takes its turn
+  CHECK(b.repo->get_booking(p.booking.id).value().status == BookingStatus::held);
+  CHECK(b.repo->get_event("Con1").value().tiers[0].stock == TierStock{10, 8, 2, 0});
+}

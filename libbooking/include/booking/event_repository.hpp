@@ -45,6 +45,15 @@ struct SearchQuery {
   std::int64_t offset = 0;
 };
 
+// A hold handed to storage (EventRepository::submit_hold) whose outcome is not known yet.
+class PendingHold {
+ public:
+  virtual ~PendingHold() = default;
+  // Blocks until the hold is stored or refused and returns what insert_hold would have.
+  // Call it once. Destroying a PendingHold without calling wait() waits anyway.
+  virtual result<Booking> wait() = 0;
+};
+
 class EventRepository {
  public:
   virtual ~EventRepository() = default;
@@ -68,6 +77,14 @@ class EventRepository {
   // tier), then stores the booking as HELD. duplicate_key when the booking's idempotency key is
   // already stored (the caller then looks it up). Nothing changes on failure.
   virtual result<Booking> insert_hold(const HoldPlan& plan) = 0;
+
+  // insert_hold in two steps, for group commit. When this returns, the hold's place in storage's
+  // order is fixed: holds submitted one after the other (e.g. under a tier lock) are judged in
+  // that order. wait() then gives the outcome, once the hold's transaction has committed. The
+  // default runs insert_hold at once; the SQLite repository queues the hold, and one waiting
+  // caller commits everything queued in one transaction (each hold in its own SAVEPOINT, so a
+  // refused hold changes nothing).
+  virtual std::unique_ptr<PendingHold> submit_hold(HoldPlan plan);
 
   virtual result<Booking> get_booking(std::string_view id) = 0;
   virtual result<std::optional<IdempotencyRecord>> find_idempotency_key(std::string_view key) = 0;
@@ -108,7 +125,8 @@ std::unique_ptr<EventRepository> make_memory_repository();
 
 // An SQLite repository on `path` (created if missing; WAL; schema migrated on open).
 // Several processes may open the same file. Thread-safe: one writer connection behind a mutex,
-// readers on their own connections.
+// readers on their own connections. Holds are group-committed (see submit_hold), and the
+// repository owns one background thread that checkpoints the WAL.
 result<std::unique_ptr<EventRepository>> make_sqlite_repository(const std::string& path,
                                                                 SqliteOptions options = {});
 

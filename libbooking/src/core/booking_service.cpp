@@ -201,13 +201,17 @@ result<Booking> BookingService::hold(const HoldRequest& req) {
     if (const ReleaseWave* wave = open_wave(event, now)) plan.wave_start = wave->start;
     plan.event_id = event.id;
 
-    // Per-user limits, the wave and stock are judged by storage, atomically and in that order,
-    // under the tier locks.
+    // Per-user limits, the wave and stock are judged by storage, atomically and in that order.
+    // The tier locks order the holds of a tier: a hold is submitted under them, which fixes its
+    // place in storage's order, and they are released before its commit, so that a hot tier's
+    // holds can share one (group commit) instead of queueing one commit at a time behind the
+    // lock. Correctness never rests on the locks: storage's stock take is conditional.
     std::vector<std::string> keys;
     for (const Tier* t : tiers) keys.push_back(tier_lock_key(t->key));
     BOOKING_TRY(auto lease, lock_tiers(keys));
-    auto stored = repo_.insert_hold(plan);
+    auto pending = repo_.submit_hold(std::move(plan));
     (void)lease.release();
+    auto stored = pending->wait();
     if (!stored && stored.error().code == errc::duplicate_key && req.idempotency_key) {
       // Another request with this key won the race: answer as its replay.
       BOOKING_TRY(auto rec, repo_.find_idempotency_key(*req.idempotency_key));

@@ -2,6 +2,21 @@
 
 namespace booking {
 
+namespace {
+class DecidedHold final : public PendingHold {
+ public:
+  explicit DecidedHold(result<Booking> outcome) : outcome_(std::move(outcome)) {}
+  result<Booking> wait() override { return std::move(outcome_); }
+
+ private:
+  result<Booking> outcome_;
+};
+}  // namespace
+
+std::unique_ptr<PendingHold> EventRepository::submit_hold(HoldPlan plan) {
+  return std::make_unique<DecidedHold>(insert_hold(plan));
+}
+
 bool is_postgres_url(std::string_view db) noexcept {
   return db.starts_with("postgresql://") || db.starts_with("postgres://");
 }
