@@ -38,7 +38,7 @@ TEST_CASE("an SQLite database keeps everything across close and reopen", "[sqlit
     CHECK(repo->find_idempotency_key("idem-1").value()->booking_id == held_id);
   }
   SQLite::Database db(path);
-  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 1);
+  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 2);
   CHECK(db.execAndGet("PRAGMA journal_mode").getString() == "wal");
 }
 
@@ -95,4 +95,62 @@ TEST_CASE("WAL pages are checkpointed in the background while the database stays
   CHECK(seen);
   CHECK(std::filesystem::file_size(path + "-wal") < 10'000 * 4096);
   require_conserved(*repo, "Ckpt");
+}
+
+// tests/data/schema-v1.db was written by libbooking before migration 2 (lines in their own
+// table) with the CLI: the demo event, then alice holds gold 2 + silver 3, bob holds platinum 1
+// under an idempotency key and confirms, a gold 4 hold is cancelled, and a silver 1 + gold 1
+// hold stays HELD.
+TEST_CASE("a database from schema version 1 is migrated with every booking's lines",
+          "[sqlite][migration]") {
+  TempDir dir;
+  const std::string path = dir.file("v1.db");
+  std::filesystem::copy_file(std::string(BOOKING_TEST_DATA) + "/schema-v1.db", path);
+  {
+    SQLite::Database before(path);
+    REQUIRE(before.execAndGet("PRAGMA user_version").getInt() == 1);
+  }
+  auto repo = make_sqlite_repository(path).value();
+  auto lines_of = [&](const std::string& id) {
+    std::vector<std::pair<std::string, std::int64_t>> out;
+    const Booking b = repo->get_booking(id).value();
+    for (const BookingLine& l : b.lines) out.emplace_back(l.tier_key, l.qty);
+    return out;
+  };
+  using Lines = std::vector<std::pair<std::string, std::int64_t>>;
+  const std::string alice = "c042ecf691004647619616bffab0adaf";
+  CHECK(lines_of(alice) == Lines{{"gold-Con10124", 2}, {"sil-Con10124", 3}});
+  CHECK(repo->get_booking(alice).value().lines[0].unit_price_minor == 500'000'000);
+  CHECK(lines_of("9c7ab05474a3e48637c4e6cb40dd4aaf") ==
+        Lines{{"sil-Con10124", 1}, {"gold-Con10124", 1}});
+  auto bob = repo->get_booking("9a6321f302f8dcc4abc3fa6c7221a842").value();
+  CHECK(bob.status == BookingStatus::confirmed);
+  CHECK(bob.lines.size() == 1);
+  CHECK(repo->find_idempotency_key("fixture-key-1").value()->booking_id == bob.id);
+
+  // The per-user limit counts the migrated lines.
+  auto event = repo->get_event("Con10124").value();
+  HoldPlan more;
+  more.booking.id = random_token();
+  more.booking.event_key = "Con10124";
+  more.booking.user_id = "alice";
+  more.booking.total = Money{0, "IDR"};
+  more.booking.created_at = event.tiers[0].start + std::chrono::hours(1);
+  more.booking.expires_at = more.booking.created_at + std::chrono::minutes(10);
+  more.booking.lines = {{"gold-Con10124", 2, 500'000'000}};
+  more.max_per_user = {3};
+  auto refused = repo->insert_hold(more);
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().code == errc::per_user_limit);
+  CHECK(refused.error().details.at("alreadyBooked").as_int64() == 2);
+
+  // Expiry returns the migrated lines' stock to each tier.
+  CHECK(repo->expire_due(event.date + std::chrono::hours(24 * 365), 100).value() == 2);
+  auto after = repo->get_event("Con10124").value();
+  CHECK(after.tiers[0].stock == TierStock{100, 100, 0, 0});
+  CHECK(after.tiers[1].stock == TierStock{200, 200, 0, 0});
+  CHECK(after.tiers[2].stock == TierStock{50, 49, 0, 1});
+  SQLite::Database db(path);
+  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 2);
+  CHECK_FALSE(db.tableExists("booking_lines"));
 }

@@ -1,5 +1,7 @@
 #include "sqlite/queries.hpp"
 
+#include <boost/json.hpp>
+
 #include "core/repository_rules.hpp"
 #include "core/text.hpp"
 
@@ -31,6 +33,28 @@ std::optional<std::string> optional_text(const SQLite::Column& col) {
 std::optional<std::int64_t> optional_int(const SQLite::Column& col) {
   if (col.isNull()) return std::nullopt;
   return col.getInt64();
+}
+
+// A booking's lines as stored in its row: [[tier_key, qty, unit_price_minor], ...].
+std::string encode_lines(const std::vector<BookingLine>& lines) {
+  boost::json::array out;
+  out.reserve(lines.size());
+  for (const BookingLine& l : lines) {
+    out.push_back(
+        boost::json::array{boost::json::string_view(l.tier_key), l.qty, l.unit_price_minor});
+  }
+  return boost::json::serialize(out);
+}
+
+std::vector<BookingLine> decode_lines(const std::string& text) {
+  std::vector<BookingLine> lines;
+  const boost::json::value parsed = boost::json::parse(text);
+  for (const auto& v : parsed.as_array()) {
+    const auto& l = v.as_array();
+    lines.push_back(BookingLine{std::string(l.at(0).as_string()), l.at(1).to_number<std::int64_t>(),
+                                l.at(2).to_number<std::int64_t>()});
+  }
+  return lines;
 }
 
 bool exists(Connection& c, const char* sql, const std::string& key) {
@@ -233,8 +257,9 @@ result<void> take_hold(Connection& c, const HoldPlan& plan) {
     for (std::size_t i = 0; i < b.lines.size() && i < plan.max_per_user.size(); ++i) {
       if (!plan.max_per_user[i]) continue;
       auto& st = c.prepare(
-          "SELECT COALESCE(SUM(l.qty), 0) FROM bookings b JOIN booking_lines l "
-          "ON l.booking_id = b.id WHERE b.user_id = ? AND b.event_id = ? AND l.tier_key = ? "
+          "SELECT COALESCE(SUM(json_extract(l.value, '$[1]')), 0) "
+          "FROM bookings b, json_each(b.lines) AS l "
+          "WHERE b.user_id = ? AND b.event_id = ? AND json_extract(l.value, '$[0]') = ? "
           "AND b.status IN ('HELD', 'CONFIRMED')");
       st.bind(1, *b.user_id);
       st.bind(2, static_cast<int64_t>(event_id));
@@ -283,8 +308,8 @@ result<void> take_hold(Connection& c, const HoldPlan& plan) {
 
   auto& ins = c.prepare(
       "INSERT INTO bookings (id, event_id, event_key, user_id, status, total_minor, currency, "
-      "created_ms, expires_ms, wave_id, idempotency_key, request_hash) "
-      "VALUES (?, ?, ?, ?, 'HELD', ?, ?, ?, ?, ?, ?, ?)");
+      "created_ms, expires_ms, wave_id, idempotency_key, request_hash, lines) "
+      "VALUES (?, ?, ?, ?, 'HELD', ?, ?, ?, ?, ?, ?, ?, ?)");
   ins.bind(1, b.id);
   ins.bind(2, static_cast<int64_t>(event_id));
   ins.bind(3, b.event_key);
@@ -300,25 +325,15 @@ result<void> take_hold(Connection& c, const HoldPlan& plan) {
   } else {
     ins.bind(11);
   }
+  ins.bind(12, encode_lines(b.lines));
   ins.exec();
-  for (std::size_t i = 0; i < b.lines.size(); ++i) {
-    auto& st = c.prepare(
-        "INSERT INTO booking_lines (booking_id, position, tier_key, qty, unit_price_minor) "
-        "VALUES (?, ?, ?, ?, ?)");
-    st.bind(1, b.id);
-    st.bind(2, static_cast<int64_t>(i));
-    st.bind(3, b.lines[i].tier_key);
-    st.bind(4, static_cast<int64_t>(b.lines[i].qty));
-    st.bind(5, static_cast<int64_t>(b.lines[i].unit_price_minor));
-    st.exec();
-  }
   return boost::outcome_v2::success();
 }
 
 std::optional<Booking> load_booking(Connection& c, std::string_view id) {
   auto& st = c.prepare(
       "SELECT id, event_key, user_id, status, total_minor, currency, created_ms, expires_ms, "
-      "payment_method, payment_ref, idempotency_key FROM bookings WHERE id = ?");
+      "payment_method, payment_ref, idempotency_key, lines FROM bookings WHERE id = ?");
   st.bind(1, std::string(id));
   if (!st.executeStep()) return std::nullopt;
   Booking b;
@@ -332,14 +347,7 @@ std::optional<Booking> load_booking(Connection& c, std::string_view id) {
   b.payment_method = optional_text(st.getColumn(8));
   b.payment_reference = optional_text(st.getColumn(9));
   b.idempotency_key = optional_text(st.getColumn(10));
-  auto& lines = c.prepare(
-      "SELECT tier_key, qty, unit_price_minor FROM booking_lines WHERE booking_id = ? "
-      "ORDER BY position");
-  lines.bind(1, b.id);
-  while (lines.executeStep()) {
-    b.lines.push_back(BookingLine{lines.getColumn(0).getString(), lines.getColumn(1).getInt64(),
-                                  lines.getColumn(2).getInt64()});
-  }
+  b.lines = decode_lines(st.getColumn(11).getString());
   return b;
 }
 
@@ -396,14 +404,15 @@ std::size_t expire_batch(Connection& c, std::int64_t now_ms, std::size_t max) {
   if (n == 0) return 0;
   c.prepare(
        "UPDATE tiers SET held = held - s.q, available = available + s.q FROM "
-       "(SELECT l.tier_key AS k, SUM(l.qty) AS q FROM temp.due_ids d "
-       " JOIN booking_lines l ON l.booking_id = d.id GROUP BY l.tier_key) AS s "
+       "(SELECT json_extract(l.value, '$[0]') AS k, SUM(json_extract(l.value, '$[1]')) AS q "
+       " FROM temp.due_ids d JOIN bookings b ON b.id = d.id, json_each(b.lines) AS l "
+       " GROUP BY k) AS s "
        "WHERE tiers.key = s.k")
       .exec();
   c.prepare(
        "UPDATE waves SET booked = booked - s.q FROM "
-       "(SELECT b.wave_id AS w, SUM(l.qty) AS q FROM temp.due_ids d "
-       " JOIN bookings b ON b.id = d.id JOIN booking_lines l ON l.booking_id = d.id "
+       "(SELECT b.wave_id AS w, SUM(json_extract(l.value, '$[1]')) AS q "
+       " FROM temp.due_ids d JOIN bookings b ON b.id = d.id, json_each(b.lines) AS l "
        " WHERE b.wave_id IS NOT NULL GROUP BY b.wave_id) AS s "
        "WHERE waves.id = s.w")
       .exec();
