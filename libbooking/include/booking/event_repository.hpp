@@ -125,8 +125,8 @@ std::unique_ptr<EventRepository> make_memory_repository();
 
 // An SQLite repository on `path` (created if missing; WAL; schema migrated on open).
 // Several processes may open the same file. Thread-safe: one writer connection behind a mutex,
-// readers on their own connections. Holds are group-committed (see submit_hold), and the
-// repository owns one background thread that checkpoints the WAL.
+// readers on their own connections. Holds are group-committed (see submit_hold). At
+// Durability::normal the repository owns one background thread that checkpoints the WAL.
 result<std::unique_ptr<EventRepository>> make_sqlite_repository(const std::string& path,
                                                                 SqliteOptions options = {});
 

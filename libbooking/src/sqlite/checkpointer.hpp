@@ -7,7 +7,8 @@
 // checkpoint from another thread (https://sqlite.org/wal.html#application_initiated_checkpoints);
 // this class does that, on its own connection, in PASSIVE mode (it never blocks the writer or
 // readers). If the thread falls behind and the WAL reaches a hard limit anyway, the committing
-// writer checkpoints itself, as the automatic checkpoint would have.
+// writer checkpoints itself, as the automatic checkpoint would have. Used at NORMAL durability
+// only (see SqliteRepository's constructor for why not at FULL).
 #pragma once
 
 #include <sqlite3.h>
