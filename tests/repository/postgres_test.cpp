@@ -177,3 +177,15 @@ TEST_CASE("a row lock held by a stuck transaction gives lock_timeout after lock_
   REQUIRE(repo->insert_hold(one_ticket("Stuck", "gold-Stuck")));
   CHECK(repo->get_event("Stuck").value().tiers[0].stock == TierStock{10, 9, 1, 0});
 }
+
+TEST_CASE("a PostgreSQL database migrated by a newer libbooking is refused", "[postgres]") {
+  const std::string url = shared_postgres().create_database();
+  REQUIRE(make_postgres_repository(url));
+  auto bumped = run_command(
+      {pg_program("psql"), "-XtAq", url, "-c", "INSERT INTO booking_schema VALUES (99)"});
+  REQUIRE(bumped.code == 0);
+  auto r = make_postgres_repository(url);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().code == errc::internal);
+  CHECK_THAT(r.error().message, Catch::Contains("schema version 99 is newer"));
+}

@@ -154,3 +154,15 @@ TEST_CASE("a database from schema version 1 is migrated with every booking's lin
   CHECK(db.execAndGet("PRAGMA user_version").getInt() == 2);
   CHECK_FALSE(db.tableExists("booking_lines"));
 }
+
+TEST_CASE("a database written by a newer libbooking is refused, not misread",
+          "[sqlite][migration]") {
+  TempDir dir;
+  const std::string path = dir.file("newer.db");
+  REQUIRE(make_sqlite_repository(path));
+  SQLite::Database(path, SQLite::OPEN_READWRITE).exec("PRAGMA user_version = 99");
+  auto r = make_sqlite_repository(path);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().code == errc::internal);
+  CHECK_THAT(r.error().message, Catch::Contains("schema version 99 is newer"));
+}
