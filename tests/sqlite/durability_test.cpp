@@ -75,7 +75,7 @@ TEST_CASE("WAL pages are checkpointed in the background while the database stays
   HoldRequest r;
   r.event_key = "Ckpt";
   r.lines = {{"gold-Ckpt", 1}};
-  for (int i = 0; i < 600; ++i) REQUIRE(f.service.hold(r));  // ~5 WAL pages each
+  for (int i = 0; i < 600; ++i) REQUIRE(f.service.hold(r));  // a few WAL pages each
   auto checkpointed = [&] {
     const std::string copy = dir.file("main-only.db");
     std::filesystem::copy_file(path, copy, std::filesystem::copy_options::overwrite_existing);

@@ -3,12 +3,23 @@
 
 #include <booking/booking.hpp>
 #include <booking/error.hpp>
+#include <cstddef>
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
 
 namespace booking::detail {
+
+// Throws unless storage at schema `version` is one this build knows (`known` migrations): a
+// database migrated further by a newer libbooking would be misread by these queries.
+inline void require_known_schema(std::int64_t version, std::size_t known) {
+  if (version >= 0 && static_cast<std::size_t>(version) <= known) return;
+  throw std::runtime_error("database schema version " + std::to_string(version) +
+                           " is newer than this libbooking supports (" + std::to_string(known) +
+                           ")");
+}
 
 inline error not_found_error(std::string_view what, std::string_view key) {
   return make_error(errc::not_found, std::string(what) + " '" + std::string(key) + "' not found");

@@ -10,7 +10,6 @@
 // expires exactly once however many sweepers run. Per-user limits take a transaction-scoped
 // advisory lock on (user, event), since a SUM cannot lock rows that do not exist yet.
 #include <array>
-#include <stdexcept>
 #include <booking/event_repository.hpp>
 #include <utility>
 
@@ -118,13 +117,7 @@ void migrate(Connection& c) {
   c.exec_simple("CREATE TABLE IF NOT EXISTS booking_schema (version INTEGER NOT NULL)");
   Result v = c.exec("SELECT COALESCE(MAX(version), 0) FROM booking_schema");
   const std::int64_t version = v.int64(0, 0);
-  if (version < 0 || static_cast<std::size_t>(version) > kMigrations.size()) {
-    c.exec_simple("ROLLBACK");
-    // Written by a newer libbooking: its queries would not match this schema.
-    throw std::runtime_error("database schema version " + std::to_string(version) +
-                             " is newer than this libbooking supports (" +
-                             std::to_string(kMigrations.size()) + ")");
-  }
+  detail::require_known_schema(version, kMigrations.size());
   for (auto n = static_cast<std::size_t>(version); n < kMigrations.size(); ++n) {
     c.exec_simple(kMigrations[n]);
     c.exec("INSERT INTO booking_schema (version) VALUES ($1)",

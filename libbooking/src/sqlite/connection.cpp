@@ -1,7 +1,8 @@
 #include "sqlite/connection.hpp"
 
 #include <array>
-#include <stdexcept>
+
+#include "core/repository_rules.hpp"
 
 namespace booking::detail {
 
@@ -138,12 +139,7 @@ DROP TABLE booking_lines;
 void migrate(Connection& c) {
   WriteTransaction tx(c);  // serializes migrations of several processes opening at once
   int version = c.db().execAndGet("PRAGMA user_version").getInt();
-  if (version < 0 || static_cast<std::size_t>(version) > kMigrations.size()) {
-    // Written by a newer libbooking: its queries would not match this schema.
-    throw std::runtime_error("database schema version " + std::to_string(version) +
-                             " is newer than this libbooking supports (" +
-                             std::to_string(kMigrations.size()) + ")");
-  }
+  require_known_schema(version, kMigrations.size());
   for (auto v = static_cast<std::size_t>(version); v < kMigrations.size(); ++v) {
     c.db().exec(kMigrations[v]);
     c.db().exec("PRAGMA user_version = " + std::to_string(v + 1));
