@@ -1,5 +1,7 @@
 #include "sqlite/connection.hpp"
 
+#include <sqlite3.h>
+
 #include <array>
 
 #include "core/repository_rules.hpp"
@@ -31,7 +33,21 @@ void Connection::reset_statements() noexcept {
   used_.clear();
 }
 
-WriteTransaction::WriteTransaction(Connection& c) : c_(c) { c_.db().exec("BEGIN IMMEDIATE"); }
+WriteTransaction::WriteTransaction(Connection& c) : c_(c) {
+  if (c_.gate_) {
+    if (!c_.gate_->lock(std::chrono::steady_clock::now() + c_.gate_wait_)) {
+      throw SQLite::Exception("another process has been writing for longer than the busy timeout",
+                              SQLITE_BUSY);
+    }
+    gated_ = true;
+  }
+  try {
+    c_.db().exec("BEGIN IMMEDIATE");
+  } catch (...) {
+    end();
+    throw;
+  }
+}
 
 WriteTransaction::~WriteTransaction() {
   c_.reset_statements();
@@ -41,12 +57,19 @@ WriteTransaction::~WriteTransaction() {
     } catch (...) {  // NOLINT(bugprone-empty-catch): a failed rollback leaves no transaction
     }
   }
+  end();
 }
 
 void WriteTransaction::commit() {
   c_.reset_statements();
   c_.db().exec("COMMIT");
   done_ = true;
+  end();
+}
+
+void WriteTransaction::end() noexcept {
+  if (gated_) c_.gate_->unlock();
+  gated_ = false;
 }
 
 namespace {
@@ -137,8 +160,11 @@ DROP TABLE booking_lines;
 }  // namespace
 
 void migrate(Connection& c) {
-  WriteTransaction tx(c);  // serializes migrations of several processes opening at once
   int version = c.db().execAndGet("PRAGMA user_version").getInt();
+  require_known_schema(version, kMigrations.size());
+  if (static_cast<std::size_t>(version) == kMigrations.size()) return;
+  WriteTransaction tx(c);  // serializes migrations of several processes opening at once
+  version = c.db().execAndGet("PRAGMA user_version").getInt();
   require_known_schema(version, kMigrations.size());
   for (auto v = static_cast<std::size_t>(version); v < kMigrations.size(); ++v) {
     c.db().exec(kMigrations[v]);

@@ -5,10 +5,13 @@
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Statement.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
+
+#include "sqlite/writer_gate.hpp"
 
 namespace booking::detail {
 
@@ -25,14 +28,26 @@ class Connection {
 
   SQLite::Database& db() { return db_; }
 
+  // Makes every WriteTransaction on this connection pass `gate` first (waiting at most
+  // `wait`). Without one, writers of other processes are ordered by SQLite's busy handler.
+  void use_writer_gate(std::unique_ptr<WriterGate> gate, std::chrono::milliseconds wait) {
+    gate_ = std::move(gate);
+    gate_wait_ = wait;
+  }
+
  private:
+  friend class WriteTransaction;
   SQLite::Database db_;
+  std::unique_ptr<WriterGate> gate_;
+  std::chrono::milliseconds gate_wait_{0};
   std::unordered_map<const char*, std::unique_ptr<SQLite::Statement>> cache_;
   std::vector<SQLite::Statement*> used_;
 };
 
-// BEGIN IMMEDIATE on construction (takes the write lock up front, so two writers never
-// deadlock upgrading a read lock); ROLLBACK on destruction unless commit() ran.
+// Passes the connection's writer gate, if any, then BEGIN IMMEDIATE (takes the write lock up
+// front, so two writers never deadlock upgrading a read lock); ROLLBACK on destruction unless
+// commit() ran; the gate is released when the transaction ends. Throws SQLite::Exception with
+// SQLITE_BUSY when the gate cannot be had in time.
 class WriteTransaction {
  public:
   explicit WriteTransaction(Connection& c);
@@ -42,11 +57,14 @@ class WriteTransaction {
   void commit();
 
  private:
+  void end() noexcept;
   Connection& c_;
   bool done_ = false;
+  bool gated_ = false;
 };
 
-// Applies the versioned schema migrations that `c` has not seen yet, in one transaction.
+// Applies the versioned schema migrations that `c` has not seen yet, in one transaction (none
+// when the schema is current, so opening a database does not queue for its writer).
 void migrate(Connection& c);
 
 }  // namespace booking::detail

@@ -5,18 +5,17 @@
 // own connections (WAL lets them read while the writer writes). Every state change is one
 // BEGIN IMMEDIATE transaction, so a crash never leaves half a booking, and every stock take is a
 // conditional UPDATE, so the database refuses an oversell whatever the locks did. Holds are
-// group-committed (QueuedHold below): many per transaction, each in a SAVEPOINT. At NORMAL
+// group-committed (core/group_commit.hpp): many per transaction, each in a SAVEPOINT. At NORMAL
 // durability a background thread checkpoints the WAL (Checkpointer).
 #include <sqlite3.h>
 
 #include <algorithm>
 #include <booking/event_repository.hpp>
-#include <condition_variable>
-#include <deque>
 #include <mutex>
 #include <optional>
 #include <vector>
 
+#include "core/group_commit.hpp"
 #include "core/repository_rules.hpp"
 #include "sqlite/checkpointer.hpp"
 #include "sqlite/connection.hpp"
@@ -27,6 +26,7 @@ namespace booking {
 namespace {
 
 using detail::Connection;
+using detail::QueuedHold;
 using detail::WriteTransaction;
 
 std::int64_t ms(Instant t) { return t.time_since_epoch().count(); }
@@ -65,6 +65,7 @@ class SqliteRepository final : public EventRepository {
   SqliteRepository(std::string path, SqliteOptions options)
       : path_(std::move(path)), options_(options) {
     writer_ = open(SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    writer_->use_writer_gate(detail::WriterGate::open(path_), options_.busy_timeout);
     writer_->db().exec("PRAGMA journal_mode = WAL");
     detail::migrate(*writer_);
     // At FULL every commit already waits for its fsync, and a concurrent checkpoint's fsyncs
@@ -72,9 +73,9 @@ class SqliteRepository final : public EventRepository {
     // background checkpoint, while 100 HTTP clients gained only ~5 %. So at FULL SQLite's own
     // automatic checkpoint stays.
     if (options_.durability == Durability::normal) {
-      checkpointer_ = std::make_unique<detail::Checkpointer>(
-          writer_->db().getHandle(), open(SQLite::OPEN_READWRITE), kCheckpointPages,
-          kCheckpointLimit);
+      checkpointer_ = std::make_unique<detail::Checkpointer>(writer_->db().getHandle(),
+                                                             open(SQLite::OPEN_READWRITE),
+                                                             kCheckpointPages, kCheckpointLimit);
     }
   }
 
@@ -123,10 +124,7 @@ class SqliteRepository final : public EventRepository {
   result<Booking> insert_hold(const HoldPlan& plan) override { return submit_hold(plan)->wait(); }
 
   std::unique_ptr<PendingHold> submit_hold(HoldPlan plan) override {
-    auto hold = std::make_unique<QueuedHold>(*this, std::move(plan));
-    std::lock_guard lock(queue_mu_);
-    queue_.push_back(hold.get());
-    return hold;
+    return holds_.submit(std::move(plan));
   }
 
   result<Booking> get_booking(std::string_view id) override {
@@ -192,125 +190,27 @@ class SqliteRepository final : public EventRepository {
   }
 
  private:
-  // A one-shot wake-up per sleep. (std::binary_semaphore in GCC 12 spins with sched_yield
-  // before it sleeps, which cost ~15 % of a loaded daemon's CPU on 2 cores.) post() notifies
-  // under the mutex, so the waiter cannot return and free the Signal while post() still uses it.
-  class Signal {
-   public:
-    void wait() {
-      std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return posted_; });
-      posted_ = false;
-    }
-    void post() {
-      std::lock_guard lock(mu_);
-      posted_ = true;
-      cv_.notify_one();
-    }
-
-   private:
-    std::mutex mu_;
-    std::condition_variable cv_;
-    bool posted_ = false;
-  };
-
-  // Group commit, after LevelDB's write queue: holds queue in submission order; one waiting
-  // caller at a time (the leader) commits everything queued (up to kMaxBatch) in one
-  // transaction, each hold in a SAVEPOINT, then marks those holds done and hands leadership to
-  // the next waiting caller. One commit (one WAL append, one fsync at FULL) serves a whole
-  // batch, and no thread hands its work to another. Waiters sleep on their own Signal, which
-  // is posted after queue_mu_ is released, so a woken caller does not queue for that mutex.
-  class QueuedHold final : public PendingHold {
-   public:
-    QueuedHold(SqliteRepository& repo, HoldPlan plan) : repo_(repo), plan_(std::move(plan)) {}
-    ~QueuedHold() override {
-      if (!waited_) (void)wait();  // leaves the queue only once stored or refused
-    }
-    QueuedHold(const QueuedHold&) = delete;
-    QueuedHold& operator=(const QueuedHold&) = delete;
-
-    result<Booking> wait() override {
-      waited_ = true;
-      repo_.await(*this);
-      return std::move(*outcome_);
-    }
-
-   private:
-    friend class SqliteRepository;
-    SqliteRepository& repo_;
-    HoldPlan plan_;
-    bool waited_ = false;  // owner's thread only
-    // Guarded by queue_mu_. A hold is posted at most once per sleep: when it is done, or when
-    // leadership is handed to it (`lead_`); only a sleeping (`asleep_`) hold is posted, and its
-    // owner cannot return before taking the post, so the post never outlives the hold.
-    bool asleep_ = false;
-    bool lead_ = false;
-    bool done_ = false;
-    std::optional<result<Booking>> outcome_;  // written by a leader before it sets done_
-    Signal wake_;
-  };
-
-  // Returns once `hold` has its outcome, leading batches when it is its turn.
-  void await(QueuedHold& hold) noexcept {  // noexcept: a leader that threw would strand the queue
-    std::unique_lock lock(queue_mu_);
-    while (!hold.done_) {
-      if (leading_ && !hold.lead_) {
-        hold.asleep_ = true;
-        lock.unlock();
-        hold.wake_.wait();
-        lock.lock();
-        hold.asleep_ = false;
-        continue;
-      }
-      hold.lead_ = false;
-      leading_ = true;
-      const std::size_t n = std::min(queue_.size(), kMaxBatch);
-      std::vector<QueuedHold*> batch(queue_.begin(), queue_.begin() + static_cast<long>(n));
-      lock.unlock();
-      commit_batch(batch);
-      lock.lock();
-      std::vector<QueuedHold*> posts;
-      for (QueuedHold* h : batch) {
-        queue_.pop_front();
-        h->done_ = true;
-        if (h->asleep_) posts.push_back(h);
-      }
-      // The next leader is the first caller already asleep; if none is, the next caller to
-      // arrive in await() finds no leader and leads.
-      auto next = std::find_if(queue_.begin(), queue_.end(),
-                               [](const QueuedHold* h) { return h->asleep_; });
-      leading_ = next != queue_.end();
-      if (leading_) {
-        (*next)->lead_ = true;
-        posts.push_back(*next);
-      }
-      lock.unlock();
-      for (QueuedHold* h : posts) h->wake_.post();
-      lock.lock();
-    }
-  }
-
   // Stores or refuses each hold of `batch`, in order, in one transaction, and sets its outcome.
-  void commit_batch(const std::vector<QueuedHold*>& batch) noexcept {
+  void commit_batch(std::span<QueuedHold* const> batch) noexcept {
     try {
       std::lock_guard lock(write_mu_);
       WriteTransaction tx(*writer_);
       if (batch.size() == 1) {  // alone in its transaction: no savepoint needed
         QueuedHold& h = *batch.front();
-        auto taken = detail::take_hold(*writer_, h.plan_);
+        auto taken = detail::take_hold(*writer_, h.plan());
         if (!taken) {
-          h.outcome_ = taken.error();
+          h.set_outcome(taken.error());
           return;  // tx rolls back
         }
         tx.commit();
-        h.outcome_ = h.plan_.booking;
+        h.set_outcome(h.plan().booking);
         return;
       }
       for (QueuedHold* h : batch) {
         writer_->prepare("SAVEPOINT hold").exec();
         std::optional<error> failed;
         try {
-          auto taken = detail::take_hold(*writer_, h->plan_);
+          auto taken = detail::take_hold(*writer_, h->plan());
           if (!taken) failed = taken.error();
         } catch (const std::exception& e) {
           // Some errors (disk full, I/O) make SQLite roll back the whole transaction: then
@@ -321,18 +221,18 @@ class SqliteRepository final : public EventRepository {
         writer_->reset_statements();
         if (failed) {
           writer_->prepare("ROLLBACK TO hold").exec();
-          h->outcome_ = std::move(*failed);
+          h->set_outcome(std::move(*failed));
         } else {
-          h->outcome_ = h->plan_.booking;
+          h->set_outcome(h->plan().booking);
         }
         writer_->prepare("RELEASE hold").exec();
       }
       tx.commit();
     } catch (const std::exception& e) {
       error failed = storage_error(e);
-      for (QueuedHold* h : batch) h->outcome_ = failed;
+      for (QueuedHold* h : batch) h->set_outcome(failed);
     } catch (...) {
-      for (QueuedHold* h : batch) h->outcome_ = make_error(errc::internal, "storage error");
+      for (QueuedHold* h : batch) h->set_outcome(make_error(errc::internal, "storage error"));
     }
   }
 
@@ -397,10 +297,9 @@ class SqliteRepository final : public EventRepository {
   std::mutex write_mu_;  // guards writer_
   std::unique_ptr<Connection> writer_;
   std::unique_ptr<detail::Checkpointer> checkpointer_;  // after writer_: destroyed before it
-  std::mutex queue_mu_;  // guards queue_, leading_ and each queued hold's flags; never held
-                         // together with write_mu_
-  std::deque<QueuedHold*> queue_;
-  bool leading_ = false;   // a caller is committing a batch, or leadership is being handed over
+  // Group commit (see core/group_commit.hpp); its mutex is never held together with write_mu_.
+  detail::GroupCommit holds_{[this](std::span<QueuedHold* const> b) { commit_batch(b); },
+                             kMaxBatch};
   std::mutex readers_mu_;  // guards readers_; never held together with write_mu_
   std::vector<std::unique_ptr<Connection>> readers_;
 };
