@@ -1,13 +1,12 @@
 // The booking CLI as a user runs it: a subprocess per command.
-#include <booking/json_codec.hpp>
-
-#include <boost/json.hpp>
-
 #include <httplib.h>
 #include <signal.h>
 
 #include <atomic>
+#include <booking/json_codec.hpp>
+#include <boost/json.hpp>
 #include <fstream>
+#include <mutex>
 #include <thread>
 
 #include "process.hpp"
@@ -37,9 +36,12 @@ json::value parse(const std::string& s) { return json::parse(s); }
 
 // One line of JSON, as a .jsonl file needs.
 std::string live_event(const std::string& key, std::int64_t qty) {
-  return json::serialize(json::parse(R"({"key": ")" + key + R"(", "name": "Night of )" + key + R"(", "type": "Concert",
-    "date": "2099-01-01T20:00:00Z", "eventGroups": [{"key": "gold-)" + key + R"(",
-    "category": "Gold", "price": 12.5, "currency": "USD", "qty": )" + std::to_string(qty) + R"(,
+  return json::serialize(json::parse(R"({"key": ")" + key + R"(", "name": "Night of )" + key +
+                                     R"(", "type": "Concert",
+    "date": "2099-01-01T20:00:00Z", "eventGroups": [{"key": "gold-)" +
+                                     key + R"(",
+    "category": "Gold", "price": 12.5, "currency": "USD", "qty": )" +
+                                     std::to_string(qty) + R"(,
     "startDate": "2020-01-01T00:00:00Z", "endDate": "2099-01-01T00:00:00Z"}]})"));
 }
 
@@ -126,8 +128,7 @@ TEST_CASE("each CLI exit code, with the error object on stderr under --json", "[
   CHECK(parse(cli({"--json", "event", "show", "X"}).out).at("eventGroups").at(0).at("qty") == 2);
 }
 
-TEST_CASE("import takes good lines, reports bad ones by number, and --strict takes none",
-          "[cli]") {
+TEST_CASE("import takes good lines, reports bad ones by number, and --strict takes none", "[cli]") {
   Cli cli;
   const std::string file = cli.dir().file("events.jsonl");
   {
@@ -152,7 +153,8 @@ TEST_CASE("import takes good lines, reports bad ones by number, and --strict tak
   CHECK(summary.at("imported").as_int64() == 2);
   CHECK(summary.at("skipped").as_int64() == 3);
   std::vector<std::int64_t> bad_lines;
-  for (const auto& e : summary.at("errors").as_array()) bad_lines.push_back(e.at("line").as_int64());
+  for (const auto& e : summary.at("errors").as_array())
+    bad_lines.push_back(e.at("line").as_int64());
   std::sort(bad_lines.begin(), bad_lines.end());
   CHECK(bad_lines == std::vector<std::int64_t>{2, 5, 6});
   CHECK(cli({"event", "show", "I2"}).code == 0);
@@ -206,7 +208,12 @@ TEST_CASE("the CLI and a running bookingd share one database with --lock file:DI
   const int port = std::stoi(line.substr(line.rfind(':') + 1));
 
   std::atomic<int> sold{0};
-  std::atomic<int> unexpected{0};
+  std::mutex problems_mu;
+  std::vector<std::string> problems;  // each unexpected answer, said in full
+  auto unexpected = [&](std::string what) {
+    std::lock_guard lock(problems_mu);
+    problems.push_back(std::move(what));
+  };
   std::vector<std::thread> lanes;
   for (int lane = 0; lane < 4; ++lane) {
     lanes.emplace_back([&] {  // CLI processes
@@ -214,22 +221,37 @@ TEST_CASE("the CLI and a running bookingd share one database with --lock file:DI
         while (true) {
           auto r = cli({"--lock=file:" + lock_dir, "book", "Mix", "gold-Mix=1"});
           if (r.code != 0) {
-            if (r.code != 4) ++unexpected;
+            if (r.code != 4) {
+              unexpected("CLI exit " + std::to_string(r.code) + ": " + r.err);
+            }
             return;
           }
           ++sold;
         }
-      } catch (const std::exception&) {
-        ++unexpected;
+      } catch (const std::exception& e) {
+        unexpected(std::string("CLI not run: ") + e.what());
       }
     });
     lanes.emplace_back([&] {  // HTTP clients
       httplib::Client c("127.0.0.1", port);
       while (true) {
-        auto r = c.Post("/v1/api/books", R"({"key":"Mix","groupKeys":[{"key":"gold-Mix","qty":1}]})",
-                        "application/json");
-        if (!r || r->status != 201) {
-          if (!r || r->status != 409) ++unexpected;
+        const auto start = std::chrono::steady_clock::now();
+        auto r =
+            c.Post("/v1/api/books", R"({"key":"Mix","groupKeys":[{"key":"gold-Mix","qty":1}]})",
+                   "application/json");
+        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::steady_clock::now() - start)
+                            .count();
+        if (!r) {
+          unexpected("HTTP " + httplib::to_string(r.error()) + " after " + std::to_string(ms) +
+                     " ms");
+          return;
+        }
+        if (r->status != 201) {
+          if (r->status != 409) {
+            unexpected("HTTP " + std::to_string(r->status) + " after " + std::to_string(ms) +
+                       " ms: " + r->body);
+          }
           return;
         }
         ++sold;
@@ -237,7 +259,10 @@ TEST_CASE("the CLI and a running bookingd share one database with --lock file:DI
     });
   }
   for (auto& t : lanes) t.join();
-  CHECK(unexpected == 0);
+  std::string said;
+  for (const auto& p : problems) said += p + "\n";
+  INFO(said);
+  CHECK(problems.empty());
   CHECK(sold == 60);
   auto e = parse(cli({"--json", "event", "show", "Mix"}).out).at("eventGroups").at(0);
   CHECK(e.at("held").as_int64() == 60);

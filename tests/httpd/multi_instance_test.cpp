@@ -1,6 +1,7 @@
 // Several bookingd instances sharing one PostgreSQL database and one Redis, as operators run
 // them behind a load balancer: one stock, no oversell, each hold expired exactly once.
 #include <atomic>
+#include <mutex>
 #include <thread>
 
 #include "httpd/daemon.hpp"
@@ -40,6 +41,12 @@ TEST_CASE("three bookingd on one PostgreSQL and one Redis sell exactly the capac
   std::atomic<int> sold{0};
   std::atomic<int> server_errors{0};
   std::atomic<int> other{0};
+  std::mutex problems_mu;
+  std::vector<std::string> problems;  // each 5xx or unexpected answer, said in full
+  auto tell = [&](std::string what) {
+    std::lock_guard lock(problems_mu);
+    problems.push_back(std::move(what));
+  };
   std::vector<std::thread> clients;
   const auto start = std::chrono::steady_clock::now();
   for (int t = 0; t < 24; ++t) {
@@ -49,6 +56,7 @@ TEST_CASE("three bookingd on one PostgreSQL and one Redis sell exactly the capac
         auto r = c.Post("/v1/api/books", hold_json("Multi"), "application/json");
         if (!r) {
           ++other;
+          tell("no answer: " + httplib::to_string(r.error()));
           return;
         }
         if (r->status == 201) {
@@ -57,8 +65,10 @@ TEST_CASE("three bookingd on one PostgreSQL and one Redis sell exactly the capac
           ++sold_out;
         } else if (r->status >= 500) {
           ++server_errors;
+          tell(std::to_string(r->status) + ": " + r->body);
         } else {
           ++other;
+          tell(std::to_string(r->status) + ": " + r->body);
         }
       }
     });
@@ -68,6 +78,9 @@ TEST_CASE("three bookingd on one PostgreSQL and one Redis sell exactly the capac
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   WARN("3 instances sold " << sold << " tickets in " << seconds << " s ("
                            << static_cast<int>(sold / seconds) << " holds/s)");
+  std::string said;
+  for (const auto& p : problems) said += p + "\n";
+  INFO(said);
   CHECK(server_errors == 0);
   CHECK(other == 0);
   CHECK(sold == kCapacity);
