@@ -30,12 +30,15 @@ struct Model {
     }
     b.status = to;
   }
-  // The outcome the model predicts for a confirm or cancel at `now`.
+  // The outcome the model predicts for a confirm or cancel at `now` (every confirm pays with
+  // the same reference, so confirming a CONFIRMED booking is a harmless retry).
   std::optional<errc> transition(ModelBooking& b, bool is_confirm, Instant now) {
     if (b.status == BookingStatus::held && b.expires <= now) {
       move(b, BookingStatus::expired);
       return errc::hold_expired;
     }
+    if (b.status == BookingStatus::expired) return errc::hold_expired;
+    if (is_confirm && b.status == BookingStatus::confirmed) return std::nullopt;
     if (b.status == BookingStatus::held) {
       move(b, is_confirm ? BookingStatus::confirmed : BookingStatus::cancelled);
       return std::nullopt;

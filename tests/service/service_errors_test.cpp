@@ -80,15 +80,15 @@ TEMPLATE_TEST_CASE("every hold error leaves storage untouched", "[service]", ALL
   }
   SECTION("sale_not_open") {
     f.clock.set(kT0 + std::chrono::days(31));
-    require_failed_cleanly(f, f.service.hold(req("Con1", {{"gold-Con1", 1}})),
-                           errc::sale_not_open, before);
+    require_failed_cleanly(f, f.service.hold(req("Con1", {{"gold-Con1", 1}})), errc::sale_not_open,
+                           before);
     f.clock.set(kT0 - std::chrono::days(2));
-    require_failed_cleanly(f, f.service.hold(req("Con1", {{"gold-Con1", 1}})),
-                           errc::sale_not_open, before);
+    require_failed_cleanly(f, f.service.hold(req("Con1", {{"gold-Con1", 1}})), errc::sale_not_open,
+                           before);
   }
   SECTION("per_user_limit") {
-    require_failed_cleanly(f, f.service.hold(req("Con1", {{"gold-Con1", 5}})),
-                           errc::per_user_limit, before);
+    require_failed_cleanly(f, f.service.hold(req("Con1", {{"gold-Con1", 5}})), errc::per_user_limit,
+                           before);
     require_failed_cleanly(f, f.service.hold(req("Con1", {{"sil-Con1", 2}}, "alice")),
                            errc::per_user_limit, before);
     CHECK(f.service.hold(req("Con1", {{"sil-Con1", 1}}, "alice")));  // exactly at the limit
@@ -127,8 +127,8 @@ TEMPLATE_TEST_CASE("every hold error leaves storage untouched", "[service]", ALL
                                   std::chrono::steady_clock::now() + 1s);
     REQUIRE(other);
     auto start = std::chrono::steady_clock::now();
-    require_failed_cleanly(f, f.service.hold(req("Con1", {{"gold-Con1", 1}})),
-                           errc::lock_timeout, before);
+    require_failed_cleanly(f, f.service.hold(req("Con1", {{"gold-Con1", 1}})), errc::lock_timeout,
+                           before);
     CHECK(std::chrono::steady_clock::now() - start < 1s);
     CHECK(f.locks->release(other.value()).value() == ReleaseOutcome::released);
     CHECK(f.service.hold(req("Con1", {{"gold-Con1", 1}})));
@@ -144,11 +144,17 @@ TEMPLATE_TEST_CASE("every hold error leaves storage untouched", "[service]", ALL
     CHECK(f.service.confirm(h2.id, {}).error().code == errc::hold_expired);
     CHECK(f.repo->get_event("Con1").value() == now);  // the stock came back
     CHECK(f.service.get_booking(h2.id).value().status == BookingStatus::expired);
-    require_failed_cleanly(f, f.service.confirm(h2.id, {}), errc::invalid_state, now);
+    // Expired by the sweeper or on touch, the answer is the same.
+    require_failed_cleanly(f, f.service.confirm(h2.id, {}), errc::hold_expired, now);
+    require_failed_cleanly(f, f.service.cancel(h2.id), errc::hold_expired, now);
+    auto swept = f.service.hold(req("Con1", {{"gold-Con1", 1}})).value();
+    f.clock.advance(11min);
+    REQUIRE(f.service.expire_due().value() == 2);  // alice's hold and this one
+    const Event after_sweep = f.repo->get_event("Con1").value();
+    require_failed_cleanly(f, f.service.confirm(swept.id, {}), errc::hold_expired, after_sweep);
+    require_failed_cleanly(f, f.service.cancel(swept.id), errc::hold_expired, after_sweep);
   }
-  SECTION("duplicate_key") {
-    CHECK(f.service.create_event(e).error().code == errc::duplicate_key);
-  }
+  SECTION("duplicate_key") { CHECK(f.service.create_event(e).error().code == errc::duplicate_key); }
   require_conserved(*f.repo, "Con1");
 }
 

@@ -3,12 +3,15 @@
 
 #include <booking/booking.hpp>
 #include <booking/error.hpp>
+#include <booking/time.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
+
+#include "core/text.hpp"
 
 namespace booking::detail {
 
@@ -53,8 +56,13 @@ inline error insufficient_stock_error(boost::json::object available) {
 // Only a HELD booking may be confirmed (or, if not CONFIRMED, cancelled): invalid_state else.
 inline result<void> require_live_hold(const Booking& b, std::string_view action) {
   if (b.status == BookingStatus::held) return boost::outcome_v2::success();
-  return make_error(errc::invalid_state, "cannot " + std::string(action) + " a " +
-                                             std::string(to_string(b.status)) + " booking");
+  return make_error(errc::invalid_state, "cannot " + std::string(action) + " the booking: it is " +
+                                             ascii_lower(to_string(b.status)));
+}
+
+// A hold whose deadline `expires_at` has passed.
+inline error hold_expired_error(Instant expires_at) {
+  return make_error(errc::hold_expired, "the hold expired at " + format_instant(expires_at));
 }
 
 }  // namespace booking::detail

@@ -1,6 +1,7 @@
 // The in-memory EventRepository: one mutex around plain containers. Each method runs entirely
-// under the mutex, which is what makes every state change atomic here.
-#include <booking/event_repository.hpp>
+// under the mutex, which is what makes every state change atomic here. The booking rules are
+// core's (booking/storage.hpp); this file only offers their primitives over the containers.
+#include <booking/storage.hpp>
 #include <map>
 #include <mutex>
 #include <set>
@@ -13,12 +14,7 @@ namespace booking {
 
 namespace {
 
-struct StoredBooking {
-  Booking booking;
-  std::optional<Instant> wave_start;
-};
-
-class MemoryRepository final : public EventRepository {
+class MemoryRepository final : public RuleBasedRepository, private StorageTransaction {
  public:
   result<Event> create_event(const Event& event) override {
     std::lock_guard lock(mu_);
@@ -63,62 +59,6 @@ class MemoryRepository final : public EventRepository {
     return out;
   }
 
-  result<Booking> insert_hold(const HoldPlan& plan) override {
-    std::lock_guard lock(mu_);
-    const Booking& b = plan.booking;
-    if (b.idempotency_key && idempotency_.contains(*b.idempotency_key)) {
-      return make_error(errc::duplicate_key, "idempotency key already used");
-    }
-    auto ev = events_.find(b.event_key);
-    if (ev == events_.end()) return detail::not_found_error("event", b.event_key);
-    Event& event = ev->second;
-    // per-user limits
-    if (b.user_id) {
-      for (std::size_t i = 0; i < b.lines.size(); ++i) {
-        if (i >= plan.max_per_user.size() || !plan.max_per_user[i]) continue;
-        std::int64_t used = user_usage_[{*b.user_id, b.lines[i].tier_key}];
-        if (used + b.lines[i].qty > *plan.max_per_user[i]) {
-          return detail::per_user_limit_error(b.lines[i].tier_key, *plan.max_per_user[i], used);
-        }
-      }
-    }
-    // the wave
-    ReleaseWave* wave = nullptr;
-    if (plan.wave_start) {
-      for (auto& w : event.waves) {
-        if (w.start == *plan.wave_start) wave = &w;
-      }
-      if (wave && wave->booked + b.ticket_count() > wave->limit) {
-        return detail::wave_limit_error(wave->limit - wave->booked);
-      }
-    }
-    // stock of every line
-    boost::json::object available;
-    std::vector<Tier*> tiers;
-    for (const BookingLine& l : b.lines) {
-      Tier* t = find_tier(event, l.tier_key);
-      if (!t) return detail::not_found_error("event group", l.tier_key);
-      tiers.push_back(t);
-      available[l.tier_key] = t->stock.available;
-    }
-    for (std::size_t i = 0; i < b.lines.size(); ++i) {
-      if (tiers[i]->stock.available < b.lines[i].qty)
-        return detail::insufficient_stock_error(std::move(available));
-    }
-    for (std::size_t i = 0; i < b.lines.size(); ++i) {
-      tiers[i]->stock.available -= b.lines[i].qty;
-      tiers[i]->stock.held += b.lines[i].qty;
-      if (b.user_id) user_usage_[{*b.user_id, b.lines[i].tier_key}] += b.lines[i].qty;
-    }
-    if (wave) wave->booked += b.ticket_count();
-    bookings_[b.id] = StoredBooking{b, wave ? plan.wave_start : std::nullopt};
-    due_.insert({b.expires_at, b.id});
-    if (b.idempotency_key) {
-      idempotency_[*b.idempotency_key] = IdempotencyRecord{b.id, plan.request_fingerprint};
-    }
-    return b;
-  }
-
   result<Booking> get_booking(std::string_view id) override {
     std::lock_guard lock(mu_);
     auto it = bookings_.find(std::string(id));
@@ -133,37 +73,16 @@ class MemoryRepository final : public EventRepository {
     return std::optional<IdempotencyRecord>{it->second};
   }
 
-  result<Booking> confirm(std::string_view id, std::string_view method, std::string_view reference,
-                          Instant now) override {
-    std::lock_guard lock(mu_);
-    auto it = bookings_.find(std::string(id));
-    if (it == bookings_.end()) return detail::not_found_error("booking", id);
-    StoredBooking& sb = it->second;
-    BOOKING_TRY(check_live_hold(sb, now, "confirm"));
-    move_stock(sb, BookingStatus::confirmed);
-    sb.booking.payment_method = std::string(method);
-    sb.booking.payment_reference = std::string(reference);
-    return sb.booking;
-  }
-
-  result<Booking> cancel(std::string_view id, Instant now) override {
-    std::lock_guard lock(mu_);
-    auto it = bookings_.find(std::string(id));
-    if (it == bookings_.end()) return detail::not_found_error("booking", id);
-    StoredBooking& sb = it->second;
-    if (sb.booking.status != BookingStatus::confirmed) {
-      BOOKING_TRY(check_live_hold(sb, now, "cancel"));
-    }
-    move_stock(sb, BookingStatus::cancelled);
-    return sb.booking;
-  }
-
   result<std::size_t> expire_due(Instant now, std::size_t max) override {
     std::lock_guard lock(mu_);
     std::size_t n = 0;
     while (n < max && !due_.empty() && due_.begin()->first <= now) {
-      std::string id = due_.begin()->second;
-      move_stock(bookings_.at(id), BookingStatus::expired);
+      const StoredBooking& sb = bookings_.at(due_.begin()->second);
+      for (const BookingLine& l : sb.booking.lines) add_stock(l.tier_key, {l.qty, -l.qty, 0});
+      if (sb.wave_id) add_wave_booked(*sb.wave_id, -sb.booking.ticket_count());
+      Booking expired = sb.booking;
+      expired.status = BookingStatus::expired;
+      set_booking(expired);
       ++n;
     }
     return n;
@@ -195,41 +114,102 @@ class MemoryRepository final : public EventRepository {
     return e;
   }
 
-  static Tier* find_tier(Event& e, const std::string& key) {
-    for (Tier& t : e.tiers) {
+  // The write transaction: everything under mu_. The rules write only after every check
+  // passed and the primitives cannot fail half-way, so no undo log is needed.
+  result<Booking> write(const Work& work) override {
+    std::lock_guard lock(mu_);
+    return work(*this);
+  }
+
+  // StorageTransaction, called under mu_ (from write).
+  std::optional<std::int64_t> find_event_id(std::string_view key) override {
+    auto it = events_.find(std::string(key));
+    if (it == events_.end()) return std::nullopt;
+    return it->second.id;
+  }
+  std::optional<IdempotencyRecord> find_idempotency(std::string_view key) override {
+    auto it = idempotency_.find(std::string(key));
+    if (it == idempotency_.end()) return std::nullopt;
+    return it->second;
+  }
+  std::int64_t count_user_tickets(std::string_view user, std::int64_t,
+                                  std::string_view tier) override {
+    auto it = user_usage_.find({std::string(user), std::string(tier)});
+    return it == user_usage_.end() ? 0 : it->second;
+  }
+  std::optional<TierCounters> load_tier(std::int64_t event_id, std::string_view key) override {
+    Tier* t = find_tier(key);
+    if (!t || events_.at(tier_owner_.at(t->key)).id != event_id) return std::nullopt;
+    return TierCounters{t->stock.capacity, t->stock.available, t->stock.held, t->stock.sold};
+  }
+  std::optional<WaveCounters> load_wave(std::int64_t event_id, Instant start) override {
+    auto ev = by_id_.find(event_id);
+    if (ev == by_id_.end()) return std::nullopt;
+    const Event& e = events_.at(ev->second);
+    for (std::size_t i = 0; i < e.waves.size(); ++i) {
+      if (e.waves[i].start == start) {
+        return WaveCounters{wave_id(event_id, i), e.waves[i].limit, e.waves[i].booked};
+      }
+    }
+    return std::nullopt;
+  }
+  void add_stock(std::string_view key, const StockDelta& d) override {
+    TierStock& s = find_tier(key)->stock;
+    s.available += d.available;
+    s.held += d.held;
+    s.sold += d.sold;
+  }
+  void add_wave_booked(std::int64_t id, std::int64_t delta) override {
+    const auto event_id = id / kWavesPerEvent;
+    events_.at(by_id_.at(event_id))
+        .waves.at(static_cast<std::size_t>(id % kWavesPerEvent))
+        .booked += delta;
+  }
+  void insert_booking(const StoredBooking& sb, const std::string& fingerprint) override {
+    const Booking& b = sb.booking;
+    bookings_[b.id] = sb;
+    bookings_[b.id].booking.status = BookingStatus::cancelled;  // set_booking counts it in
+    set_booking(b);
+    if (b.idempotency_key) idempotency_[*b.idempotency_key] = IdempotencyRecord{b.id, fingerprint};
+  }
+  std::optional<StoredBooking> load_booking(std::string_view id) override {
+    auto it = bookings_.find(std::string(id));
+    if (it == bookings_.end()) return std::nullopt;
+    return it->second;
+  }
+  void update_booking(const Booking& b) override { set_booking(b); }
+
+ private:
+  // Waves are numbered within their event: id = event id * kWavesPerEvent + position.
+  static constexpr std::int64_t kWavesPerEvent = 1'000'000;
+  static std::int64_t wave_id(std::int64_t event_id, std::size_t position) {
+    return event_id * kWavesPerEvent + static_cast<std::int64_t>(position);
+  }
+
+  Tier* find_tier(std::string_view key) {
+    auto owner = tier_owner_.find(std::string(key));
+    if (owner == tier_owner_.end()) return nullptr;
+    for (Tier& t : events_.at(owner->second).tiers) {
       if (t.key == key) return &t;
     }
     return nullptr;
   }
 
-  // HELD and before its deadline; a HELD booking past it is expired here.
-  result<void> check_live_hold(StoredBooking& sb, Instant now, std::string_view action) {
-    if (sb.booking.status == BookingStatus::held && sb.booking.expires_at <= now) {
-      move_stock(sb, BookingStatus::expired);
-      return make_error(errc::hold_expired,
-                        "the hold expired at " + format_instant(sb.booking.expires_at));
-    }
-    return detail::require_live_hold(sb.booking, action);
-  }
-
-  // Moves a booking to `to`, moving its tickets between the stock buckets.
-  void move_stock(StoredBooking& sb, BookingStatus to) {
-    Booking& b = sb.booking;
-    Event& e = events_.at(b.event_key);
-    bool releases = to == BookingStatus::cancelled || to == BookingStatus::expired;
-    for (const BookingLine& l : b.lines) {
-      TierStock& s = find_tier(e, l.tier_key)->stock;
-      (b.status == BookingStatus::held ? s.held : s.sold) -= l.qty;
-      (releases ? s.available : s.sold) += l.qty;
-      if (releases && b.user_id) user_usage_[{*b.user_id, l.tier_key}] -= l.qty;
-    }
-    if (releases && sb.wave_start) {
-      for (auto& w : e.waves) {
-        if (w.start == *sb.wave_start) w.booked -= b.ticket_count();
+  // Stores b's status and payment, keeping the indexes of HELD (due_) and live tickets
+  // (user_usage_) in step with its status. `b` must not be the stored booking itself.
+  void set_booking(const Booking& b) {
+    Booking& stored = bookings_.at(b.id).booking;
+    auto live = [](BookingStatus s) {
+      return s == BookingStatus::held || s == BookingStatus::confirmed;
+    };
+    if (b.user_id && live(stored.status) != live(b.status)) {
+      for (const BookingLine& l : b.lines) {
+        user_usage_[{*b.user_id, l.tier_key}] += live(b.status) ? l.qty : -l.qty;
       }
     }
-    if (b.status == BookingStatus::held) due_.erase({b.expires_at, b.id});
-    b.status = to;
+    if (stored.status == BookingStatus::held) due_.erase({stored.expires_at, b.id});
+    if (b.status == BookingStatus::held) due_.insert({b.expires_at, b.id});
+    stored = b;
   }
 
   std::mutex mu_;
@@ -237,7 +217,7 @@ class MemoryRepository final : public EventRepository {
   std::unordered_map<std::string, Event> events_;
   std::map<std::int64_t, std::string> by_id_;
   std::unordered_map<std::string, std::string> tier_owner_;
-  std::unordered_map<std::string, StoredBooking> bookings_;
+  std::unordered_map<std::string, StoredBooking> bookings_;  // wave_id as wave_id() numbers it
   std::set<std::pair<Instant, std::string>> due_;
   std::map<std::pair<std::string, std::string>, std::int64_t> user_usage_;
   std::unordered_map<std::string, IdempotencyRecord> idempotency_;

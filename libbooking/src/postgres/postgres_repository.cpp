@@ -1,5 +1,6 @@
 // The PostgreSQL EventRepository: one database shared by several bookingd instances on several
-// hosts.
+// hosts. The booking rules are core's (booking/storage.hpp); this file runs them in PostgreSQL
+// transactions over the primitives of `Transaction` below.
 //
 // Every state change is one READ COMMITTED transaction on a pooled connection. The stock take
 // is a conditional UPDATE (`... AND available >= $1`): PostgreSQL re-checks the condition on the
@@ -17,7 +18,7 @@
 // rows in one global order: per-user advisory locks, then tiers by key, then waves by id.
 #include <algorithm>
 #include <array>
-#include <booking/event_repository.hpp>
+#include <booking/storage.hpp>
 #include <set>
 #include <utility>
 
@@ -30,7 +31,6 @@ namespace booking {
 namespace {
 
 using detail::QueuedHold;
-using detail::require_live_hold;
 using detail::pg::Connection;
 using detail::pg::param;
 using detail::pg::PgError;
@@ -229,16 +229,18 @@ std::vector<Event> load_events(Connection& c, const Result& rows) {
   return out;
 }
 
-std::optional<Booking> load_booking(Connection& c, std::string_view id, bool for_update) {
+std::optional<StoredBooking> load_booking(Connection& c, std::string_view id, bool for_update) {
   Result r = c.exec(for_update ? "SELECT id, event_key, user_id, status, total_minor, currency, "
                                  "created_ms, expires_ms, payment_method, payment_ref, "
-                                 "idempotency_key FROM bookings WHERE id = $1 FOR UPDATE"
+                                 "idempotency_key, event_id, wave_id FROM bookings WHERE id = $1 "
+                                 "FOR UPDATE"
                                : "SELECT id, event_key, user_id, status, total_minor, currency, "
                                  "created_ms, expires_ms, payment_method, payment_ref, "
-                                 "idempotency_key FROM bookings WHERE id = $1",
+                                 "idempotency_key, event_id, wave_id FROM bookings WHERE id = $1",
                     {param(id)});
   if (r.rows() == 0) return std::nullopt;
-  Booking b;
+  StoredBooking sb;
+  Booking& b = sb.booking;
   b.id = r.text(0, 0);
   b.event_key = r.text(0, 1);
   b.user_id = r.optional_text(0, 2);
@@ -249,6 +251,8 @@ std::optional<Booking> load_booking(Connection& c, std::string_view id, bool for
   b.payment_method = r.optional_text(0, 8);
   b.payment_reference = r.optional_text(0, 9);
   b.idempotency_key = r.optional_text(0, 10);
+  sb.event_id = r.int64(0, 11);
+  sb.wave_id = r.optional_int64(0, 12);
   Result lines = c.exec(
       "SELECT tier_key, qty, unit_price_minor FROM booking_lines WHERE booking_id = $1 "
       "ORDER BY position",
@@ -256,101 +260,7 @@ std::optional<Booking> load_booking(Connection& c, std::string_view id, bool for
   for (int i = 0; i < lines.rows(); ++i) {
     b.lines.push_back(BookingLine{lines.text(i, 0), lines.int64(i, 1), lines.int64(i, 2)});
   }
-  return b;
-}
-
-// After line `refused` could not be taken: not_found for a tier that is not the event's, else
-// insufficient_stock with what is available per tier (lines before `refused` were taken in this
-// transaction, which the caller rolls back, so their quantities are added back).
-error short_of_stock(Connection& c, const Booking& b, std::int64_t event_id, std::size_t refused) {
-  boost::json::object available;
-  for (std::size_t i = 0; i < b.lines.size(); ++i) {
-    const BookingLine& l = b.lines[i];
-    Result r = c.exec("SELECT available FROM tiers WHERE key = $1 AND event_id = $2",
-                      {param(l.tier_key), param(event_id)});
-    if (r.rows() == 0) {
-      return make_error(errc::not_found, "event group '" + l.tier_key + "' not found");
-    }
-    available[l.tier_key] = r.int64(0, 0) + (i < refused ? l.qty : 0);
-  }
-  return detail::insufficient_stock_error(std::move(available));
-}
-
-result<void> take_hold(Connection& c, const HoldPlan& plan) {
-  const Booking& b = plan.booking;
-  // A reused idempotency key is refused by the unique index when the booking is inserted
-  // (in_transaction maps that to duplicate_key and rolls back): no extra round trip per hold.
-  std::int64_t event_id = plan.event_id;
-  if (event_id == 0) {
-    Result ev = c.exec("SELECT id FROM events WHERE key = $1", {param(b.event_key)});
-    if (ev.rows() == 0) return make_error(errc::not_found, "event '" + b.event_key + "' not found");
-    event_id = ev.int64(0, 0);
-  }
-
-  if (b.user_id) {
-    bool limited = false;
-    for (const auto& m : plan.max_per_user) limited = limited || m.has_value();
-    if (limited) {
-      // Serializes this user's holds on this event across instances until commit.
-      c.exec("SELECT pg_advisory_xact_lock(hashtextextended($1, $2))",
-             {param(*b.user_id), param(event_id)});
-    }
-    for (std::size_t i = 0; i < b.lines.size() && i < plan.max_per_user.size(); ++i) {
-      if (!plan.max_per_user[i]) continue;
-      Result used_r = c.exec(
-          "SELECT COALESCE(SUM(l.qty), 0) FROM bookings b JOIN booking_lines l "
-          "ON l.booking_id = b.id WHERE b.user_id = $1 AND b.event_id = $2 AND l.tier_key = $3 "
-          "AND b.status IN ('HELD', 'CONFIRMED')",
-          {param(*b.user_id), param(event_id), param(b.lines[i].tier_key)});
-      const std::int64_t used = used_r.int64(0, 0);
-      const std::int64_t limit = *plan.max_per_user[i];
-      if (used + b.lines[i].qty > limit) {
-        return detail::per_user_limit_error(b.lines[i].tier_key, limit, used);
-      }
-    }
-  }
-
-  std::optional<std::int64_t> wave_id;
-  if (plan.wave_start) {
-    Result w = c.exec(
-        "UPDATE waves SET booked = booked + $1 WHERE event_id = $2 AND start_ms = $3 "
-        "AND booked + $1 <= lim RETURNING id",
-        {param(b.ticket_count()), param(event_id), param(ms(*plan.wave_start))});
-    if (w.rows() == 0) {
-      Result left = c.exec("SELECT lim - booked FROM waves WHERE event_id = $1 AND start_ms = $2",
-                           {param(event_id), param(ms(*plan.wave_start))});
-      const std::int64_t remaining = left.rows() ? left.int64(0, 0) : 0;
-      return detail::wave_limit_error(remaining);
-    }
-    wave_id = w.int64(0, 0);
-  }
-
-  for (std::size_t i = 0; i < b.lines.size(); ++i) {
-    const BookingLine& l = b.lines[i];
-    // The guard that holds whatever the locks did: the take is conditional.
-    Result r = c.exec(
-        "UPDATE tiers SET available = available - $1, held = held + $1 "
-        "WHERE key = $2 AND event_id = $3 AND available >= $1",
-        {param(l.qty), param(l.tier_key), param(event_id)});
-    if (r.affected() == 0) return short_of_stock(c, b, event_id, i);
-  }
-
-  c.exec(
-      "INSERT INTO bookings (id, event_id, event_key, user_id, status, total_minor, currency, "
-      "created_ms, expires_ms, wave_id, idempotency_key, request_hash) "
-      "VALUES ($1, $2, $3, $4, 'HELD', $5, $6, $7, $8, $9, $10, $11)",
-      {param(b.id), param(event_id), param(b.event_key), param(b.user_id), param(b.total.minor),
-       param(b.total.currency), param(ms(b.created_at)), param(ms(b.expires_at)), param(wave_id),
-       param(b.idempotency_key),
-       b.idempotency_key ? param(plan.request_fingerprint) : std::nullopt});
-  for (std::size_t i = 0; i < b.lines.size(); ++i) {
-    c.exec(
-        "INSERT INTO booking_lines (booking_id, position, tier_key, qty, unit_price_minor) "
-        "VALUES ($1, $2, $3, $4, $5)",
-        {param(b.id), param(static_cast<std::int64_t>(i)), param(b.lines[i].tier_key),
-         param(b.lines[i].qty), param(b.lines[i].unit_price_minor)});
-  }
-  return boost::outcome_v2::success();
+  return sb;
 }
 
 // A PostgreSQL array literal ({"a","b"} or {1,2}) for a `$1::text[]` or `$1::bigint[]`
@@ -407,32 +317,99 @@ void lock_rows(Connection& c, std::span<QueuedHold* const> batch) {
   }
 }
 
-void move_stock(Connection& c, Booking& b, BookingStatus to) {
-  const bool releases = to == BookingStatus::cancelled || to == BookingStatus::expired;
-  const bool from_held = b.status == BookingStatus::held;
-  std::vector<BookingLine> lines = b.lines;  // tiers in key order, as hold batches lock them
-  std::sort(lines.begin(), lines.end(),
-            [](const BookingLine& x, const BookingLine& y) { return x.tier_key < y.tier_key; });
-  for (const BookingLine& l : lines) {
-    const char* sql = nullptr;
-    if (from_held && releases) {
-      sql = "UPDATE tiers SET held = held - $1, available = available + $1 WHERE key = $2";
-    } else if (from_held) {
-      sql = "UPDATE tiers SET held = held - $1, sold = sold + $1 WHERE key = $2";
-    } else {
-      sql = "UPDATE tiers SET sold = sold - $1, available = available + $1 WHERE key = $2";
+// The rules' primitives on one connection inside its transaction. Reads that a rule's decision
+// rests on lock their rows (FOR UPDATE; per-user counts an advisory lock), since other
+// instances write the same rows at the same time.
+class Transaction final : public StorageTransaction {
+ public:
+  explicit Transaction(Connection& c) : c_(c) {}
+
+  std::optional<std::int64_t> find_event_id(std::string_view key) override {
+    Result r = c_.exec("SELECT id FROM events WHERE key = $1", {param(key)});
+    if (r.rows() == 0) return std::nullopt;
+    return r.int64(0, 0);
+  }
+  std::optional<IdempotencyRecord> find_idempotency(std::string_view key) override {
+    Result r =
+        c_.exec("SELECT id, request_hash FROM bookings WHERE idempotency_key = $1", {param(key)});
+    if (r.rows() == 0) return std::nullopt;
+    return IdempotencyRecord{r.text(0, 0), r.text(0, 1)};
+  }
+  std::int64_t count_user_tickets(std::string_view user, std::int64_t event_id,
+                                  std::string_view tier) override {
+    // A SUM cannot lock rows that do not exist yet: serialize this user's holds on this event
+    // across instances until commit (re-entrant, and already taken by a batch's lock_rows).
+    c_.exec("SELECT pg_advisory_xact_lock(hashtextextended($1, $2))",
+            {param(user), param(event_id)});
+    return c_
+        .exec(
+            "SELECT COALESCE(SUM(l.qty), 0) FROM bookings b JOIN booking_lines l "
+            "ON l.booking_id = b.id WHERE b.user_id = $1 AND b.event_id = $2 AND l.tier_key = $3 "
+            "AND b.status IN ('HELD', 'CONFIRMED')",
+            {param(user), param(event_id), param(tier)})
+        .int64(0, 0);
+  }
+  std::optional<TierCounters> load_tier(std::int64_t event_id, std::string_view tier) override {
+    Result r = c_.exec(
+        "SELECT capacity, available, held, sold FROM tiers WHERE key = $1 AND event_id = $2 "
+        "FOR UPDATE",
+        {param(tier), param(event_id)});
+    if (r.rows() == 0) return std::nullopt;
+    return TierCounters{r.int64(0, 0), r.int64(0, 1), r.int64(0, 2), r.int64(0, 3)};
+  }
+  std::optional<WaveCounters> load_wave(std::int64_t event_id, Instant start) override {
+    Result r = c_.exec(
+        "SELECT id, lim, booked FROM waves WHERE event_id = $1 AND start_ms = $2 FOR UPDATE",
+        {param(event_id), param(ms(start))});
+    if (r.rows() == 0) return std::nullopt;
+    return WaveCounters{r.int64(0, 0), r.int64(0, 1), r.int64(0, 2)};
+  }
+  void add_stock(std::string_view tier, const StockDelta& d) override {
+    c_.exec(
+        "UPDATE tiers SET available = available + $1, held = held + $2, sold = sold + $3 "
+        "WHERE key = $4",
+        {param(d.available), param(d.held), param(d.sold), param(tier)});
+  }
+  void add_wave_booked(std::int64_t wave_id, std::int64_t delta) override {
+    c_.exec("UPDATE waves SET booked = booked + $1 WHERE id = $2", {param(delta), param(wave_id)});
+  }
+  void insert_booking(const StoredBooking& sb, const std::string& fingerprint) override {
+    const Booking& b = sb.booking;
+    c_.exec(
+        "INSERT INTO bookings (id, event_id, event_key, user_id, status, total_minor, currency, "
+        "created_ms, expires_ms, wave_id, idempotency_key, request_hash) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        {param(b.id), param(sb.event_id), param(b.event_key), param(b.user_id),
+         param(to_string(b.status)), param(b.total.minor), param(b.total.currency),
+         param(ms(b.created_at)), param(ms(b.expires_at)), param(sb.wave_id),
+         param(b.idempotency_key), b.idempotency_key ? param(fingerprint) : std::nullopt});
+    std::vector<std::string> tiers;
+    std::vector<std::string> qtys;
+    std::vector<std::string> prices;
+    for (const BookingLine& l : b.lines) {
+      tiers.push_back(l.tier_key);
+      qtys.push_back(std::to_string(l.qty));
+      prices.push_back(std::to_string(l.unit_price_minor));
     }
-    c.exec(sql, {param(l.qty), param(l.tier_key)});
+    c_.exec(
+        "INSERT INTO booking_lines (booking_id, position, tier_key, qty, unit_price_minor) "
+        "SELECT $1, n - 1, t, q, p FROM unnest($2::text[], $3::bigint[], $4::bigint[]) "
+        "WITH ORDINALITY AS l(t, q, p, n)",
+        {param(b.id), param(array_literal(tiers)), param(array_literal(qtys)),
+         param(array_literal(prices))});
   }
-  if (releases) {
-    c.exec(
-        "UPDATE waves SET booked = booked - $1 "
-        "WHERE id = (SELECT wave_id FROM bookings WHERE id = $2)",
-        {param(b.ticket_count()), param(b.id)});
+  std::optional<StoredBooking> load_booking(std::string_view id) override {
+    return booking::load_booking(c_, id, true);
   }
-  c.exec("UPDATE bookings SET status = $1 WHERE id = $2", {param(to_string(to)), param(b.id)});
-  b.status = to;
-}
+  void update_booking(const Booking& b) override {
+    c_.exec("UPDATE bookings SET status = $1, payment_method = $2, payment_ref = $3 WHERE id = $4",
+            {param(to_string(b.status)), param(b.payment_method), param(b.payment_reference),
+             param(b.id)});
+  }
+
+ private:
+  Connection& c_;
+};
 
 // Turns libpq failures into errors at the boundary where they arise.
 template <class F>
@@ -452,7 +429,7 @@ auto guarded(F&& f) -> decltype(f()) {
   }
 }
 
-class PostgresRepository final : public EventRepository {
+class PostgresRepository final : public RuleBasedRepository {
  public:
   PostgresRepository(const std::string& url, PostgresOptions options)
       : pool_(
@@ -524,7 +501,7 @@ class PostgresRepository final : public EventRepository {
     return read([&](Connection& c) -> result<Booking> {
       auto b = load_booking(c, id, false);
       if (!b) return detail::not_found_error("booking", id);
-      return std::move(*b);
+      return std::move(b->booking);
     });
   }
 
@@ -534,29 +511,6 @@ class PostgresRepository final : public EventRepository {
           c.exec("SELECT id, request_hash FROM bookings WHERE idempotency_key = $1", {param(key)});
       if (r.rows() == 0) return std::optional<IdempotencyRecord>{};
       return std::optional<IdempotencyRecord>{IdempotencyRecord{r.text(0, 0), r.text(0, 1)}};
-    });
-  }
-
-  result<Booking> confirm(std::string_view id, std::string_view method, std::string_view reference,
-                          Instant now) override {
-    return transition(id, now, [&](Connection& c, Booking& b) -> result<void> {
-      BOOKING_TRY(require_live_hold(b, "confirm"));
-      move_stock(c, b, BookingStatus::confirmed);
-      c.exec("UPDATE bookings SET payment_method = $1, payment_ref = $2 WHERE id = $3",
-             {param(method), param(reference), param(b.id)});
-      b.payment_method = std::string(method);
-      b.payment_reference = std::string(reference);
-      return boost::outcome_v2::success();
-    });
-  }
-
-  result<Booking> cancel(std::string_view id, Instant now) override {
-    return transition(id, now, [&](Connection& c, Booking& b) -> result<void> {
-      if (b.status != BookingStatus::confirmed) {
-        BOOKING_TRY(require_live_hold(b, "cancel"));
-      }
-      move_stock(c, b, BookingStatus::cancelled);
-      return boost::outcome_v2::success();
     });
   }
 
@@ -663,26 +617,17 @@ class PostgresRepository final : public EventRepository {
     });
   }
 
-  // Loads and locks a booking, applies `change` (or expires it instead when its hold is past
-  // due, committing the expiry and returning hold_expired), and commits.
-  template <class F>
-  result<Booking> transition(std::string_view id, Instant now, F&& change) {
-    std::optional<error> expired;
-    auto r = in_transaction([&](Connection& c) -> result<Booking> {
-      expired.reset();
-      auto b = load_booking(c, id, true);
-      if (!b) return detail::not_found_error("booking", id);
-      if (b->status == BookingStatus::held && b->expires_at <= now) {
-        move_stock(c, *b, BookingStatus::expired);
-        expired =
-            make_error(errc::hold_expired, "the hold expired at " + format_instant(b->expires_at));
-        return std::move(*b);  // commit the expiry
-      }
-      BOOKING_TRY(change(c, *b));
-      return std::move(*b);
+  // One transaction for `work`, committed whatever it answers (the rules' contract).
+  result<Booking> write(const Work& work) override {
+    struct Answer {
+      result<Booking> answer;
+    };
+    auto r = in_transaction([&](Connection& c) -> result<Answer> {
+      Transaction primitives(c);
+      return Answer{work(primitives)};
     });
-    if (r && expired) return *expired;
-    return r;
+    if (!r) return r.error();
+    return std::move(r.value().answer);
   }
 
   // Judges `batch` in order in one transaction, each hold in a SAVEPOINT so that a refused one
@@ -692,22 +637,20 @@ class PostgresRepository final : public EventRepository {
     std::vector<std::optional<result<Booking>>> outcomes(batch.size());
     auto committed = in_transaction([&](Connection& c) -> result<void> {
       lock_rows(c, batch);
+      Transaction primitives(c);
       for (std::size_t i = 0; i < batch.size(); ++i) {
-        const HoldPlan& plan = batch[i]->plan();
+        // A refused hold writes nothing; the savepoint undoes a hold refused by the unique
+        // index on idempotency keys (raced in by another instance). Alone, in_transaction
+        // says so for the whole transaction.
         if (!alone) c.exec_simple("SAVEPOINT hold");
-        result<void> taken = boost::outcome_v2::success();
         try {
-          taken = take_hold(c, plan);
+          outcomes[i] = apply_hold(primitives, batch[i]->plan());
         } catch (const PgError& e) {
-          // A reused idempotency key is refused by the unique index; alone, in_transaction
-          // says so for the whole transaction.
           if (alone || e.sqlstate() != "23505" || e.constraint() != "bookings_idempotency") throw;
-          taken = make_error(errc::duplicate_key, "idempotency key already used");
+          c.exec_simple("ROLLBACK TO SAVEPOINT hold");
+          outcomes[i] = make_error(errc::duplicate_key, "idempotency key already used");
         }
-        if (!taken && alone) return taken.error();
-        if (!taken) c.exec_simple("ROLLBACK TO SAVEPOINT hold");
         if (!alone) c.exec_simple("RELEASE SAVEPOINT hold");
-        outcomes[i] = taken ? result<Booking>(plan.booking) : result<Booking>(taken.error());
       }
       return boost::outcome_v2::success();
     });

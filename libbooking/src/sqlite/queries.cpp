@@ -217,119 +217,6 @@ std::vector<Event> search(Connection& c, const SearchQuery& q) {
   return out;
 }
 
-namespace {
-// After line `refused` could not be taken: not_found for a tier that is not the event's, else
-// insufficient_stock with what is available per tier. Lines before `refused` were already taken
-// in this transaction (the caller rolls them back), so their quantities are added back.
-error short_of_stock(Connection& c, const Booking& b, std::int64_t event_id, std::size_t refused) {
-  boost::json::object available;
-  for (std::size_t i = 0; i < b.lines.size(); ++i) {
-    const BookingLine& l = b.lines[i];
-    auto& st = c.prepare("SELECT available FROM tiers WHERE key = ? AND event_id = ?");
-    st.bind(1, l.tier_key);
-    st.bind(2, static_cast<int64_t>(event_id));
-    if (!st.executeStep()) {
-      return make_error(errc::not_found, "event group '" + l.tier_key + "' not found");
-    }
-    available[l.tier_key] = st.getColumn(0).getInt64() + (i < refused ? l.qty : 0);
-  }
-  return insufficient_stock_error(std::move(available));
-}
-}  // namespace
-
-result<void> take_hold(Connection& c, const HoldPlan& plan) {
-  const Booking& b = plan.booking;
-  if (b.idempotency_key &&
-      exists(c, "SELECT 1 FROM bookings WHERE idempotency_key = ?", *b.idempotency_key)) {
-    return make_error(errc::duplicate_key, "idempotency key already used");
-  }
-  std::int64_t event_id = plan.event_id;
-  if (event_id == 0) {  // not given: resolve it
-    auto& ev = c.prepare("SELECT id FROM events WHERE key = ?");
-    ev.bind(1, b.event_key);
-    if (!ev.executeStep()) {
-      return make_error(errc::not_found, "event '" + b.event_key + "' not found");
-    }
-    event_id = ev.getColumn(0).getInt64();
-  }
-
-  if (b.user_id) {
-    for (std::size_t i = 0; i < b.lines.size() && i < plan.max_per_user.size(); ++i) {
-      if (!plan.max_per_user[i]) continue;
-      auto& st = c.prepare(
-          "SELECT COALESCE(SUM(json_extract(l.value, '$[1]')), 0) "
-          "FROM bookings b, json_each(b.lines) AS l "
-          "WHERE b.user_id = ? AND b.event_id = ? AND json_extract(l.value, '$[0]') = ? "
-          "AND b.status IN ('HELD', 'CONFIRMED')");
-      st.bind(1, *b.user_id);
-      st.bind(2, static_cast<int64_t>(event_id));
-      st.bind(3, b.lines[i].tier_key);
-      st.executeStep();
-      std::int64_t used = st.getColumn(0).getInt64();
-      std::int64_t limit = *plan.max_per_user[i];
-      if (used + b.lines[i].qty > limit) {
-        return per_user_limit_error(b.lines[i].tier_key, limit, used);
-      }
-    }
-  }
-
-  std::optional<std::int64_t> wave_id;
-  if (plan.wave_start) {
-    auto& st = c.prepare(
-        "UPDATE waves SET booked = booked + ?1 WHERE event_id = ?2 AND start_ms = ?3 "
-        "AND booked + ?1 <= lim RETURNING id");
-    st.bind(1, static_cast<int64_t>(b.ticket_count()));
-    st.bind(2, static_cast<int64_t>(event_id));
-    st.bind(3, static_cast<int64_t>(ms(*plan.wave_start)));
-    if (st.executeStep()) {
-      wave_id = st.getColumn(0).getInt64();
-      while (st.executeStep()) {
-      }
-    } else {
-      auto& left = c.prepare("SELECT lim - booked FROM waves WHERE event_id = ? AND start_ms = ?");
-      left.bind(1, static_cast<int64_t>(event_id));
-      left.bind(2, static_cast<int64_t>(ms(*plan.wave_start)));
-      std::int64_t remaining = left.executeStep() ? left.getColumn(0).getInt64() : 0;
-      return wave_limit_error(remaining);
-    }
-  }
-
-  for (std::size_t i = 0; i < b.lines.size(); ++i) {
-    const BookingLine& l = b.lines[i];
-    // The guard that holds whatever the locks did: the take is conditional.
-    auto& st = c.prepare(
-        "UPDATE tiers SET available = available - ?1, held = held + ?1 "
-        "WHERE key = ?2 AND event_id = ?3 AND available >= ?1");
-    st.bind(1, static_cast<int64_t>(l.qty));
-    st.bind(2, l.tier_key);
-    st.bind(3, static_cast<int64_t>(event_id));
-    if (st.exec() == 0) return short_of_stock(c, b, event_id, i);
-  }
-
-  auto& ins = c.prepare(
-      "INSERT INTO bookings (id, event_id, event_key, user_id, status, total_minor, currency, "
-      "created_ms, expires_ms, wave_id, idempotency_key, request_hash, lines) "
-      "VALUES (?, ?, ?, ?, 'HELD', ?, ?, ?, ?, ?, ?, ?, ?)");
-  ins.bind(1, b.id);
-  ins.bind(2, static_cast<int64_t>(event_id));
-  ins.bind(3, b.event_key);
-  bind_optional(ins, 4, b.user_id);
-  ins.bind(5, static_cast<int64_t>(b.total.minor));
-  ins.bind(6, b.total.currency);
-  ins.bind(7, static_cast<int64_t>(ms(b.created_at)));
-  ins.bind(8, static_cast<int64_t>(ms(b.expires_at)));
-  bind_optional(ins, 9, wave_id);
-  bind_optional(ins, 10, b.idempotency_key);
-  if (b.idempotency_key) {
-    ins.bind(11, plan.request_fingerprint);
-  } else {
-    ins.bind(11);
-  }
-  ins.bind(12, encode_lines(b.lines));
-  ins.exec();
-  return boost::outcome_v2::success();
-}
-
 std::optional<Booking> load_booking(Connection& c, std::string_view id) {
   auto& st = c.prepare(
       "SELECT id, event_key, user_id, status, total_minor, currency, created_ms, expires_ms, "
@@ -358,36 +245,111 @@ std::optional<IdempotencyRecord> find_idempotency(Connection& c, std::string_vie
   return IdempotencyRecord{st.getColumn(0).getString(), st.getColumn(1).getString()};
 }
 
-void move_stock(Connection& c, Booking& b, BookingStatus to) {
-  const bool releases = to == BookingStatus::cancelled || to == BookingStatus::expired;
-  const bool from_held = b.status == BookingStatus::held;
-  for (const BookingLine& l : b.lines) {
-    const char* sql = nullptr;
-    if (from_held && releases) {
-      sql = "UPDATE tiers SET held = held - ?1, available = available + ?1 WHERE key = ?2";
-    } else if (from_held) {
-      sql = "UPDATE tiers SET held = held - ?1, sold = sold + ?1 WHERE key = ?2";
-    } else {
-      sql = "UPDATE tiers SET sold = sold - ?1, available = available + ?1 WHERE key = ?2";
-    }
-    auto& st = c.prepare(sql);
-    st.bind(1, static_cast<int64_t>(l.qty));
-    st.bind(2, l.tier_key);
-    st.exec();
-  }
-  if (releases) {
-    auto& st = c.prepare(
-        "UPDATE waves SET booked = booked - ?1 "
-        "WHERE id = (SELECT wave_id FROM bookings WHERE id = ?2)");
-    st.bind(1, static_cast<int64_t>(b.ticket_count()));
-    st.bind(2, b.id);
-    st.exec();
-  }
-  auto& st = c.prepare("UPDATE bookings SET status = ? WHERE id = ?");
-  st.bind(1, std::string(to_string(to)));
-  st.bind(2, b.id);
+std::optional<std::int64_t> Transaction::find_event_id(std::string_view key) {
+  auto& st = c_.prepare("SELECT id FROM events WHERE key = ?");
+  st.bind(1, std::string(key));
+  if (!st.executeStep()) return std::nullopt;
+  return st.getColumn(0).getInt64();
+}
+
+std::optional<IdempotencyRecord> Transaction::find_idempotency(std::string_view key) {
+  return detail::find_idempotency(c_, key);
+}
+
+std::int64_t Transaction::count_user_tickets(std::string_view user, std::int64_t event_id,
+                                             std::string_view tier) {
+  auto& st = c_.prepare(
+      "SELECT COALESCE(SUM(json_extract(l.value, '$[1]')), 0) "
+      "FROM bookings b, json_each(b.lines) AS l "
+      "WHERE b.user_id = ? AND b.event_id = ? AND json_extract(l.value, '$[0]') = ? "
+      "AND b.status IN ('HELD', 'CONFIRMED')");
+  st.bind(1, std::string(user));
+  st.bind(2, static_cast<int64_t>(event_id));
+  st.bind(3, std::string(tier));
+  st.executeStep();
+  return st.getColumn(0).getInt64();
+}
+
+std::optional<TierCounters> Transaction::load_tier(std::int64_t event_id, std::string_view tier) {
+  auto& st = c_.prepare(
+      "SELECT capacity, available, held, sold FROM tiers WHERE key = ? AND event_id = ?");
+  st.bind(1, std::string(tier));
+  st.bind(2, static_cast<int64_t>(event_id));
+  if (!st.executeStep()) return std::nullopt;
+  return TierCounters{st.getColumn(0).getInt64(), st.getColumn(1).getInt64(),
+                      st.getColumn(2).getInt64(), st.getColumn(3).getInt64()};
+}
+
+std::optional<WaveCounters> Transaction::load_wave(std::int64_t event_id, Instant start) {
+  auto& st = c_.prepare("SELECT id, lim, booked FROM waves WHERE event_id = ? AND start_ms = ?");
+  st.bind(1, static_cast<int64_t>(event_id));
+  st.bind(2, static_cast<int64_t>(ms(start)));
+  if (!st.executeStep()) return std::nullopt;
+  return WaveCounters{st.getColumn(0).getInt64(), st.getColumn(1).getInt64(),
+                      st.getColumn(2).getInt64()};
+}
+
+void Transaction::add_stock(std::string_view tier, const StockDelta& d) {
+  auto& st = c_.prepare(
+      "UPDATE tiers SET available = available + ?, held = held + ?, sold = sold + ? "
+      "WHERE key = ?");
+  st.bind(1, static_cast<int64_t>(d.available));
+  st.bind(2, static_cast<int64_t>(d.held));
+  st.bind(3, static_cast<int64_t>(d.sold));
+  st.bind(4, std::string(tier));
   st.exec();
-  b.status = to;
+}
+
+void Transaction::add_wave_booked(std::int64_t wave_id, std::int64_t delta) {
+  auto& st = c_.prepare("UPDATE waves SET booked = booked + ? WHERE id = ?");
+  st.bind(1, static_cast<int64_t>(delta));
+  st.bind(2, static_cast<int64_t>(wave_id));
+  st.exec();
+}
+
+void Transaction::insert_booking(const StoredBooking& sb, const std::string& fingerprint) {
+  const Booking& b = sb.booking;
+  auto& ins = c_.prepare(
+      "INSERT INTO bookings (id, event_id, event_key, user_id, status, total_minor, currency, "
+      "created_ms, expires_ms, wave_id, idempotency_key, request_hash, lines) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  ins.bind(1, b.id);
+  ins.bind(2, static_cast<int64_t>(sb.event_id));
+  ins.bind(3, b.event_key);
+  bind_optional(ins, 4, b.user_id);
+  ins.bind(5, std::string(to_string(b.status)));
+  ins.bind(6, static_cast<int64_t>(b.total.minor));
+  ins.bind(7, b.total.currency);
+  ins.bind(8, static_cast<int64_t>(ms(b.created_at)));
+  ins.bind(9, static_cast<int64_t>(ms(b.expires_at)));
+  bind_optional(ins, 10, sb.wave_id);
+  bind_optional(ins, 11, b.idempotency_key);
+  if (b.idempotency_key) {
+    ins.bind(12, fingerprint);
+  } else {
+    ins.bind(12);
+  }
+  ins.bind(13, encode_lines(b.lines));
+  ins.exec();
+}
+
+std::optional<StoredBooking> Transaction::load_booking(std::string_view id) {
+  auto b = detail::load_booking(c_, id);
+  if (!b) return std::nullopt;
+  auto& st = c_.prepare("SELECT event_id, wave_id FROM bookings WHERE id = ?");
+  st.bind(1, std::string(id));
+  st.executeStep();
+  return StoredBooking{std::move(*b), st.getColumn(0).getInt64(), optional_int(st.getColumn(1))};
+}
+
+void Transaction::update_booking(const Booking& b) {
+  auto& st = c_.prepare(
+      "UPDATE bookings SET status = ?, payment_method = ?, payment_ref = ? WHERE id = ?");
+  st.bind(1, std::string(to_string(b.status)));
+  bind_optional(st, 2, b.payment_method);
+  bind_optional(st, 3, b.payment_reference);
+  st.bind(4, b.id);
+  st.exec();
 }
 
 std::size_t expire_batch(Connection& c, std::int64_t now_ms, std::size_t max) {

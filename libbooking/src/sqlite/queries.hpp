@@ -2,7 +2,7 @@
 // is given, inside whatever transaction the caller opened; none commits.
 #pragma once
 
-#include <booking/event_repository.hpp>
+#include <booking/storage.hpp>
 
 #include "sqlite/connection.hpp"
 
@@ -13,15 +13,31 @@ result<std::int64_t> insert_event(Connection& c, const Event& e);
 std::optional<Event> load_event(Connection& c, std::string_view key);
 std::vector<Event> search(Connection& c, const SearchQuery& q);
 
-// Checks per-user limits, the wave and stock, then stores the booking (see insert_hold).
-result<void> take_hold(Connection& c, const HoldPlan& plan);
 std::optional<Booking> load_booking(Connection& c, std::string_view id);
 std::optional<IdempotencyRecord> find_idempotency(Connection& c, std::string_view key);
 
-// invalid_state unless the booking is HELD.
-// Moves the booking to `to` and its tickets between the tier buckets (and back to its wave).
-void move_stock(Connection& c, Booking& b, BookingStatus to);
-// Expires up to `max` HELD bookings due at `now_ms`; returns how many.
+// The rules' primitives on the writer connection, inside the caller's write transaction (the
+// one writer makes every read current until commit: nothing needs a row lock).
+class Transaction final : public StorageTransaction {
+ public:
+  explicit Transaction(Connection& c) : c_(c) {}
+  std::optional<std::int64_t> find_event_id(std::string_view key) override;
+  std::optional<IdempotencyRecord> find_idempotency(std::string_view key) override;
+  std::int64_t count_user_tickets(std::string_view user, std::int64_t event_id,
+                                  std::string_view tier) override;
+  std::optional<TierCounters> load_tier(std::int64_t event_id, std::string_view tier) override;
+  std::optional<WaveCounters> load_wave(std::int64_t event_id, Instant start) override;
+  void add_stock(std::string_view tier, const StockDelta& delta) override;
+  void add_wave_booked(std::int64_t wave_id, std::int64_t delta) override;
+  void insert_booking(const StoredBooking& booking, const std::string& fingerprint) override;
+  std::optional<StoredBooking> load_booking(std::string_view id) override;
+  void update_booking(const Booking& booking) override;
+
+ private:
+  Connection& c_;
+};
+
+// Expires up to `max` HELD bookings due at `now_ms`; returns how many (set-based).
 std::size_t expire_batch(Connection& c, std::int64_t now_ms, std::size_t max);
 
 }  // namespace booking::detail

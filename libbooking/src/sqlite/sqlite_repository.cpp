@@ -1,4 +1,5 @@
-// The SQLite EventRepository.
+// The SQLite EventRepository: the booking rules are core's (booking/storage.hpp); this file runs
+// them in SQLite transactions over the primitives of sqlite/queries.
 //
 // Concurrency: one writer connection behind `write_mu_` (SQLite allows one writer at a time
 // anyway, and two writer connections only add unfair busy-waiting), readers on a pool of their
@@ -10,7 +11,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
-#include <booking/event_repository.hpp>
+#include <booking/storage.hpp>
 #include <mutex>
 #include <optional>
 #include <vector>
@@ -60,7 +61,7 @@ constexpr int kCheckpointLimit = 10'000;
 // The most holds one transaction commits. Bounds a batch's latency and its savepoint journal.
 constexpr std::size_t kMaxBatch = 512;
 
-class SqliteRepository final : public EventRepository {
+class SqliteRepository final : public RuleBasedRepository {
  public:
   SqliteRepository(std::string path, SqliteOptions options)
       : path_(std::move(path)), options_(options) {
@@ -143,33 +144,6 @@ class SqliteRepository final : public EventRepository {
     });
   }
 
-  result<Booking> confirm(std::string_view id, std::string_view method, std::string_view reference,
-                          Instant now) override {
-    return transition(id, now, [&](Booking& b) -> result<void> {
-      BOOKING_TRY(detail::require_live_hold(b, "confirm"));
-      detail::move_stock(*writer_, b, BookingStatus::confirmed);
-      auto& st =
-          writer_->prepare("UPDATE bookings SET payment_method = ?, payment_ref = ? WHERE id = ?");
-      st.bind(1, std::string(method));
-      st.bind(2, std::string(reference));
-      st.bind(3, b.id);
-      st.exec();
-      b.payment_method = std::string(method);
-      b.payment_reference = std::string(reference);
-      return boost::outcome_v2::success();
-    });
-  }
-
-  result<Booking> cancel(std::string_view id, Instant now) override {
-    return transition(id, now, [&](Booking& b) -> result<void> {
-      if (b.status != BookingStatus::confirmed) {
-        BOOKING_TRY(detail::require_live_hold(b, "cancel"));
-      }
-      detail::move_stock(*writer_, b, BookingStatus::cancelled);
-      return boost::outcome_v2::success();
-    });
-  }
-
   result<std::size_t> expire_due(Instant now, std::size_t max) override {
     return guarded([&]() -> result<std::size_t> {
       std::lock_guard lock(write_mu_);
@@ -195,37 +169,32 @@ class SqliteRepository final : public EventRepository {
     try {
       std::lock_guard lock(write_mu_);
       WriteTransaction tx(*writer_);
+      detail::Transaction primitives(*writer_);
       if (batch.size() == 1) {  // alone in its transaction: no savepoint needed
         QueuedHold& h = *batch.front();
-        auto taken = detail::take_hold(*writer_, h.plan());
-        if (!taken) {
-          h.set_outcome(taken.error());
-          return;  // tx rolls back
-        }
+        auto answer = apply_hold(primitives, h.plan());
         tx.commit();
-        h.set_outcome(h.plan().booking);
+        h.set_outcome(std::move(answer));
         return;
       }
       for (QueuedHold* h : batch) {
+        // A refused hold writes nothing; the savepoint undoes a hold whose write failed.
         writer_->prepare("SAVEPOINT hold").exec();
-        std::optional<error> failed;
+        std::optional<result<Booking>> answer;
+        bool undo = false;
         try {
-          auto taken = detail::take_hold(*writer_, h->plan());
-          if (!taken) failed = taken.error();
+          answer = apply_hold(primitives, h->plan());
         } catch (const std::exception& e) {
           // Some errors (disk full, I/O) make SQLite roll back the whole transaction: then
           // the holds before this one are gone too, and the batch fails as one.
           if (sqlite3_get_autocommit(writer_->db().getHandle())) throw;
-          failed = storage_error(e);
+          answer = storage_error(e);
+          undo = true;
         }
         writer_->reset_statements();
-        if (failed) {
-          writer_->prepare("ROLLBACK TO hold").exec();
-          h->set_outcome(std::move(*failed));
-        } else {
-          h->set_outcome(h->plan().booking);
-        }
+        if (undo) writer_->prepare("ROLLBACK TO hold").exec();
         writer_->prepare("RELEASE hold").exec();
+        h->set_outcome(std::move(*answer));
       }
       tx.commit();
     } catch (const std::exception& e) {
@@ -271,24 +240,15 @@ class SqliteRepository final : public EventRepository {
     return c;
   }
 
-  // Loads a booking under the write lock, applies `change` (which may expire it instead, in
-  // which case the expiry commits and hold_expired is returned) and commits.
-  template <class F>
-  result<Booking> transition(std::string_view id, Instant now, F&& change) {
+  // One write transaction for `work`, committed whatever it answers (the rules' contract).
+  result<Booking> write(const Work& work) override {
     return guarded([&]() -> result<Booking> {
       std::lock_guard lock(write_mu_);
       WriteTransaction tx(*writer_);
-      auto b = detail::load_booking(*writer_, id);
-      if (!b) return detail::not_found_error("booking", id);
-      if (b->status == BookingStatus::held && b->expires_at <= now) {
-        detail::move_stock(*writer_, *b, BookingStatus::expired);
-        tx.commit();
-        return make_error(errc::hold_expired,
-                          "the hold expired at " + format_instant(b->expires_at));
-      }
-      BOOKING_TRY(change(*b));
+      detail::Transaction primitives(*writer_);
+      auto answer = work(primitives);
       tx.commit();
-      return std::move(*b);
+      return answer;
     });
   }
 

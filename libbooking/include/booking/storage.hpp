@@ -1,0 +1,127 @@
+// The storage primitives under EventRepository, and the booking rules that run over them.
+//
+// The rules of a booking are written once, in the functions at the end of this header: the
+// order of a hold's checks (idempotency key, per-user limit, release wave, stock), every
+// business error and its details, expiry of a hold found past its deadline when it is touched,
+// and the state machine of confirm and cancel. A storage offers only the primitives of
+// StorageTransaction, each a few lines of SQL or a map operation, inside a write transaction
+// it owns. The library's memory, SQLite and PostgreSQL repositories are built this way, and so
+// can yours: derive from RuleBasedRepository, implement the reads and the primitives, and the
+// rules come with it.
+//
+// Contract of the rules towards storage: a rule writes only what is to be kept. A refused hold
+// writes nothing (every check reads before anything is written); a confirm or cancel of a hold
+// found past its deadline writes that hold's expiry and answers hold_expired. So a storage
+// commits whatever a rule answers, and rolls back only when a primitive throws.
+#pragma once
+
+#include <booking/event_repository.hpp>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace booking {
+
+// A tier's ticket counts: capacity == available + held + sold.
+struct TierCounters {
+  std::int64_t capacity = 0;
+  std::int64_t available = 0;
+  std::int64_t held = 0;
+  std::int64_t sold = 0;
+};
+
+// A release wave's limit and the tickets booked while it was open.
+struct WaveCounters {
+  std::int64_t id = 0;
+  std::int64_t limit = 0;
+  std::int64_t booked = 0;
+};
+
+// Additions to a tier's buckets (each may be negative); their sum is always 0.
+struct StockDelta {
+  std::int64_t available = 0;
+  std::int64_t held = 0;
+  std::int64_t sold = 0;
+};
+
+// A booking as storage keeps it: with its event's id and the wave it counted against.
+struct StoredBooking {
+  Booking booking;
+  std::int64_t event_id = 0;
+  std::optional<std::int64_t> wave_id;
+};
+
+// The primitives a storage offers inside one of its write transactions. Reads see the
+// transaction's own writes. A storage that other processes write at the same time makes each
+// `load_*` lock what it returns until the transaction ends, so that what a rule judged is
+// still true when it writes. Errors are exceptions (the storage's own) and fail the whole
+// transaction; the methods are called from one thread at a time.
+class StorageTransaction {
+ public:
+  virtual ~StorageTransaction() = default;
+
+  // The id of event `key`, if it is stored.
+  virtual std::optional<std::int64_t> find_event_id(std::string_view key) = 0;
+  // What idempotency key `key` was first used for, if anything.
+  virtual std::optional<IdempotencyRecord> find_idempotency(std::string_view key) = 0;
+  // Tickets of `tier` in `user`'s HELD and CONFIRMED bookings of event `event_id`. Storage
+  // shared by several processes serializes the holds of one (user, event) until commit.
+  virtual std::int64_t count_user_tickets(std::string_view user, std::int64_t event_id,
+                                          std::string_view tier) = 0;
+  // The counters of tier `tier` of event `event_id`; nullopt when the event has no such tier.
+  virtual std::optional<TierCounters> load_tier(std::int64_t event_id, std::string_view tier) = 0;
+  // The wave of event `event_id` that starts at `start`, if any.
+  virtual std::optional<WaveCounters> load_wave(std::int64_t event_id, Instant start) = 0;
+
+  virtual void add_stock(std::string_view tier, const StockDelta& delta) = 0;
+  virtual void add_wave_booked(std::int64_t wave_id, std::int64_t delta) = 0;
+  // Stores a new booking; `request_fingerprint` goes with its idempotency key, if it has one.
+  virtual void insert_booking(const StoredBooking& booking,
+                              const std::string& request_fingerprint) = 0;
+  // Booking `id`, if stored.
+  virtual std::optional<StoredBooking> load_booking(std::string_view id) = 0;
+  // Stores `booking`'s status and payment details (nothing else of a booking ever changes).
+  virtual void update_booking(const Booking& booking) = 0;
+};
+
+// The rules. Each runs inside one write transaction of `tx`'s storage; see the contract above.
+
+// Judges and stores a hold planned by BookingService: duplicate_key when the plan's
+// idempotency key is taken (the caller then replays), per_user_limit, wave_limit_reached,
+// insufficient_stock (details: what each requested tier has available), not_found for an
+// event or tier that is not stored. Returns the booking as stored.
+result<Booking> apply_hold(StorageTransaction& tx, const HoldPlan& plan);
+
+// HELD and not past its deadline at `now` -> CONFIRMED with the payment details. A HELD booking
+// past its deadline is expired (its stock returned) and hold_expired answered. CONFIRMED with
+// the same reference answers the booking unchanged (a payment provider's retry); anything else
+// is invalid_state. not_found for an unknown id.
+result<Booking> apply_confirm(StorageTransaction& tx, std::string_view id, std::string_view method,
+                              std::string_view reference, Instant now);
+
+// HELD (before its deadline) or CONFIRMED -> CANCELLED, the stock returned. A HELD booking past
+// its deadline, or an EXPIRED one, answers hold_expired (the former is expired first);
+// CANCELLED gives invalid_state. not_found for an unknown id.
+result<Booking> apply_cancel(StorageTransaction& tx, std::string_view id, Instant now);
+
+// An EventRepository whose holds, confirms and cancels are the rules above, run by the storage
+// in one write transaction each (`write`). A storage that group-commits overrides submit_hold
+// and calls apply_hold for each queued hold inside its batch.
+class RuleBasedRepository : public EventRepository {
+ public:
+  result<Booking> insert_hold(const HoldPlan& plan) override;
+  result<Booking> confirm(std::string_view id, std::string_view method, std::string_view reference,
+                          Instant now) final;
+  result<Booking> cancel(std::string_view id, Instant now) final;
+
+ protected:
+  using Work = std::function<result<Booking>(StorageTransaction&)>;
+  // Runs `work` in one write transaction and commits what it wrote, whatever it answers (see
+  // the rules' contract). When a primitive throws, rolls back and answers the storage's error
+  // (lock_timeout for contention or an unreachable server, internal otherwise). Thread-safe.
+  virtual result<Booking> write(const Work& work) = 0;
+};
+
+}  // namespace booking

@@ -1,0 +1,134 @@
+// The booking rules, once for every storage (see booking/storage.hpp for the contract).
+#include <algorithm>
+#include <booking/storage.hpp>
+#include <utility>
+#include <vector>
+
+#include "core/repository_rules.hpp"
+
+namespace booking {
+
+namespace {
+
+// Moves `sb`'s tickets from the bucket of its status to that of `to` and stores the new status.
+void move(StorageTransaction& tx, StoredBooking& sb, BookingStatus to) {
+  Booking& b = sb.booking;
+  const bool releases = to == BookingStatus::cancelled || to == BookingStatus::expired;
+  // Tiers in key order: storage shared by several writers locks rows in that one order.
+  std::vector<const BookingLine*> lines;
+  for (const BookingLine& l : b.lines) lines.push_back(&l);
+  std::sort(lines.begin(), lines.end(),
+            [](const BookingLine* x, const BookingLine* y) { return x->tier_key < y->tier_key; });
+  for (const BookingLine* line : lines) {
+    const BookingLine& l = *line;
+    StockDelta d;
+    (b.status == BookingStatus::held ? d.held : d.sold) -= l.qty;
+    (releases ? d.available : d.sold) += l.qty;
+    tx.add_stock(l.tier_key, d);
+  }
+  if (releases && sb.wave_id) tx.add_wave_booked(*sb.wave_id, -b.ticket_count());
+  b.status = to;
+  tx.update_booking(b);
+}
+
+// Loads booking `id` for a confirm or cancel; a HELD booking past its deadline is expired here
+// (the expiry is kept) and answered hold_expired, as is one the sweeper already expired.
+result<StoredBooking> load_live(StorageTransaction& tx, std::string_view id, Instant now) {
+  auto sb = tx.load_booking(id);
+  if (!sb) return detail::not_found_error("booking", id);
+  const Booking& b = sb->booking;
+  if (b.status == BookingStatus::held && b.expires_at <= now) {
+    move(tx, *sb, BookingStatus::expired);
+    return detail::hold_expired_error(b.expires_at);
+  }
+  if (b.status == BookingStatus::expired) return detail::hold_expired_error(b.expires_at);
+  return std::move(*sb);
+}
+
+}  // namespace
+
+result<Booking> apply_hold(StorageTransaction& tx, const HoldPlan& plan) {
+  const Booking& b = plan.booking;
+  // Every check reads; nothing is written until all have passed.
+  if (b.idempotency_key && tx.find_idempotency(*b.idempotency_key)) {
+    return make_error(errc::duplicate_key, "idempotency key already used");
+  }
+  std::int64_t event_id = plan.event_id;
+  if (event_id == 0) {
+    auto found = tx.find_event_id(b.event_key);
+    if (!found) return detail::not_found_error("event", b.event_key);
+    event_id = *found;
+  }
+  if (b.user_id) {
+    for (std::size_t i = 0; i < b.lines.size() && i < plan.max_per_user.size(); ++i) {
+      if (!plan.max_per_user[i]) continue;
+      const std::int64_t limit = *plan.max_per_user[i];
+      const std::int64_t used = tx.count_user_tickets(*b.user_id, event_id, b.lines[i].tier_key);
+      if (used + b.lines[i].qty > limit) {
+        return detail::per_user_limit_error(b.lines[i].tier_key, limit, used);
+      }
+    }
+  }
+  std::optional<WaveCounters> wave;
+  if (plan.wave_start) {
+    wave = tx.load_wave(event_id, *plan.wave_start);
+    if (wave && wave->booked + b.ticket_count() > wave->limit) {
+      return detail::wave_limit_error(wave->limit - wave->booked);
+    }
+  }
+  boost::json::object available;
+  bool enough = true;
+  for (const BookingLine& l : b.lines) {
+    auto tier = tx.load_tier(event_id, l.tier_key);
+    if (!tier) return detail::not_found_error("event group", l.tier_key);
+    available[l.tier_key] = tier->available;
+    enough = enough && tier->available >= l.qty;
+  }
+  if (!enough) return detail::insufficient_stock_error(std::move(available));
+
+  for (const BookingLine& l : b.lines) tx.add_stock(l.tier_key, {-l.qty, l.qty, 0});
+  if (wave) tx.add_wave_booked(wave->id, b.ticket_count());
+  StoredBooking stored{b, event_id, wave ? std::optional(wave->id) : std::nullopt};
+  stored.booking.status = BookingStatus::held;
+  tx.insert_booking(stored, plan.request_fingerprint);
+  return stored.booking;
+}
+
+result<Booking> apply_confirm(StorageTransaction& tx, std::string_view id, std::string_view method,
+                              std::string_view reference, Instant now) {
+  BOOKING_TRY(auto sb, load_live(tx, id, now));
+  Booking& b = sb.booking;
+  if (b.status == BookingStatus::confirmed && b.payment_reference.value_or("") == reference) {
+    return std::move(b);  // a payment provider's retry: harmless
+  }
+  BOOKING_TRY(detail::require_live_hold(b, "confirm"));
+  b.payment_method = std::string(method);
+  b.payment_reference = std::string(reference);
+  move(tx, sb, BookingStatus::confirmed);
+  return std::move(b);
+}
+
+result<Booking> apply_cancel(StorageTransaction& tx, std::string_view id, Instant now) {
+  BOOKING_TRY(auto sb, load_live(tx, id, now));
+  if (sb.booking.status != BookingStatus::confirmed) {
+    BOOKING_TRY(detail::require_live_hold(sb.booking, "cancel"));
+  }
+  move(tx, sb, BookingStatus::cancelled);
+  return std::move(sb.booking);
+}
+
+result<Booking> RuleBasedRepository::insert_hold(const HoldPlan& plan) {
+  return write([&](StorageTransaction& tx) { return apply_hold(tx, plan); });
+}
+
+result<Booking> RuleBasedRepository::confirm(std::string_view id, std::string_view method,
+                                             std::string_view reference, Instant now) {
+  return write(
+      [&](StorageTransaction& tx) { return apply_confirm(tx, id, method, reference, now); });
+}
+
+result<Booking> RuleBasedRepository::cancel(std::string_view id, Instant now) {
+  return write([&](StorageTransaction& tx) { return apply_cancel(tx, id, now); });
+}
+
+}  // namespace booking
