@@ -15,13 +15,14 @@ build_and_test() {  # name, extra cmake args...
   local name="$1"
   shift
   stage "configure + build: $name"
-  cmake -S . -B "build/$name" -DBOOKING_BUILD_TESTS=ON "$@" >/dev/null
+  cmake -S . -B "build/$name" -DBOOKING_BUILD_TESTS=ON -DBOOKING_WERROR=ON "$@" >/dev/null
   cmake --build "build/$name" -j"$jobs"
   stage "test: $name"
   ctest --test-dir "build/$name" --output-on-failure -j"$jobs" --timeout 300
 }
 
-build_and_test test -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBOOKING_BUILD_BENCH=ON \
+# Release here, Debug (ASan) and RelWithDebInfo (TSan) below: each with -Werror.
+build_and_test test -DCMAKE_BUILD_TYPE=Release -DBOOKING_BUILD_BENCH=ON \
   -DBOOKING_BUILD_EXAMPLES=ON
 
 if [ "${BOOKING_SKIP_SANITIZERS:-0}" != 1 ]; then
@@ -65,8 +66,25 @@ cmake --build "$check/installed" -j"$jobs"
 g++ -std=c++20 -o "$check/pkgconfig-consumer" examples/consumer/main.cpp \
   $(PKG_CONFIG_PATH="$check/prefix/lib/pkgconfig" pkg-config --cflags --libs --static booking)
 "$check/pkgconfig-consumer"
+# The plain pkg-config line (without --static) links the default static library too.
+# shellcheck disable=SC2046
+g++ -std=c++20 -o "$check/pkgconfig-plain" examples/consumer/main.cpp \
+  $(PKG_CONFIG_PATH="$check/prefix/lib/pkgconfig" pkg-config --cflags --libs booking)
+"$check/pkgconfig-plain"
 cmake -S examples/consumer -B "$check/subdirectory" -DBOOKING_SOURCE_DIR="$root" >/dev/null
 cmake --build "$check/subdirectory" -j"$jobs" --target consumer
 "$check/subdirectory/consumer"
+# SQLite only: with PostgreSQL and Redis off, neither libpq nor hiredis is looked for (an empty
+# pkg-config path hides them as if they were not installed) nor linked.
+mkdir -p "$check/no-pkgconfig"
+PKG_CONFIG_LIBDIR="$check/no-pkgconfig" PKG_CONFIG_PATH="" cmake -S examples/consumer \
+  -B "$check/sqlite-only" -DBOOKING_SOURCE_DIR="$root" -DBOOKING_WITH_POSTGRES=OFF \
+  -DBOOKING_WITH_REDIS=OFF >/dev/null
+cmake --build "$check/sqlite-only" -j"$jobs" --target consumer
+if grep -qE -- '-lpq|-lhiredis|libpq|libhiredis' "$check/sqlite-only/CMakeFiles/consumer.dir/link.txt"; then
+  echo "the SQLite-only consumer links libpq or hiredis" >&2
+  exit 1
+fi
+"$check/sqlite-only/consumer"
 
 stage "all tests passed"

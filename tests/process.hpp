@@ -95,8 +95,12 @@ struct PostgresBackend {
   PostgresBackend();
 };
 
-// Every repository, for TEMPLATE_TEST_CASE.
+// Every repository this build has, for TEMPLATE_TEST_CASE.
+#if BOOKING_TEST_POSTGRES
 #define ALL_BACKENDS MemoryBackend, SqliteBackend, PostgresBackend
+#else
+#define ALL_BACKENDS MemoryBackend, SqliteBackend
+#endif
 
 struct CommandResult {
   int code = -1;

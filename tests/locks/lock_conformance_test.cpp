@@ -15,7 +15,11 @@ std::vector<std::string> K(std::initializer_list<const char*> keys) {
 }
 }  // namespace
 
+#if BOOKING_TEST_REDIS
 #define LOCK_PROVIDERS MemoryLocks, FileLocks, RedisLocks
+#else
+#define LOCK_PROVIDERS MemoryLocks, FileLocks
+#endif
 
 TEMPLATE_TEST_CASE("a held key excludes others until released", "[locks]", LOCK_PROVIDERS) {
   TestType p;

@@ -114,14 +114,14 @@ TEST_CASE("SIGKILL under load at several points loses no acknowledged booking",
   CHECK(d.stop() == 0);
 }
 
+#if BOOKING_TEST_REDIS
 TEST_CASE("Redis going away under bookingd: fast 503s, no oversell, recovery",
           "[reliability][daemon][redis]") {
   TempDir dir;
   RedisServer redis;
   Daemon d({"--db", dir.file("r.db"), "--lock", redis.spec()});
   auto c = d.client();
-  REQUIRE(c.Post("/v1/api/events", live_event_json("Red", 100), "application/json")->status ==
-          201);
+  REQUIRE(c.Post("/v1/api/events", live_event_json("Red", 100), "application/json")->status == 201);
   REQUIRE(c.Post("/v1/api/books", hold_json("Red"), "application/json")->status == 201);
 
   redis.stop();
@@ -144,9 +144,9 @@ TEST_CASE("Redis going away under bookingd: fast 503s, no oversell, recovery",
   CHECK(g.at("held").as_int64() == 2);
   require_conserved(g);
 }
+#endif  // BOOKING_TEST_REDIS
 
-TEST_CASE("the file-lock directory going away gives 503s, then recovers",
-          "[reliability][daemon]") {
+TEST_CASE("the file-lock directory going away gives 503s, then recovers", "[reliability][daemon]") {
   TempDir dir;
   const std::string locks = dir.file("locks");
   Daemon d({"--db", dir.file("f.db"), "--lock", "file:" + locks});
@@ -174,8 +174,9 @@ TEST_CASE("storage refusing writes (RLIMIT_FSIZE) fails cleanly and recovers",
   const std::string db = dir.file("full.db");
   Daemon d({"--db", db});
   auto c = d.client();
-  REQUIRE(c.Post("/v1/api/events", live_event_json("Full", 1'000'000), "application/json")
-              ->status == 201);
+  REQUIRE(
+      c.Post("/v1/api/events", live_event_json("Full", 1'000'000), "application/json")->status ==
+      201);
   // From now on no file of the daemon may grow: the WAL fills up after a few bookings.
   // (only the soft limit: raising it again needs no privilege)
   rlimit limit{};
