@@ -1,15 +1,14 @@
 // booking: the command-line tool. Parses arguments, calls BookingService, prints the result.
 // Exit codes come from booking::exit_code(): 0 ok, 1 internal, 2 usage/validation, 3 not found,
 // 4 business conflict, 5 lock timeout or backend unavailable.
-#include <booking/booking_service.hpp>
-#include <booking/json_codec.hpp>
-#include <booking/version.hpp>
-
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <CLI/CLI.hpp>
+#include <booking/booking_service.hpp>
+#include <booking/import.hpp>
+#include <booking/json_codec.hpp>
+#include <booking/version.hpp>
 #include <boost/json.hpp>
-
 #include <charconv>
 #include <fstream>
 #include <iostream>
@@ -56,8 +55,7 @@ int report(const Globals& g, const error& e) {
     std::cerr << style.bold("error") << " (" << to_string(e.code) << "): " << e.message << "\n";
     for (const auto& [field, why] : e.details) {
       std::cerr << "  " << std::string_view(field) << ": "
-                << (why.is_string() ? std::string(why.get_string()) : to_text(why))
-                << "\n";
+                << (why.is_string() ? std::string(why.get_string()) : to_text(why)) << "\n";
     }
   }
   return exit_code(e.code);
@@ -99,80 +97,72 @@ result<HoldLineRequest> parse_tier_arg(const std::string& arg) {
                     "expected TIER=QTY (e.g. gold-Con10124=2), got '" + arg + "'");
 }
 
-struct ImportOptions {
+struct ImportArgs {
   std::string path;
-  bool strict = false;
-  std::size_t batch = 1000;
+  ImportOptions options;
 };
 
-// Imports one event per line. Bad lines are reported and skipped (or, --strict, nothing is
-// imported). Batches are one transaction each; a batch refused for a duplicate key is retried
-// event by event so that only the offending lines are skipped.
-int import_events(const Globals& g, Engine& e, const ImportOptions& o) {
-  std::ifstream in(o.path);
-  if (!in) return report(g, make_error(errc::not_found, "cannot read '" + o.path + "'"));
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) lines.push_back(std::move(line));
-
-  json::array problems;
-  auto problem = [&](std::size_t line_no, const error& err) {
-    problems.push_back({{"line", line_no}, {"error", error_json(err)["error"]}});
-    if (!g.json) std::cerr << o.path << ":" << line_no << ": " << err.message << "\n";
-  };
-  std::vector<Event> events;
-  std::vector<std::size_t> line_of;
-  for (std::size_t i = 0; i < lines.size(); ++i) {
-    if (lines[i].find_first_not_of(" \t\r") == std::string::npos) continue;
-    auto parsed = parse_json(lines[i]);
-    auto event = parsed ? event_from_json(parsed.value()) : result<Event>(parsed.error());
-    if (!event) {
-      problem(i + 1, event.error());
+// One line per problem with each field's reason, at most kShown of them; events that already
+// exist are summed up in one line (a re-run import would otherwise print one per event).
+void print_problems(const std::string& path, const ImportReport& r, Style style) {
+  constexpr std::size_t kShown = 20;
+  std::size_t duplicates = 0;
+  std::size_t shown = 0;
+  for (const ImportProblem& p : r.problems) {
+    if (p.problem.code == errc::duplicate_key) {
+      ++duplicates;
       continue;
     }
-    events.push_back(std::move(event).value());
-    line_of.push_back(i + 1);
-  }
-  std::size_t imported = 0;
-  Progress progress(events.size());
-  if (o.strict && !problems.empty()) {
-    events.clear();
-  } else if (o.strict) {
-    auto r = e.service->create_events(events);  // one transaction: all or nothing
-    if (!r) return report(g, r.error());
-    imported = r.value();
-  } else {
-    for (std::size_t start = 0; start < events.size(); start += o.batch) {
-      std::size_t n = std::min(o.batch, events.size() - start);
-      std::span<const Event> batch(events.data() + start, n);
-      if (auto r = e.service->create_events(batch)) {
-        imported += r.value();
-      } else if (r.error().code == errc::duplicate_key) {
-        for (std::size_t k = 0; k < n; ++k) {
-          if (auto one = e.service->create_event(batch[k])) {
-            ++imported;
-          } else {
-            problem(line_of[start + k], one.error());
-          }
-        }
-      } else {
-        return report(g, r.error());
-      }
-      progress.update(start + n);
+    if (shown++ >= kShown) continue;
+    std::cerr << path << ":" << p.line << ": " << p.problem.message << "\n";
+    for (const auto& [field, why] : p.problem.details) {
+      std::cerr << "    " << std::string_view(field) << ": "
+                << (why.is_string() ? std::string(why.get_string()) : to_text(why)) << "\n";
     }
   }
-  progress.finish();
+  if (shown > kShown) std::cerr << "... and " << shown - kShown << " more bad lines\n";
+  if (duplicates > 0) {
+    std::cerr << style.bold(format_integer(static_cast<std::int64_t>(duplicates))) << " line"
+              << (duplicates == 1 ? " names" : "s name")
+              << " an event or event group that already exists (--skip-existing skips events "
+                 "already stored)\n";
+  }
+}
+
+int import_events_cmd(const Globals& g, Engine& e, ImportArgs& args) {
+  std::ifstream in(args.path);
+  if (!in) return report(g, make_error(errc::not_found, "cannot read '" + args.path + "'"));
+  std::unique_ptr<Progress> progress;
+  args.options.progress = [&progress](std::size_t done, std::size_t total) {
+    if (!progress) progress = std::make_unique<Progress>(total);
+    progress->update(done);
+  };
+  auto r = import_events(*e.service, in, args.options);
+  if (progress) progress->finish();
+  if (!r) return report(g, r.error());
+  const ImportReport& rep = r.value();
   if (g.json) {
-    std::cout << to_text(json::object{{"imported", imported},
-                                              {"skipped", problems.size()},
-                                              {"errors", problems}})
+    json::array problems;
+    for (const ImportProblem& p : rep.problems) {
+      problems.push_back({{"line", p.line}, {"error", error_json(p.problem)["error"]}});
+    }
+    std::cout << to_text(json::object{{"imported", rep.imported},
+                                      {"existing", rep.existing},
+                                      {"skipped", rep.problems.size()},
+                                      {"errors", problems}})
               << "\n";
   } else {
-    std::cout << fmt::format("imported {} event{}, {} bad line{}{}\n", format_integer(imported),
-                             imported == 1 ? "" : "s", problems.size(),
-                             problems.size() == 1 ? "" : "s",
-                             o.strict && !problems.empty() ? " (--strict: nothing imported)" : "");
+    print_problems(args.path, rep, Style(stderr));
+    std::cout << fmt::format(
+        "imported {} event{}{}, {} bad line{}{}\n",
+        format_integer(static_cast<std::int64_t>(rep.imported)), rep.imported == 1 ? "" : "s",
+        rep.existing ? fmt::format(" ({} already stored)",
+                                   format_integer(static_cast<std::int64_t>(rep.existing)))
+                     : "",
+        rep.problems.size(), rep.problems.size() == 1 ? "" : "s",
+        args.options.strict && !rep.problems.empty() ? " (--strict: nothing imported)" : "");
   }
-  return problems.empty() ? 0 : 2;
+  return rep.problems.empty() ? 0 : 2;
 }
 
 }  // namespace
@@ -214,19 +204,22 @@ int main(int argc, char** argv) {
     if (!parsed) return report(g, parsed.error());
     auto ev = event_from_json(parsed.value());
     if (!ev) return report(g, ev.error());
-    return print(g, e.service->create_event(ev.value()),
-                 [](const Event& x) { return to_json(x); }, render_event);
+    return print(
+        g, e.service->create_event(ev.value()), [](const Event& x) { return to_json(x); },
+        render_event);
   });
 
-  ImportOptions import_options;
+  ImportArgs import_args;
   auto* import = event->add_subcommand("import", "Import events from JSON Lines (one per line)");
-  import->add_option("FILE", import_options.path, "A .jsonl file")->required();
-  import->add_flag("--strict", import_options.strict, "Import nothing if any line is bad");
-  import->add_option("--batch", import_options.batch, "Events per transaction")
+  import->add_option("FILE", import_args.path, "A .jsonl file")->required();
+  import->add_flag("--strict", import_args.options.strict, "Import nothing if any line is bad");
+  import->add_flag("--skip-existing", import_args.options.skip_existing,
+                   "Skip events whose key is already stored (re-running an import)");
+  import->add_option("--batch", import_args.options.batch, "Events per transaction")
       ->check(CLI::Range(std::size_t{1}, std::size_t{100000}))
       ->capture_default_str();
   import->footer("Example:\n  booking event import events.jsonl --strict");
-  with(import, [&](Engine& e) { return import_events(g, e, import_options); });
+  with(import, [&](Engine& e) { return import_events_cmd(g, e, import_args); });
 
   SearchQuery query;
   auto* search = event->add_subcommand("search", "Find events by name (case-insensitive)");
@@ -250,8 +243,8 @@ int main(int argc, char** argv) {
   show_event->add_option("KEY", show_key, "Event key")->required();
   show_event->footer("Example:\n  booking event show Con10124");
   with(show_event, [&](Engine& e) {
-    return print(g, e.service->get_event(show_key), [](const Event& x) { return to_json(x); },
-                 render_event);
+    return print(
+        g, e.service->get_event(show_key), [](const Event& x) { return to_json(x); }, render_event);
   });
 
   HoldRequest hold;
@@ -280,8 +273,9 @@ int main(int argc, char** argv) {
   auto* show = app.add_subcommand("show", "Show a booking");
   show->add_option("BOOKID", booking_id, "Booking id")->required();
   with(show, [&](Engine& e) {
-    return print(g, e.service->get_booking(booking_id),
-                 [](const Booking& b) { return to_json(b); }, render_booking);
+    return print(
+        g, e.service->get_booking(booking_id), [](const Booking& b) { return to_json(b); },
+        render_booking);
   });
 
   Payment payment;
@@ -291,21 +285,26 @@ int main(int argc, char** argv) {
   confirm->add_option("--reference", payment.reference, "Payment reference");
   confirm->footer("Example:\n  booking confirm 3f2a...e1 --method card --reference PAY-991");
   with(confirm, [&](Engine& e) {
-    return print(g, e.service->confirm(booking_id, payment),
-                 [](const Booking& b) { return to_json(b); }, render_booking);
+    return print(
+        g, e.service->confirm(booking_id, payment), [](const Booking& b) { return to_json(b); },
+        render_booking);
   });
 
   auto* cancel = app.add_subcommand("cancel", "Cancel a booking; its tickets return to stock");
   cancel->add_option("BOOKID", booking_id, "Booking id")->required();
   with(cancel, [&](Engine& e) {
-    return print(g, e.service->cancel(booking_id), [](const Booking& b) { return to_json(b); },
-                 render_booking);
+    return print(
+        g, e.service->cancel(booking_id), [](const Booking& b) { return to_json(b); },
+        render_booking);
   });
 
   auto* expire = app.add_subcommand("expire", "Expire every due hold now; prints how many");
   with(expire, [&](Engine& e) {
     return print(
-        g, e.service->expire_due(), [](std::size_t n) { return json::object{{"expired", n}}; },
+        g, e.service->expire_due(),
+        [](std::size_t n) {
+          return json::object{{"expired", n}};
+        },
         [](std::size_t n, const Style&) {
           return fmt::format("expired {} hold{}\n", n, n == 1 ? "" : "s");
         });
@@ -317,7 +316,8 @@ int main(int argc, char** argv) {
     if (!created && created.error().code == errc::duplicate_key) {
       created = e.service->get_event("Con10124");
     }
-    return print(g, created, [](const Event& x) { return to_json(x); }, render_event);
+    return print(
+        g, created, [](const Event& x) { return to_json(x); }, render_event);
   });
 
   try {

@@ -1,13 +1,11 @@
 #include "http_server.hpp"
 
-#include <booking/json_codec.hpp>
-
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
+#include <booking/json_codec.hpp>
 #include <boost/json.hpp>
-
 #include <charconv>
 #include <regex>
 
@@ -107,9 +105,8 @@ result<std::int64_t> query_int(const httplib::Request& req, const char* name,
 
 class HttpServer::Impl {
  public:
-  Impl(BookingService& service, EventRepository& repo, HttpOptions options)
-      : service_(service), repo_(repo), options_(std::move(options)),
-        metrics_(options_.metrics_tiers) {
+  Impl(BookingService& service, HttpOptions options)
+      : service_(service), options_(std::move(options)), metrics_(options_.metrics_tiers) {
     server_.new_task_queue = [n = options_.threads] {
       return new httplib::ThreadPool(static_cast<std::size_t>(n));
     };
@@ -126,7 +123,8 @@ class HttpServer::Impl {
       int yes = 1;
       ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
     });
-    service_.set_observer({[this](std::chrono::nanoseconds d) { metrics_.lock_wait().observe(d); }});
+    service_.set_observer(
+        {[this](std::chrono::nanoseconds d) { metrics_.lock_wait().observe(d); }});
     install_routes();
     install_hooks();
   }
@@ -172,11 +170,10 @@ class HttpServer::Impl {
       send_data(res, 200, json::object{{"status", "ok"}});
     });
     on("GET", "/metrics", [this](const auto&, auto& res) {
-      res.set_content(metrics_.render(repo_), "text/plain; version=0.0.4");
+      res.set_content(metrics_.render(service_), "text/plain; version=0.0.4");
     });
-    on("GET", "/openapi.json", [](const auto&, auto& res) {
-      res.set_content(openapi_document(), "application/json");
-    });
+    on("GET", "/openapi.json",
+       [](const auto&, auto& res) { res.set_content(openapi_document(), "application/json"); });
     on("POST", "/v1/api/events", [this](const auto& req, auto& res) { create_event(req, res); });
     on("GET", "/v1/api/events", [this](const auto& req, auto& res) { search(req, res); });
     on("GET", "/v1/api/events/{key}", [this](const auto& req, auto& res) {
@@ -237,7 +234,8 @@ class HttpServer::Impl {
     const auto start = std::chrono::steady_clock::now();
     auto answer = [&]() -> result<Booking> {
       BOOKING_TRY(auto body, json_body(req));
-      if (body.is_null()) return make_error(errc::invalid_json, "a booking request body is required");
+      if (body.is_null())
+        return make_error(errc::invalid_json, "a booking request body is required");
       BOOKING_TRY(auto request, hold_request_from_json(body));
       if (req.has_header("Idempotency-Key")) {
         request.idempotency_key = req.get_header_value("Idempotency-Key");
@@ -256,8 +254,8 @@ class HttpServer::Impl {
       t_request = RequestContext{std::chrono::steady_clock::now(), {}, {}};
       return httplib::Server::HandlerResponse::Unhandled;
     });
-    server_.set_error_handler(httplib::Server::HandlerWithResponse(
-        [](const httplib::Request& req, httplib::Response& res) {
+    server_.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req,
+                                                                      httplib::Response& res) {
       if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
       if (res.status == 404) {
         // Compiled once: a flood of 404s must not compile regexes per request.
@@ -275,16 +273,17 @@ class HttpServer::Impl {
         if (!allow.empty()) {
           res.set_header("Allow", allow);
           send_error(res, make_error(errc::method_not_allowed, req.method + " is not allowed on " +
-                                                                   req.path + " (allowed: " +
-                                                                   allow + ")"));
+                                                                   req.path +
+                                                                   " (allowed: " + allow + ")"));
           return httplib::Server::HandlerResponse::Handled;
         }
-        send_json(res, 404, error_json(make_error(errc::not_found,
-                                                   "no route for " + req.method + " " + req.path)));
+        send_json(
+            res, 404,
+            error_json(make_error(errc::not_found, "no route for " + req.method + " " + req.path)));
       } else if (res.status == 413 || res.status == 414) {
         int status = res.status;
-        send_json(res, status, error_json(make_error(errc::payload_too_large,
-                                                      "request is too large")));
+        send_json(res, status,
+                  error_json(make_error(errc::payload_too_large, "request is too large")));
       } else if (res.status == 400) {
         send_json(res, 400, error_json(make_error(errc::invalid_json, "malformed HTTP request")));
       } else {
@@ -316,7 +315,6 @@ class HttpServer::Impl {
   }
 
   BookingService& service_;
-  EventRepository& repo_;
   HttpOptions options_;
   Metrics metrics_;
   TunedServer server_;
@@ -331,8 +329,8 @@ const std::vector<Route>& routes() {
   return out;
 }
 
-HttpServer::HttpServer(BookingService& service, EventRepository& repo, HttpOptions options)
-    : impl_(std::make_unique<Impl>(service, repo, std::move(options))) {}
+HttpServer::HttpServer(BookingService& service, HttpOptions options)
+    : impl_(std::make_unique<Impl>(service, std::move(options))) {}
 HttpServer::~HttpServer() = default;
 result<int> HttpServer::bind() { return impl_->bind(); }
 void HttpServer::run() { impl_->run(); }

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <booking/booking_service.hpp>
-
 #include <memory>
 #include <string>
 #include <vector>
@@ -12,11 +11,11 @@ namespace booking::httpd {
 
 struct HttpOptions {
   std::string host = "127.0.0.1";
-  int port = 8080;                      // 0 picks a free port
-  int threads = 256;                    // each keep-alive connection holds a worker
-  std::size_t max_body = 64 * 1024;     // larger bodies get 413 before they are read
-  std::size_t metrics_tiers = 100;      // at most this many tiers in /metrics
-  int listen_backlog = 1024;            // cpp-httplib 0.11 hard-codes 5
+  int port = 8080;                   // 0 picks a free port
+  int threads = 256;                 // each keep-alive connection holds a worker
+  std::size_t max_body = 64 * 1024;  // larger bodies get 413 before they are read
+  std::size_t metrics_tiers = 100;   // at most this many tiers in /metrics
+  int listen_backlog = 1024;         // cpp-httplib 0.11 hard-codes 5
 };
 
 // One route: its method, OpenAPI path and a stable label for metrics.
@@ -33,7 +32,7 @@ const std::string& openapi_document();
 
 class HttpServer {
  public:
-  HttpServer(BookingService& service, EventRepository& repo, HttpOptions options);
+  HttpServer(BookingService& service, HttpOptions options);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;

@@ -1,16 +1,14 @@
 // bookingd: the HTTP daemon. Parses flags, opens storage and locks, runs the expiry sweeper and
 // the HTTP server, and shuts down gracefully on SIGINT/SIGTERM.
-#include <booking/booking_service.hpp>
-#include <booking/version.hpp>
-
-#include <CLI/CLI.hpp>
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include <condition_variable>
+#include <CLI/CLI.hpp>
+#include <booking/booking_service.hpp>
+#include <booking/expiry_sweeper.hpp>
+#include <booking/version.hpp>
 #include <iostream>
-#include <stop_token>
 #include <thread>
 
 #include "http_server.hpp"
@@ -59,22 +57,6 @@ result<std::pair<std::string, int>> parse_listen(const std::string& spec) {
                       "--listen must be HOST:PORT (e.g. 127.0.0.1:8080), got '" + spec + "'");
   }
   return std::pair{spec.substr(0, colon), port};
-}
-
-// Expires due holds at least once a second until stopped.
-void sweep(std::stop_token stop, BookingService& service, httpd::HttpServer& server) {
-  std::mutex mu;
-  std::condition_variable_any cv;
-  while (!stop.stop_requested()) {
-    if (auto n = service.expire_due(); !n) {
-      spdlog::warn("expiry sweep failed: {}", n.error().message);
-    } else if (n.value() > 0) {
-      server.count_expired(n.value());
-      spdlog::info("expired {} holds", n.value());
-    }
-    std::unique_lock lock(mu);
-    cv.wait_for(lock, stop, std::chrono::milliseconds(500), [] { return false; });
-  }
 }
 
 int run(const Flags& f) {
@@ -126,13 +108,12 @@ int run(const Flags& f) {
   http.threads = f.threads;
   http.max_body = f.max_body;
   http.metrics_tiers = f.metrics_tiers;
-  httpd::HttpServer server(service, *repo.value(), http);
+  httpd::HttpServer server(service, http);
   server.count_expired(caught_up);
   auto port = server.bind();
   if (!port) return fail(port.error());
   spdlog::info("bookingd {} listening on http://{}:{} (db {}, lock {}, hold ttl {})", version,
-               http.host, port.value(), printable_db(f.db), locks.value()->describe(),
-               f.hold_ttl);
+               http.host, port.value(), printable_db(f.db), locks.value()->describe(), f.hold_ttl);
   // The port on stdout, for scripts and tests that start the daemon on port 0.
   std::cout << "listening on http://" << http.host << ":" << port.value() << std::endl;
 
@@ -147,11 +128,16 @@ int run(const Flags& f) {
     spdlog::info("signal {}: finishing in-flight requests", sig);
     server.stop();
   });
-  std::jthread sweeper(sweep, std::ref(service), std::ref(server));
+  SweeperOptions sweeping;
+  sweeping.on_expired = [&server](std::size_t n) {
+    server.count_expired(n);
+    spdlog::info("expired {} holds", n);
+  };
+  sweeping.on_error = [](const error& e) { spdlog::warn("expiry sweep failed: {}", e.message); };
+  ExpirySweeper sweeper(service, sweeping);
 
   server.run();  // returns once stopped and every in-flight request has been answered
-  sweeper.request_stop();
-  sweeper.join();
+  sweeper.stop();
   pthread_kill(signals.native_handle(), SIGTERM);  // wakes the signal thread if still waiting
   signals.join();
   spdlog::info("stopped");

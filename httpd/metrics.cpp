@@ -41,20 +41,22 @@ void Metrics::count_hold(std::string_view outcome, std::chrono::nanoseconds took
   hold_latency_.observe(took);
 }
 
-std::string Metrics::render(EventRepository& repo) const {
+std::string Metrics::render(BookingService& service) const {
   std::string out;
   {
     std::lock_guard lock(mu_);
-    out += "# HELP booking_http_requests_total HTTP requests by route, method and status.\n"
-           "# TYPE booking_http_requests_total counter\n";
+    out +=
+        "# HELP booking_http_requests_total HTTP requests by route, method and status.\n"
+        "# TYPE booking_http_requests_total counter\n";
     for (const auto& [k, n] : requests_) {
       const auto& [route, method, status] = k;
       out += fmt::format(
           "booking_http_requests_total{{route=\"{}\",method=\"{}\",status=\"{}\"}} {}\n", route,
           method, status, n);
     }
-    out += "# HELP booking_holds_total Hold requests by outcome (ok or the error code).\n"
-           "# TYPE booking_holds_total counter\n";
+    out +=
+        "# HELP booking_holds_total Hold requests by outcome (ok or the error code).\n"
+        "# TYPE booking_holds_total counter\n";
     for (const auto& [code, n] : holds_) {
       out += fmt::format("booking_holds_total{{outcome=\"{}\"}} {}\n", code, n);
     }
@@ -65,19 +67,20 @@ std::string Metrics::render(EventRepository& repo) const {
       "# HELP booking_holds_expired_total Holds this instance's sweeper expired.\n"
       "# TYPE booking_holds_expired_total counter\nbooking_holds_expired_total {}\n",
       expired_.load());
-  if (auto active = repo.count_active_holds()) {
+  if (auto active = service.count_active_holds()) {
     out += fmt::format(
         "# HELP booking_holds_active Bookings currently HELD.\n"
         "# TYPE booking_holds_active gauge\nbooking_holds_active {}\n",
         active.value());
   }
   // Bounded cardinality: at most tier_limit_ tiers, of the first events by id.
-  out += "# HELP booking_tickets_available Tickets available now per tier (capped by "
-         "--metrics-tiers).\n# TYPE booking_tickets_available gauge\n";
+  out +=
+      "# HELP booking_tickets_available Tickets available now per tier (capped by "
+      "--metrics-tiers).\n# TYPE booking_tickets_available gauge\n";
   std::size_t exported = 0;
   std::int64_t offset = 0;
   while (exported < tier_limit_) {
-    auto events = repo.search_events({"", 100, offset});
+    auto events = service.search_events({"", 100, offset});
     if (!events || events.value().empty()) break;
     for (const Event& e : events.value()) {
       for (const Tier& t : e.tiers) {

@@ -2,10 +2,9 @@
 // by their own.
 #pragma once
 
-#include <booking/event_repository.hpp>
-
 #include <array>
 #include <atomic>
+#include <booking/booking_service.hpp>
 #include <chrono>
 #include <map>
 #include <mutex>
@@ -39,8 +38,8 @@ class Metrics {
   // Holds this instance's sweeper expired.
   void count_expired(std::size_t n) { expired_ += n; }
 
-  // The Prometheus text exposition, with gauges read from `repo` now.
-  std::string render(EventRepository& repo) const;
+  // The Prometheus text exposition, with gauges read through `service` now.
+  std::string render(BookingService& service) const;
 
  private:
   std::size_t tier_limit_;

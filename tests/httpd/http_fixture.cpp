@@ -6,9 +6,7 @@ namespace booking::test {
 
 HttpFixture::HttpFixture(std::unique_ptr<EventRepository> r, ServiceOptions options,
                          httpd::HttpOptions http)
-    : repo(std::move(r)),
-      service(*repo, *locks, clock, options),
-      server(service, *repo, [&] {
+    : repo(std::move(r)), service(*repo, *locks, clock, options), server(service, [&] {
         http.port = 0;
         http.threads = std::max(http.threads, 8);
         return http;

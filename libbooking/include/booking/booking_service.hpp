@@ -7,26 +7,25 @@
 #include <booking/event_repository.hpp>
 #include <booking/lock_provider.hpp>
 #include <booking/time.hpp>
-
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <shared_mutex>
-#include <unordered_map>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace booking {
 
 // How hard a hold tries for its tier locks before failing with lock_timeout.
 struct RetryPolicy {
-  int attempts = 5;                                   // acquire attempts
-  std::chrono::milliseconds attempt_wait{250};        // how long one attempt may wait
-  std::chrono::milliseconds backoff_base{2};          // full-jitter exponential backoff
-  std::chrono::milliseconds backoff_max{50};          //   between attempts
-  std::chrono::milliseconds lease_ttl{10000};         // a crashed holder blocks at most this
+  int attempts = 5;                             // acquire attempts
+  std::chrono::milliseconds attempt_wait{250};  // how long one attempt may wait
+  std::chrono::milliseconds backoff_base{2};    // full-jitter exponential backoff
+  std::chrono::milliseconds backoff_max{50};    //   between attempts
+  std::chrono::milliseconds lease_ttl{10000};   // a crashed holder blocks at most this
 };
 
 struct ServiceOptions {
@@ -58,6 +57,8 @@ struct ServiceObserver {
 };
 
 // Thread-safe. The repository, lock provider and clock are borrowed and must outlive it.
+// Holds expire only when something expires them: run an ExpirySweeper
+// (booking/expiry_sweeper.hpp) next to the service, or call expire_due() periodically.
 class BookingService {
  public:
   BookingService(EventRepository& repository, LockProvider& locks, const Clock& clock,
@@ -88,6 +89,8 @@ class BookingService {
   // Expires every HELD booking past its deadline, returning stock exactly once. Safe to call
   // from several threads or processes at once. Returns how many this call expired.
   result<std::size_t> expire_due();
+  // The number of HELD bookings (for metrics).
+  result<std::int64_t> count_active_holds() { return repo_.count_active_holds(); }
 
   const ServiceOptions& options() const noexcept { return options_; }
   void set_observer(ServiceObserver observer) { observer_ = std::move(observer); }

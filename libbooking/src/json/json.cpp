@@ -1,9 +1,8 @@
 // JSON codecs for the API shapes (DESIGN §4), shared by bookingd and the CLI.
+#include <algorithm>
 #include <booking/json_codec.hpp>
-
 #include <boost/json.hpp>
 #include <boost/json/basic_parser_impl.hpp>
-
 #include <charconv>
 #include <set>
 #include <vector>
@@ -244,16 +243,30 @@ result<json::value> parse_json(std::string_view text) {
   json::parse_options options;
   options.max_depth = 64;
   boost::system::error_code ec;
-  json::value v = json::parse(text, ec, {}, options);
+  json::stream_parser parser({}, options);
+  const std::size_t used = parser.write_some(text.data(), text.size(), ec);
+  if (!ec) parser.finish(ec);
   if (ec) {
-    return make_error(errc::invalid_json, "request body is not valid JSON: " + ec.message());
+    // Where it went wrong, as an editor counts: 1-based line and column (in bytes).
+    const std::string_view read = text.substr(0, std::min(used, text.size()));
+    const std::size_t line =
+        1 + static_cast<std::size_t>(std::count(read.begin(), read.end(), '\n'));
+    const std::size_t last_newline = read.rfind('\n');
+    const std::size_t column =
+        1 + (last_newline == std::string_view::npos ? read.size() : read.size() - last_newline - 1);
+    return make_error(
+        errc::invalid_json,
+        "not valid JSON at line " + std::to_string(line) + ", column " + std::to_string(column) +
+            ": " + ec.message(),
+        {{"line", static_cast<std::int64_t>(line)}, {"column", static_cast<std::int64_t>(column)}});
   }
+  json::value v = parser.release();
   json::basic_parser<DuplicateKeyFinder> finder(options);
   finder.write_some(false, text.data(), text.size(), ec);
   if (!finder.handler().duplicate.empty()) {
-    return make_error(errc::invalid_json,
-                      "request body has the key '" + finder.handler().duplicate.substr(0, 64) +
-                          "' twice in one object");
+    return make_error(errc::invalid_json, "request body has the key '" +
+                                              finder.handler().duplicate.substr(0, 64) +
+                                              "' twice in one object");
   }
   return v;
 }
