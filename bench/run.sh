@@ -18,15 +18,31 @@ cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DBOOKING_BUILD_TESTS=OFF \
 cmake --build build/bench -j2 --target engine_bench bare_server loadgen bookingd booking_cli >/dev/null
 bin="$root/build/bench"
 work="$(mktemp -d /tmp/booking-bench.XXXXXX)"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+# Every server this script starts is listed in $work/pids, also those started inside a command
+# substitution (a subshell, whose variables never reach this shell): all are stopped on exit,
+# also when the script fails half-way.
+touch "$work/pids"
+track() { echo "$1" >> "$work/pids"; }
+cleanup() {
+  local p
+  while read -r p; do kill "$p" 2>/dev/null || true; done < "$work/pids"
+  for _ in $(seq 1 100); do  # up to 5 s for them to exit, then SIGKILL
+    local alive=0
+    while read -r p; do kill -0 "$p" 2>/dev/null && alive=1; done < "$work/pids"
+    [ "$alive" = 0 ] && break
+    sleep 0.05
+  done
+  while read -r p; do kill -9 "$p" 2>/dev/null || true; done < "$work/pids"
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 start_server() {  # name, command...: starts it, waits for "listening on ...:PORT", echoes PORT
   local name="$1"; shift
   "$@" > "$work/$name.out" 2> "$work/$name.err" &
-  pids+=($!)
+  track $!
   for _ in $(seq 1 500); do
     if grep -q 'listening on' "$work/$name.out" 2>/dev/null; then
       sed -n 's/.*:\([0-9]*\)$/\1/p' "$work/$name.out" | head -1
@@ -44,7 +60,7 @@ echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d
 redis_port=$(free_port)
 redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" \
   --daemonize no > "$work/redis.log" 2>&1 &
-pids+=($!)
+track $!
 sleep 0.3
 
 echo
@@ -121,7 +137,7 @@ pg_port=$(free_port)
 "${as_pg[@]}" "$pgbin/postgres" -D "$pgdir/data" -p "$pg_port" -k "$pgdir" \
   -c listen_addresses=127.0.0.1 > "$work/postgres.log" 2>&1 &
 pg_pid=$!
-pids+=($pg_pid)
+track "$pg_pid"
 until "$pgbin/pg_isready" -q -h 127.0.0.1 -p "$pg_port"; do sleep 0.1; done
 for instances in 1 3; do
   "$pgbin/createdb" -h 127.0.0.1 -p "$pg_port" -U postgres "multi$instances"

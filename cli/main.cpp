@@ -4,15 +4,18 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <booking/booking_service.hpp>
 #include <booking/import.hpp>
 #include <booking/json_codec.hpp>
 #include <booking/version.hpp>
 #include <boost/json.hpp>
 #include <charconv>
+#include <clocale>
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <utility>
 
 #include "output.hpp"
 
@@ -88,10 +91,16 @@ result<std::string> read_input(const std::string& path) {
 result<HoldLineRequest> parse_tier_arg(const std::string& arg) {
   auto eq = arg.rfind('=');
   HoldLineRequest line;
-  if (eq != std::string::npos) {
+  if (eq != std::string::npos && eq > 0) {
     line.tier_key = arg.substr(0, eq);
     auto [p, ec] = std::from_chars(arg.data() + eq + 1, arg.data() + arg.size(), line.qty);
-    if (ec == std::errc{} && p == arg.data() + arg.size() && line.qty > 0) return line;
+    if (ec == std::errc{} && p == arg.data() + arg.size() && p != arg.data() + eq + 1) {
+      if (line.qty >= 1) return line;
+      return make_error(errc::validation_failed,
+                        "the quantity of '" + line.tier_key + "' must be at least 1, got " +
+                            std::to_string(line.qty),
+                        {{line.tier_key, "quantity must be at least 1"}});
+    }
   }
   return make_error(errc::validation_failed,
                     "expected TIER=QTY (e.g. gold-Con10124=2), got '" + arg + "'");
@@ -168,6 +177,8 @@ int import_events_cmd(const Globals& g, Engine& e, ImportArgs& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Table widths use wcwidth, which needs a UTF-8 character type (names may be in any script).
+  std::setlocale(LC_CTYPE, "C.UTF-8");
   Globals g;
   CLI::App app{"booking: sell and manage limited tickets from the shell"};
   app.set_version_flag("--version", std::string("booking ") + version);
@@ -229,13 +240,20 @@ int main(int argc, char** argv) {
   search->footer("Example:\n  booking event search blink");
   with(search, [&](Engine& e) {
     return print(
-        g, e.service->search_events(query),
-        [](const std::vector<Event>& v) {
+        g, e.service->search_page(query),
+        [](const SearchPage& p) {
           json::array a;
-          for (const Event& x : v) a.push_back(to_json(x));
+          for (const Event& x : p.events) a.push_back(to_json(x));
           return a;
         },
-        render_events);
+        [&query](const SearchPage& p, const Style& style) {
+          std::string out = render_events(p.events, style);
+          if (p.more) {
+            out += fmt::format("more events match: add --offset {} for the next page\n",
+                               query.offset + query.limit);
+          }
+          return out;
+        });
   });
 
   std::string show_key;
@@ -320,6 +338,26 @@ int main(int argc, char** argv) {
         g, created, [](const Event& x) { return to_json(x); }, render_event);
   });
 
+  // An unknown command is named as such (CLI11 would say "A subcommand is required").
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg.starts_with("-")) {
+      const bool takes_value = (arg == "--db" || arg == "--lock" || arg == "--hold-ttl");
+      i += takes_value ? 1 : 0;
+      continue;
+    }
+    const std::function<bool(const CLI::App*)> all = [](const CLI::App*) { return true; };
+    const auto commands = std::as_const(app).get_subcommands(all);
+    if (std::none_of(commands.begin(), commands.end(),
+                     [&](const CLI::App* sub) { return sub->get_name() == arg; })) {
+      std::string known;
+      for (const CLI::App* sub : commands) known += (known.empty() ? "" : ", ") + sub->get_name();
+      std::cerr << "booking: unknown command '" << arg << "' (commands: " << known
+                << "; see booking --help)\n";
+      return 2;
+    }
+    break;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& err) {

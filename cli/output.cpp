@@ -1,19 +1,36 @@
 #include "output.hpp"
 
-#include <booking/money.hpp>
-
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <booking/money.hpp>
 #include <cstdlib>
+#include <cwchar>
 
 namespace booking::cli {
 
 namespace {
-// Display width, counting code points (close enough for the Latin and CJK-free text here).
+// The columns `s` takes on a terminal: UTF-8 decoded, each code point as wide as wcwidth(3)
+// says (2 for CJK, 0 for combining marks; the CLI runs in a UTF-8 locale). Invalid bytes and
+// unprintable characters count 1.
 std::size_t width(const std::string& s) {
   std::size_t n = 0;
-  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  std::mbstate_t state{};
+  const char* p = s.data();
+  const char* end = p + s.size();
+  while (p < end) {
+    wchar_t wc = 0;
+    const std::size_t len = std::mbrtowc(&wc, p, static_cast<std::size_t>(end - p), &state);
+    if (len == 0 || len > static_cast<std::size_t>(end - p)) {  // NUL, invalid or cut short
+      state = {};
+      ++p;
+      ++n;
+      continue;
+    }
+    const int w = ::wcwidth(wc);
+    n += w < 0 ? 1 : static_cast<std::size_t>(w);
+    p += len;
+  }
   return n;
 }
 }  // namespace
@@ -74,7 +91,8 @@ std::string render_event(const Event& e, const Style& style) {
     t.add({tier.key, tier.category, format_money(tier.price), format_integer(tier.stock.capacity),
            format_integer(tier.stock.held), format_integer(tier.stock.sold),
            format_integer(tier.stock.available),
-           format_instant(tier.start).substr(0, 16) + " → " + format_instant(tier.end).substr(0, 16)});
+           format_instant(tier.start).substr(0, 16) + " → " +
+               format_instant(tier.end).substr(0, 16)});
   }
   out += t.render(style);
   for (const ReleaseWave& w : e.waves) {
@@ -89,10 +107,11 @@ std::string render_events(const std::vector<Event>& events, const Style& style) 
   for (const Event& e : events) {
     std::int64_t available = 0;
     for (const Tier& tier : e.tiers) available += tier.stock.available;
-    t.add({e.key, e.name, format_instant(e.date).substr(0, 16),
-           std::to_string(e.tiers.size()), format_integer(available)});
+    t.add({e.key, e.name, format_instant(e.date).substr(0, 16), std::to_string(e.tiers.size()),
+           format_integer(available)});
   }
-  return t.render(style) + fmt::format("{} event{}\n", events.size(), events.size() == 1 ? "" : "s");
+  return t.render(style) +
+         fmt::format("{} event{}\n", events.size(), events.size() == 1 ? "" : "s");
 }
 
 std::string render_booking(const Booking& b, const Style& style) {
@@ -109,16 +128,20 @@ std::string render_booking(const Booking& b, const Style& style) {
   t.add({"total", format_integer(b.ticket_count()), "", style.bold(format_money(b.total))});
   out += t.render(style);
   if (b.payment_method) {
-    out += fmt::format("paid by {}{}\n", *b.payment_method,
-                       b.payment_reference && !b.payment_reference->empty()
-                           ? " (reference " + *b.payment_reference + ")"
-                           : "");
+    const std::string paid = fmt::format("by {}{}", *b.payment_method,
+                                         b.payment_reference && !b.payment_reference->empty()
+                                             ? " (reference " + *b.payment_reference + ")"
+                                             : "");
+    out += b.status == BookingStatus::cancelled
+               ? "cancelled after payment " + paid + ": the refund is the payment system's\n"
+               : "paid " + paid + "\n";
   }
   return out;
 }
 
 Progress::Progress(std::size_t total)
-    : total_(total), enabled_(::isatty(STDERR_FILENO) == 1),
+    : total_(total),
+      enabled_(::isatty(STDERR_FILENO) == 1),
       start_(std::chrono::steady_clock::now()) {}
 
 void Progress::update(std::size_t done) {

@@ -3,7 +3,7 @@
 # Sourced or run by cmake/run.sh and cmake/test.sh; installs only what is missing.
 set -euo pipefail
 
-# Build and library dependencies (see ../shared/DEPS.md for how CMake finds each).
+# Build and library dependencies (docs/building.md says how CMake finds each).
 BOOKING_BUILD_PACKAGES=(
   build-essential cmake pkg-config g++
   libboost1.81-dev libboost-json1.81-dev
@@ -15,7 +15,7 @@ BOOKING_BUILD_PACKAGES=(
 )
 # Test, benchmark and sanitizer tooling.
 BOOKING_TEST_PACKAGES=(
-  catch2 libbenchmark-dev redis-server postgresql sqlite3 curl clang libclang-rt-14-dev
+  catch2 libbenchmark-dev redis-server postgresql sqlite3 curl clang libclang-rt-14-dev zsh
 )
 
 booking_install_packages() {

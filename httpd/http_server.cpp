@@ -63,7 +63,8 @@ void send_data(httplib::Response& res, int status, json::value data) {
   send_json(res, status, json::object{{"data", std::move(data)}});
 }
 
-// The one place an error becomes an HTTP response.
+// The one place an error becomes an HTTP response (handlers and the error handler alike): the
+// status is always http_status(code).
 void send_error(httplib::Response& res, const error& e) {
   send_json(res, http_status(e.code), error_json(e));
   if (e.code == errc::lock_timeout) res.set_header("Retry-After", "1");
@@ -223,11 +224,17 @@ class HttpServer::Impl {
     if (!offset) return send_error(res, offset.error());
     q.limit = limit.value();
     q.offset = offset.value();
-    auto events = service_.search_events(q);
-    if (!events) return send_error(res, events.error());
+    auto page = service_.search_page(q);
+    if (!page) return send_error(res, page.error());
     json::array out;
-    for (const Event& e : events.value()) out.push_back(to_json(e));
-    send_data(res, 200, std::move(out));
+    for (const Event& e : page.value().events) out.push_back(to_json(e));
+    json::object body{{"data", std::move(out)}};
+    if (page.value().more) {  // the next page, as a path and query to GET
+      body["next"] = "/v1/api/events?name=" + httplib::detail::encode_query_param(q.name) +
+                     "&limit=" + std::to_string(q.limit) +
+                     "&offset=" + std::to_string(q.offset + q.limit);
+    }
+    send_json(res, 200, body);
   }
 
   void hold(const httplib::Request& req, httplib::Response& res) {
@@ -277,18 +284,15 @@ class HttpServer::Impl {
                                                                    " (allowed: " + allow + ")"));
           return httplib::Server::HandlerResponse::Handled;
         }
-        send_json(
-            res, 404,
-            error_json(make_error(errc::not_found, "no route for " + req.method + " " + req.path)));
-      } else if (res.status == 413 || res.status == 414) {
-        int status = res.status;
-        send_json(res, status,
-                  error_json(make_error(errc::payload_too_large, "request is too large")));
-      } else if (res.status == 400) {
-        send_json(res, 400, error_json(make_error(errc::invalid_json, "malformed HTTP request")));
+        send_error(res, make_error(errc::not_found, "no route for " + req.method + " " + req.path));
+      } else if (res.status == 413) {
+        send_error(res, make_error(errc::payload_too_large, "request is too large"));
+      } else if (res.status == 414) {
+        send_error(res, make_error(errc::uri_too_long, "request line is too long"));
+      } else if (res.status < 500) {
+        send_error(res, make_error(errc::bad_request, "malformed HTTP request"));
       } else {
-        int status = res.status;
-        send_json(res, status, error_json(make_error(errc::internal, "request failed")));
+        send_error(res, make_error(errc::internal, "request failed"));
       }
       return httplib::Server::HandlerResponse::Handled;
     }));

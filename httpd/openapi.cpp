@@ -70,14 +70,15 @@ const std::string& openapi_document() {
     },
     "schemas": {
       "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
-        "code": {"type": "string", "enum": ["invalid_json", "not_found", "validation_failed", "duplicate_key", "insufficient_stock", "sale_not_open", "wave_limit_reached", "per_user_limit", "invalid_state", "hold_expired", "idempotency_conflict", "payload_too_large", "unsupported_media_type", "method_not_allowed", "lock_timeout", "internal"]},
+        "code": {"type": "string", "enum": ["invalid_json", "not_found", "validation_failed", "duplicate_key", "insufficient_stock", "sale_not_open", "wave_limit_reached", "per_user_limit", "invalid_state", "hold_expired", "idempotency_conflict", "payload_too_large", "unsupported_media_type", "method_not_allowed", "bad_request", "uri_too_long", "lock_timeout", "internal"]},
         "message": {"type": "string"},
         "details": {"type": "object", "nullable": true, "description": "validation_failed: one entry per bad field; insufficient_stock: {available: {tierKey: n}}"}}}}},
       "Instant": {"type": "string", "format": "date-time", "example": "2026-11-11T14:00:00.000+00:00"},
       "Price": {"type": "number", "description": "major units of the currency; never more decimals than it allows", "example": 5000000},
+      "PriceInput": {"description": "major units of the currency, as a JSON number or a decimal string (\"25.50\"); never more decimals than it allows, never negative", "oneOf": [{"type": "number", "minimum": 0, "example": 5000000}, {"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?$", "example": "25.50"}]},
       "EventGroupInput": {"type": "object", "required": ["key", "category", "price", "currency", "qty", "startDate", "endDate"], "properties": {
         "key": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"}, "category": {"type": "string"},
-        "price": {"$ref": "#/components/schemas/Price"}, "currency": {"type": "string", "example": "IDR"},
+        "price": {"$ref": "#/components/schemas/PriceInput"}, "currency": {"type": "string", "example": "IDR"},
         "qty": {"type": "integer", "minimum": 0, "description": "capacity"},
         "startDate": {"$ref": "#/components/schemas/Instant"}, "endDate": {"$ref": "#/components/schemas/Instant"},
         "maxPerOrder": {"type": "integer", "minimum": 1, "nullable": true}, "maxPerUser": {"type": "integer", "minimum": 1, "nullable": true}}},

@@ -7,6 +7,7 @@
 #include <boost/json.hpp>
 #include <fstream>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 #include "process.hpp"
@@ -128,6 +129,74 @@ TEST_CASE("each CLI exit code, with the error object on stderr under --json", "[
   CHECK(help.out.find("Example:") != std::string::npos);
   // nothing was booked by the failures
   CHECK(parse(cli({"--json", "event", "show", "X"}).out).at("eventGroups").at(0).at("qty") == 2);
+}
+
+TEST_CASE("the CLI's messages say what is wrong in a newcomer's words", "[cli]") {
+  Cli cli;
+  REQUIRE(cli({"event", "create", "-"}, live_event("W", 5)).code == 0);
+  auto unknown = cli({"frobnicate"});
+  CHECK(unknown.code == 2);
+  CHECK(unknown.err.find("unknown command 'frobnicate'") != std::string::npos);
+  CHECK(unknown.err.find("book") != std::string::npos);  // and which commands there are
+
+  auto zero = cli({"book", "W", "gold-W=0"});
+  CHECK(zero.code == 2);
+  CHECK(zero.err.find("must be at least 1") != std::string::npos);
+
+  const std::string nowhere = cli.dir().file("no/such/dir/x.db");
+  auto bad_db = run_command({BOOKING_CLI_PATH, "--db", nowhere, "event", "show", "W"});
+  CHECK(bad_db.code == 3);
+  CHECK(bad_db.err.find(nowhere) != std::string::npos);
+
+  // A cancelled booking does not read as paid.
+  auto id = std::string(
+      parse(cli({"--json", "book", "W", "gold-W=1"}).out).at("bookId").as_string());
+  REQUIRE(cli({"confirm", id, "--method", "card", "--reference", "R7"}).code == 0);
+  auto cancelled = cli({"cancel", id});
+  REQUIRE(cancelled.code == 0);
+  CHECK(cancelled.out.find("paid by") == std::string::npos);
+  CHECK(cancelled.out.find("cancelled after payment by card (reference R7)") != std::string::npos);
+}
+
+TEST_CASE("tables line up for names in any script, and a search says when more match",
+          "[cli]") {
+  Cli cli;
+  for (int i = 0; i < 22; ++i) {
+    std::string key = "S";
+    key += std::to_string(i);
+    REQUIRE(cli({"event", "create", "-"}, live_event(key, 1)).code == 0);
+  }
+  auto line = json::parse(live_event("Cjk", 1)).as_object();
+  line["name"] = "東京ドーム 公演";  // each CJK character takes two columns
+  REQUIRE(cli({"event", "create", "-"}, json::serialize(line)).code == 0);
+
+  auto first = cli({"event", "search", ""});
+  REQUIRE(first.code == 0);
+  CHECK(first.out.find("20 events") != std::string::npos);
+  CHECK(first.out.find("more events match: add --offset 20") != std::string::npos);
+  auto last = cli({"event", "search", "", "--offset", "20"});
+  CHECK(last.out.find("3 events") != std::string::npos);
+  CHECK(last.out.find("more events match") == std::string::npos);
+
+  // The DATE column starts at the same screen column in the header and in the CJK row.
+  auto columns_before = [](const std::string& text, const std::string& needle) {
+    const std::string prefix = text.substr(0, text.find(needle));
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < prefix.size(); ++i) {
+      const auto c = static_cast<unsigned char>(prefix[i]);
+      if ((c & 0xC0) == 0x80) continue;
+      n += c >= 0xE3 && c <= 0xE9 ? 2 : 1;  // the CJK used above are 3-byte, 2 columns wide
+    }
+    return n;
+  };
+  std::istringstream rows(last.out);
+  std::string header, row, cjk;
+  std::getline(rows, header);
+  while (std::getline(rows, row)) {
+    if (row.find("Cjk") != std::string::npos) cjk = row;
+  }
+  REQUIRE(!cjk.empty());
+  CHECK(columns_before(header, "DATE") == columns_before(cjk, "  20") + 2);
 }
 
 TEST_CASE("import takes good lines, reports bad ones by number, and --strict takes none", "[cli]") {

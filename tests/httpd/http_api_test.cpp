@@ -1,4 +1,5 @@
-// Every endpoint and every error code of DESIGN §4 through real HTTP.
+// Every endpoint and every error code of the HTTP API (docs/api.md) through real HTTP.
+#include <booking/json_codec.hpp>
 #include <boost/json.hpp>
 
 #include "httpd/http_fixture.hpp"
@@ -14,12 +15,16 @@ std::string event_body(const std::string& key, std::int64_t qty, const std::stri
   return R"({"key": ")" + key + R"(", "name": "Show )" + key + R"(", "type": "Concert",
     "date": "2027-02-01T20:00:00+07:00", "location": {"venue": "Hall", "address": "Street 1"},
     "eventGroups": [
-      {"key": "gold-)" + key + R"(", "category": "Gold", "price": 5000000, "currency": "IDR",
-       "qty": )" + std::to_string(qty) + R"(, "startDate": "2027-01-01T00:00:00Z",
+      {"key": "gold-)" +
+         key + R"(", "category": "Gold", "price": 5000000, "currency": "IDR",
+       "qty": )" +
+         std::to_string(qty) + R"(, "startDate": "2027-01-01T00:00:00Z",
        "endDate": "2027-02-01T00:00:00Z", "maxPerOrder": 5, "maxPerUser": 6},
-      {"key": "sil-)" + key + R"(", "category": "Silver", "price": 3000000.5, "currency": "IDR",
+      {"key": "sil-)" +
+         key + R"(", "category": "Silver", "price": 3000000.5, "currency": "IDR",
        "qty": 10, "startDate": "2027-01-01T00:00:00Z", "endDate": "2027-02-01T00:00:00Z"}
-    ])" + extra + "}";
+    ])" + extra +
+         "}";
 }
 
 std::string hold_body(const std::string& key, std::int64_t qty, const std::string& user = "u1") {
@@ -50,6 +55,16 @@ TEST_CASE("every endpoint answers its success path", "[http]") {
   auto search = f.get("/v1/api/events?name=SHOW&limit=5&offset=0");
   REQUIRE(search.status == 200);
   CHECK(search.body.at("data").as_array().size() == 1);
+  CHECK_FALSE(search.body.as_object().contains("next"));  // the last page
+  REQUIRE(f.post("/v1/api/events", event_body("Con2", 10)).status == 201);
+  auto paged = f.get("/v1/api/events?name=SHOW&limit=1");
+  REQUIRE(paged.status == 200);
+  CHECK(paged.body.at("data").as_array().size() == 1);
+  const std::string next(paged.body.at("next").as_string());
+  CHECK(next == "/v1/api/events?name=SHOW&limit=1&offset=1");
+  auto second = f.get(next);
+  CHECK(second.body.at("data").as_array().at(0).at("key").as_string() == "Con2");
+  CHECK_FALSE(second.body.as_object().contains("next"));
 
   auto one = f.get("/v1/api/events/Con1");
   REQUIRE(one.status == 200);
@@ -119,7 +134,8 @@ TEST_CASE("every error code comes in the envelope with storage unchanged", "[htt
          "invalid_json");
   expect(f.post("/v1/api/books", hold_body("Con1", 1), "text/plain"), 415,
          "unsupported_media_type");
-  auto invalid = f.post("/v1/api/books", R"({"key": "Con1", "groupKeys": [{"key": "x", "qty": -1}]})");
+  auto invalid =
+      f.post("/v1/api/books", R"({"key": "Con1", "groupKeys": [{"key": "x", "qty": -1}]})");
   expect(invalid, 422, "validation_failed");
   CHECK(invalid.body.at("error").at("details").as_object().contains("groupKeys[0].qty"));
   expect(f.post("/v1/api/books", hold_body("Nope", 1)), 404, "not_found");
@@ -135,7 +151,8 @@ TEST_CASE("every error code comes in the envelope with storage unchanged", "[htt
   auto insufficient = f.post("/v1/api/books", hold_body("Con1", 4, "u3"));
   CHECK(insufficient.status == 409);
   CHECK(code(insufficient) == "insufficient_stock");
-  CHECK(insufficient.body.at("error").at("details").at("available").at("gold-Con1").as_int64() == 3);
+  CHECK(insufficient.body.at("error").at("details").at("available").at("gold-Con1").as_int64() ==
+        3);
   CHECK(snapshot(f, "Con1") == after_hold);
 
   // an idempotent repeat books nothing new; another body under the same key conflicts
@@ -163,8 +180,8 @@ TEST_CASE("every error code comes in the envelope with storage unchanged", "[htt
   REQUIRE(held.status == 201);
   const std::string with_hold = snapshot(f, "Con1");
   f.clock.advance(11min);
-  auto expired = f.post("/v1/api/books/" + std::string(data(held).at("bookId").as_string()) +
-                        "/confirm", "{}");
+  auto expired = f.post(
+      "/v1/api/books/" + std::string(data(held).at("bookId").as_string()) + "/confirm", "{}");
   CHECK(expired.status == 410);
   CHECK(code(expired) == "hold_expired");
   CHECK(snapshot(f, "Con1") == after_cancel);  // the expired hold's ticket came back
@@ -214,4 +231,18 @@ TEST_CASE("the OpenAPI document lists exactly the routes served", "[http]") {
   std::set<std::string> served;
   for (const auto& r : httpd::routes()) served.insert(r.method + " " + r.path);
   CHECK(documented == served);
+  // A price may be posted as a number or as a decimal string, and the document says both.
+  const auto& price_in = doc.body.at("components").at("schemas").at("PriceInput").at("oneOf");
+  CHECK(price_in.at(0).at("type").as_string() == "number");
+  CHECK(price_in.at(1).at("type").as_string() == "string");
+  Event e = sample_event("Str", {{"gold", 5}}, "USD");
+  boost::json::object body = to_json(e);
+  body.erase("id");
+  body.at("eventGroups").as_array()[0].as_object()["price"] = "25.50";
+  body.at("eventGroups").as_array()[0].as_object()["qty"] = 5;
+  body.at("eventGroups").as_array()[0].as_object()["capacity"] = 5;
+  auto created = f.post("/v1/api/events", boost::json::serialize(body));
+  INFO(created.body);
+  REQUIRE(created.status == 201);
+  CHECK(created.body.at("data").at("eventGroups").at(0).at("price").as_double() == 25.5);
 }

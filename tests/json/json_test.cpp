@@ -1,5 +1,4 @@
 #include <booking/json_codec.hpp>
-
 #include <boost/json.hpp>
 
 #include "support.hpp"
@@ -65,18 +64,18 @@ TEST_CASE("bad event JSON names every bad field", "[json]") {
   REQUIRE_FALSE(e);
   CHECK(e.error().code == errc::validation_failed);
   const auto& d = e.error().details;
-  for (const char* f : {"key", "date", "eventGroups[0].price", "eventGroups[1].price",
-                        "eventGroups[1].qty"}) {
+  for (const char* f :
+       {"key", "date", "eventGroups[0].price", "eventGroups[1].price", "eventGroups[1].qty"}) {
     INFO(f);
     CHECK(d.contains(f));
   }
 }
 
 TEST_CASE("malformed and hostile JSON text is invalid_json", "[json]") {
-  for (std::string bad : {std::string("{"), std::string("nope"), std::string(""),
-                          std::string(10'000, '['), std::string("{\"a\": \"\xff\"}"),
-                          std::string(R"({"key": "A", "key": "B"})"),
-                          std::string(R"({"a": {"k": 1, "k": 2}})")}) {
+  for (std::string bad :
+       {std::string("{"), std::string("nope"), std::string(""), std::string(10'000, '['),
+        std::string("{\"a\": \"\xff\"}"), std::string(R"({"key": "A", "key": "B"})"),
+        std::string(R"({"a": {"k": 1, "k": 2}})")}) {
     auto r = parse_json(bad);
     REQUIRE_FALSE(r);
     CHECK(r.error().code == errc::invalid_json);
@@ -88,9 +87,10 @@ TEST_CASE("the same key in different objects is fine", "[json]") {
 }
 
 TEST_CASE("a hold request decodes and rejects bad shapes", "[json]") {
-  auto ok = hold_request_from_json(parse_json(
-      R"({"key": "Con10124", "groupKeys": [{"key": "gold-Con10124", "qty": 3}], "userId": "u1"})")
-                                       .value());
+  auto ok = hold_request_from_json(
+      parse_json(
+          R"({"key": "Con10124", "groupKeys": [{"key": "gold-Con10124", "qty": 3}], "userId": "u1"})")
+          .value());
   REQUIRE(ok);
   CHECK(ok.value().lines[0].qty == 3);
   CHECK(ok.value().user_id == "u1");
@@ -107,7 +107,8 @@ TEST_CASE("a hold request decodes and rejects bad shapes", "[json]") {
 }
 
 TEST_CASE("JSON text prints decimals as people write them", "[json]") {
-  json::object o{{"price", money_json(1250, "USD")}, {"n", 5}, {"s", "a\"b"}, {"a", {1.5, nullptr}}};
+  json::object o{
+      {"price", money_json(1250, "USD")}, {"n", 5}, {"s", "a\"b"}, {"a", {1.5, nullptr}}};
   CHECK(to_text(o) == R"({"price":12.5,"n":5,"s":"a\"b","a":[1.5,null]})");
   CHECK(to_text(money_json(500'000'000, "IDR")) == "5000000");
   CHECK(to_text(money_json(1, "USD")) == "0.01");
@@ -124,4 +125,43 @@ TEST_CASE("errors encode as the API envelope", "[json]") {
   CHECK(ec.category().name() == std::string("booking"));
   CHECK(ec.message() == "lock_timeout");
   CHECK(ec == make_error_code(errc::lock_timeout));
+}
+
+TEST_CASE("unknown fields are refused by name; the GET shape's read-only fields are ignored",
+          "[json]") {
+  auto typo = json::parse(kEventJson).as_object();
+  typo["eventGroups"].as_array()[0].as_object()["maxPerUsers"] = 2;  // a typo of maxPerUser
+  typo["location"].as_object()["city"] = "Jakarta";
+  typo["id"] = 7;  // read-only: ignored
+  auto refused = event_from_json(typo);
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().code == errc::validation_failed);
+  CHECK(refused.error().details.at("eventGroups[0].maxPerUsers").as_string() == "unknown field");
+  CHECK(refused.error().details.at("location.city").as_string() == "unknown field");
+  CHECK(refused.error().details.size() == 2);
+  // The message says each field with its reason, for a reader without the details.
+  CHECK(refused.error().message.find("eventGroups[0].maxPerUsers: unknown field") !=
+        std::string::npos);
+
+  auto hold = hold_request_from_json(
+      json::parse(R"({"key": "E", "groupKeys": [{"key": "t", "qty": 1, "price": 5}],
+                      "userID": "u1"})"));
+  REQUIRE_FALSE(hold);
+  CHECK(hold.error().details.at("groupKeys[0].price").as_string() == "unknown field");
+  CHECK(hold.error().details.at("userID").as_string() == "unknown field");
+  CHECK(payment_from_json(json::parse(R"({"method": "card"})")).error().details.contains("method"));
+
+  // An event as GET returns it can be posted back.
+  auto decoded = event_from_json(json::parse(kEventJson));
+  REQUIRE(decoded);
+  CHECK(event_from_json(to_json(decoded.value())));
+}
+
+TEST_CASE("invalid JSON says where, by line and column", "[json]") {
+  auto r = parse_json("{\n  \"key\": \"x\",\n  \"qty\": ]\n}");
+  REQUIRE_FALSE(r);
+  CHECK(r.error().code == errc::invalid_json);
+  CHECK(r.error().details.at("line").as_int64() == 3);
+  CHECK(r.error().details.at("column").as_int64() == 10);
+  CHECK(r.error().message.starts_with("not valid JSON at line 3, column 10"));
 }

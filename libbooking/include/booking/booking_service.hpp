@@ -46,6 +46,11 @@ struct HoldRequest {
   std::optional<std::string> idempotency_key;
 };
 
+struct SearchPage {
+  std::vector<Event> events;
+  bool more = false;  // events after this page match too
+};
+
 struct Payment {
   std::string method = "card";
   std::string reference;
@@ -71,6 +76,9 @@ class BookingService {
   result<Event> get_event(std::string_view key);
   // validation_failed for a limit outside 1..1000 or a negative offset.
   result<std::vector<Event>> search_events(const SearchQuery& query);
+  // search_events, and whether more events match after this page (so that a frontend can
+  // offer the next one: offset + limit).
+  result<SearchPage> search_page(const SearchQuery& query);
 
   // Holds tickets until now + hold_ttl. Checks, in order: request shape (validation_failed),
   // event and tiers (not_found), one currency (validation_failed), sale windows

@@ -1,7 +1,7 @@
 // Errors are values: every public function returns booking::result<T>.
 //
 // One enum names every failure the product reports; http_status() and exit_code() map a code
-// to the HTTP status of DESIGN §4 and the CLI exit code of DESIGN §5, so the frontends never
+// to its HTTP status and CLI exit code (both tables are in docs/api.md), so the frontends never
 // decide this themselves.
 #pragma once
 
@@ -30,6 +30,8 @@ enum class errc {
   payload_too_large,
   unsupported_media_type,
   method_not_allowed,
+  bad_request,   // malformed HTTP (not the JSON inside it)
+  uri_too_long,  // a request line longer than the server reads
   lock_timeout,
   internal,
 };
@@ -48,9 +50,9 @@ using result = boost::outcome_v2::result<T, error, boost::outcome_v2::policy::te
 
 // The wire name of a code ("insufficient_stock").
 std::string_view to_string(errc code) noexcept;
-// The HTTP status for a code (DESIGN §4).
+// The HTTP status for a code.
 int http_status(errc code) noexcept;
-// The CLI exit code for a code (DESIGN §5): 1 internal, 2 usage/validation, 3 not found,
+// The CLI exit code for a code: 1 internal, 2 usage/validation, 3 not found,
 // 4 business conflict, 5 lock timeout or backend unavailable.
 int exit_code(errc code) noexcept;
 

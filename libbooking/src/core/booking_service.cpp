@@ -1,6 +1,5 @@
-#include <booking/booking_service.hpp>
-
 #include <algorithm>
+#include <booking/booking_service.hpp>
 #include <map>
 #include <set>
 #include <thread>
@@ -23,8 +22,7 @@ bool is_booking_id(std::string_view id) {
 }
 
 error booking_not_found(std::string_view id) {
-  return make_error(errc::not_found,
-                    "booking '" + std::string(id.substr(0, 64)) + "' not found");
+  return make_error(errc::not_found, "booking '" + std::string(id.substr(0, 64)) + "' not found");
 }
 
 bool printable_ascii(std::string_view s) {
@@ -53,9 +51,8 @@ result<void> validate_shape(const HoldRequest& req) {
     auto n = detail::utf8_length(*req.user_id);
     if (!n || *n == 0 || *n > 128) problems["userId"] = "must be 1-128 characters of UTF-8";
   }
-  if (req.idempotency_key &&
-      (req.idempotency_key->empty() || req.idempotency_key->size() > 255 ||
-       !printable_ascii(*req.idempotency_key))) {
+  if (req.idempotency_key && (req.idempotency_key->empty() || req.idempotency_key->size() > 255 ||
+                              !printable_ascii(*req.idempotency_key))) {
     problems["idempotencyKey"] = "must be 1-255 printable ASCII characters";
   }
   if (problems.empty()) return boost::outcome_v2::success();
@@ -84,8 +81,8 @@ auto no_throw(F&& f) -> decltype(f()) {
 
 std::string tier_lock_key(std::string_view tier_key) { return "tier:" + std::string(tier_key); }
 
-BookingService::BookingService(EventRepository& repository, LockProvider& locks,
-                               const Clock& clock, ServiceOptions options)
+BookingService::BookingService(EventRepository& repository, LockProvider& locks, const Clock& clock,
+                               ServiceOptions options)
     : repo_(repository), locks_(locks), clock_(clock), options_(std::move(options)) {}
 
 result<Event> BookingService::create_event(const Event& event) {
@@ -107,16 +104,33 @@ result<Event> BookingService::get_event(std::string_view key) {
   return repo_.get_event(key);
 }
 
-result<std::vector<Event>> BookingService::search_events(const SearchQuery& query) {
+namespace {
+result<void> validate_search(const SearchQuery& query) {
   json::object problems;
   if (query.limit < 1 || query.limit > 1000) problems["limit"] = "must be 1-1000";
   if (query.offset < 0) problems["offset"] = "must be >= 0";
   auto n = detail::utf8_length(query.name);
   if (!n || *n > 200) problems["name"] = "must be at most 200 characters of UTF-8";
-  if (!problems.empty()) {
-    return make_error(errc::validation_failed, "invalid search", std::move(problems));
-  }
+  if (problems.empty()) return boost::outcome_v2::success();
+  return make_error(errc::validation_failed, "invalid search", std::move(problems));
+}
+}  // namespace
+
+result<std::vector<Event>> BookingService::search_events(const SearchQuery& query) {
+  BOOKING_TRY(validate_search(query));
   return repo_.search_events(query);
+}
+
+result<SearchPage> BookingService::search_page(const SearchQuery& query) {
+  BOOKING_TRY(validate_search(query));
+  SearchQuery one_more = query;  // one event more than asked: is there a next page?
+  ++one_more.limit;
+  BOOKING_TRY(auto events, repo_.search_events(one_more));
+  SearchPage page;
+  page.more = static_cast<std::int64_t>(events.size()) > query.limit;
+  if (page.more) events.pop_back();
+  page.events = std::move(events);
+  return page;
 }
 
 result<Booking> BookingService::hold(const HoldRequest& req) {
@@ -142,8 +156,8 @@ result<Booking> BookingService::hold(const HoldRequest& req) {
       auto it = std::find_if(event.tiers.begin(), event.tiers.end(),
                              [&](const Tier& t) { return t.key == l.tier_key; });
       if (it == event.tiers.end()) {
-        return make_error(errc::not_found, "event group '" + l.tier_key +
-                                               "' not found in event '" + event.key + "'");
+        return make_error(errc::not_found, "event group '" + l.tier_key + "' not found in event '" +
+                                               event.key + "'");
       }
       tiers.push_back(&*it);
     }
@@ -183,10 +197,10 @@ result<Booking> BookingService::hold(const HoldRequest& req) {
       const Tier& t = *tiers[i];
       const std::int64_t qty = req.lines[i].qty;
       if (t.max_per_order && qty > *t.max_per_order) {
-        return make_error(errc::per_user_limit,
-                          "at most " + std::to_string(*t.max_per_order) + " tickets of '" +
-                              t.key + "' per order",
-                          {{"key", t.key}, {"maxPerOrder", *t.max_per_order}});
+        return make_error(
+            errc::per_user_limit,
+            "at most " + std::to_string(*t.max_per_order) + " tickets of '" + t.key + "' per order",
+            {{"key", t.key}, {"maxPerOrder", *t.max_per_order}});
       }
       if (t.max_per_user && !req.user_id) {
         return make_error(errc::validation_failed,
@@ -244,9 +258,8 @@ result<Lease> BookingService::lock_tiers(const std::vector<std::string>& keys) {
     if (lease || lease.error().code != errc::lock_timeout || attempt >= p.attempts) {
       if (!lease && lease.error().code == errc::lock_timeout) {
         return make_error(errc::lock_timeout,
-                          "tickets are in high demand, try again (" +
-                              std::to_string(p.attempts) + " lock attempts failed: " +
-                              lease.error().message + ")");
+                          "tickets are in high demand, try again (" + std::to_string(p.attempts) +
+                              " lock attempts failed: " + lease.error().message + ")");
       }
       return lease;
     }
@@ -305,9 +318,9 @@ Event demo_event(Instant now) {
     std::int64_t price_idr;
     std::int64_t qty;
   };
-  for (const Row& r : {Row{"gold-Con10124", "Gold", 5'000'000, 100},
-                       Row{"sil-Con10124", "Silver", 3'000'000, 200},
-                       Row{"pla-Con10124", "Platinum", 7'500'000, 50}}) {
+  for (const Row& r :
+       {Row{"gold-Con10124", "Gold", 5'000'000, 100}, Row{"sil-Con10124", "Silver", 3'000'000, 200},
+        Row{"pla-Con10124", "Platinum", 7'500'000, 50}}) {
     Tier t;
     t.key = r.key;
     t.category = r.category;

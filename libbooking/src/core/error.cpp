@@ -25,6 +25,8 @@ constexpr CodeInfo info(errc code) noexcept {
     case errc::payload_too_large: return {"payload_too_large", 413, 2};
     case errc::unsupported_media_type: return {"unsupported_media_type", 415, 2};
     case errc::method_not_allowed: return {"method_not_allowed", 405, 2};
+    case errc::bad_request: return {"bad_request", 400, 2};
+    case errc::uri_too_long: return {"uri_too_long", 414, 2};
     case errc::lock_timeout: return {"lock_timeout", 503, 5};
     case errc::internal: return {"internal", 500, 1};
   }

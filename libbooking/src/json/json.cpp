@@ -1,5 +1,6 @@
-// JSON codecs for the API shapes (DESIGN §4), shared by bookingd and the CLI.
+// JSON codecs for the API shapes (docs/api.md), shared by bookingd and the CLI.
 #include <algorithm>
+#include <array>
 #include <booking/json_codec.hpp>
 #include <boost/json.hpp>
 #include <boost/json/basic_parser_impl.hpp>
@@ -144,17 +145,34 @@ class Reader {
 
   const std::string& prefix() const { return prefix_; }
 
+  // Names every field of the object that is neither in `known` nor one of the read-only
+  // fields of the GET shapes (ignored, so that a GET body can be posted back): a typo such as
+  // "maxPerUsers" would otherwise be dropped without a word.
+  void only(std::initializer_list<std::string_view> known) {
+    static constexpr std::array<std::string_view, 7> kReadOnly{
+        "id", "capacity", "held", "sold", "version", "status", "booked"};
+    for (const auto& kv : obj_) {
+      const std::string_view key = kv.key();
+      if (std::find(known.begin(), known.end(), key) != known.end()) continue;
+      if (std::find(kReadOnly.begin(), kReadOnly.end(), key) != kReadOnly.end()) continue;
+      fail(key.substr(0, 64), "unknown field");
+    }
+  }
+
  private:
   const json::object& obj_;
   std::string prefix_;
   json::object& problems_;
 };
 
+// validation_failed whose message says each field with its reason ("name: is required; ...")
+// and whose details map each field to its reason.
 error validation(json::object problems, std::string_view what) {
   std::string fields;
   for (const auto& kv : problems) {
-    if (!fields.empty()) fields += ", ";
+    if (!fields.empty()) fields += "; ";
     fields += std::string(kv.key());
+    if (kv.value().is_string()) fields += ": " + std::string(kv.value().get_string());
   }
   return make_error(errc::validation_failed, std::string(what) + ": " + fields,
                     std::move(problems));
@@ -182,6 +200,8 @@ Tier tier_from_json(const json::value& v, const std::string& prefix, json::objec
   t.end = r.instant("endDate");
   t.max_per_order = r.integer("maxPerOrder", false);
   t.max_per_user = r.integer("maxPerUser", false);
+  r.only({"key", "category", "price", "currency", "qty", "startDate", "endDate", "maxPerOrder",
+          "maxPerUser"});
   return t;
 }
 
@@ -381,6 +401,7 @@ result<Event> event_from_json(const json::value& v) {
     Reader lr(*loc, "location.", problems);
     e.location.venue = lr.string("venue", false);
     e.location.address = lr.string("address", false);
+    lr.only({"venue", "address"});
   }
   if (const json::array* groups = r.array("eventGroups", true)) {
     for (std::size_t i = 0; i < groups->size() && i <= 100; ++i) {
@@ -400,9 +421,11 @@ result<Event> event_from_json(const json::value& v) {
       w.start = wr.instant("startDate");
       w.end = wr.instant("endDate");
       w.limit = wr.integer("limit").value_or(0);
+      wr.only({"startDate", "endDate", "limit"});
       e.waves.push_back(w);
     }
   }
+  r.only({"key", "name", "type", "promoter", "date", "location", "eventGroups", "eventSchedules"});
   if (!problems.empty()) return validation(std::move(problems), "invalid event");
   BOOKING_TRY(validate_new_event(e));
   return e;
@@ -460,9 +483,11 @@ result<HoldRequest> hold_request_from_json(const json::value& v) {
       HoldLineRequest line;
       line.tier_key = gr.string("key");
       line.qty = gr.integer("qty").value_or(0);
+      gr.only({"key", "qty"});
       req.lines.push_back(std::move(line));
     }
   }
+  r.only({"key", "groupKeys", "userId"});
   if (!problems.empty()) return validation(std::move(problems), "invalid booking request");
   return req;
 }
@@ -478,6 +503,7 @@ result<Payment> payment_from_json(const json::value& v) {
   Reader r(v.get_object(), "", problems);
   if (auto m = r.optional_string("paymentMethod")) p.method = *m;
   if (auto ref = r.optional_string("reference")) p.reference = *ref;
+  r.only({"paymentMethod", "reference"});
   if (!problems.empty()) return validation(std::move(problems), "invalid payment");
   return p;
 }

@@ -15,7 +15,8 @@ namespace booking::detail {
 // deadlock-free.
 std::vector<std::string> sorted_unique(std::span<const std::string> keys);
 
-// Full-jitter exponential backoff: 2 ms doubling to 50 ms, each sleep uniform in [0, cap].
+// Jittered exponential backoff: the cap doubles from `base` to `max` (2 ms to 50 ms by default),
+// each sleep uniform in [cap/4, cap] (never a zero sleep, which would spin).
 class Backoff {
  public:
   explicit Backoff(std::chrono::microseconds base = std::chrono::milliseconds(2),

@@ -268,9 +268,20 @@ class SqliteRepository final : public RuleBasedRepository {
 
 result<std::unique_ptr<EventRepository>> make_sqlite_repository(const std::string& path,
                                                                 SqliteOptions options) {
-  return guarded([&]() -> result<std::unique_ptr<EventRepository>> {
+  try {
     return std::unique_ptr<EventRepository>(std::make_unique<SqliteRepository>(path, options));
-  });
+  } catch (const SQLite::Exception& e) {
+    // A path that cannot be opened is the caller's to fix: say which, and why.
+    if ((e.getErrorCode() & 0xFF) == SQLITE_CANTOPEN) {
+      return make_error(errc::not_found, "cannot open database '" + path + "': " + e.what() +
+                                             " (does its directory exist, and may we write it?)");
+    }
+    error failed = storage_error(e);
+    failed.message = "database '" + path + "': " + failed.message;
+    return failed;
+  } catch (const std::exception& e) {
+    return make_error(errc::internal, "database '" + path + "': " + e.what());
+  }
 }
 
 }  // namespace booking
