@@ -17,42 +17,9 @@ cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DBOOKING_BUILD_TESTS=OFF \
   -DBOOKING_BUILD_BENCH=ON -DBOOKING_BUILD_EXAMPLES=OFF >/dev/null
 cmake --build build/bench -j2 --target engine_bench bare_server loadgen bookingd booking_cli >/dev/null
 bin="$root/build/bench"
-work="$(mktemp -d /tmp/booking-bench.XXXXXX)"
-# Every server this script starts is listed in $work/pids, also those started inside a command
-# substitution (a subshell, whose variables never reach this shell): all are stopped on exit,
-# also when the script fails half-way.
-touch "$work/pids"
-track() { echo "$1" >> "$work/pids"; }
-cleanup() {
-  local p
-  while read -r p; do kill "$p" 2>/dev/null || true; done < "$work/pids"
-  for _ in $(seq 1 100); do  # up to 5 s for them to exit, then SIGKILL
-    local alive=0
-    while read -r p; do kill -0 "$p" 2>/dev/null && alive=1; done < "$work/pids"
-    [ "$alive" = 0 ] && break
-    sleep 0.05
-  done
-  while read -r p; do kill -9 "$p" 2>/dev/null || true; done < "$work/pids"
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# The servers' work directory, start_server and the cleanup that stops them all on exit.
+source "$root/bench/servers.sh"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-start_server() {  # name, command...: starts it, waits for "listening on ...:PORT", echoes PORT
-  local name="$1"; shift
-  "$@" > "$work/$name.out" 2> "$work/$name.err" &
-  track $!
-  for _ in $(seq 1 500); do
-    if grep -q 'listening on' "$work/$name.out" 2>/dev/null; then
-      sed -n 's/.*:\([0-9]*\)$/\1/p' "$work/$name.out" | head -1
-      return
-    fi
-    sleep 0.01
-  done
-  echo "$name did not start: $(cat "$work/$name.err")" >&2
-  exit 1
-}
 field() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }
 
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"

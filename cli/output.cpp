@@ -82,22 +82,27 @@ std::string Table::render(const Style& style) const {
 
 std::string render_event(const Event& e, const Style& style) {
   std::string out = style.bold(e.name) + "  " + style.dim(e.key) + "\n";
-  out += fmt::format("{} · {} · {}{}\n", e.type, format_instant(e.date),
+  // Times as people at the event read them: in the offset the organiser gave its date in.
+  const std::int32_t off = e.utc_offset_minutes;
+  out += fmt::format("{} · {} · {}{}\n", e.type, format_instant(e.date, off),
                      e.location.venue.empty() ? "no venue" : e.location.venue,
                      e.promoter ? " · by " + *e.promoter : "");
-  Table t({"TIER", "CATEGORY", "PRICE", "CAPACITY", "HELD", "SOLD", "AVAILABLE", "ON SALE"},
+  Table t({"TIER", "CATEGORY", "PRICE", "CAPACITY", "HELD", "SOLD", "AVAILABLE",
+           "ON SALE (" + format_utc_offset(off) + ")"},
           {false, false, true, true, true, true, true, false});
   for (const Tier& tier : e.tiers) {
     t.add({tier.key, tier.category, format_money(tier.price), format_integer(tier.stock.capacity),
            format_integer(tier.stock.held), format_integer(tier.stock.sold),
            format_integer(tier.stock.available),
-           format_instant(tier.start).substr(0, 16) + " → " +
-               format_instant(tier.end).substr(0, 16)});
+           format_instant(tier.start, off).substr(0, 16) + " → " +
+               format_instant(tier.end, off).substr(0, 16)});
   }
   out += t.render(style);
   for (const ReleaseWave& w : e.waves) {
-    out += fmt::format("wave {} → {}: {} of {} booked\n", format_instant(w.start).substr(0, 16),
-                       format_instant(w.end).substr(0, 16), w.booked, w.limit);
+    out += fmt::format("wave {} → {} ({}): {} of {} booked\n",
+                       format_instant(w.start, off).substr(0, 16),
+                       format_instant(w.end, off).substr(0, 16), format_utc_offset(off), w.booked,
+                       w.limit);
   }
   return out;
 }
@@ -107,7 +112,10 @@ std::string render_events(const std::vector<Event>& events, const Style& style) 
   for (const Event& e : events) {
     std::int64_t available = 0;
     for (const Tier& tier : e.tiers) available += tier.stock.available;
-    t.add({e.key, e.name, format_instant(e.date).substr(0, 16), std::to_string(e.tiers.size()),
+    t.add({e.key, e.name,
+           format_instant(e.date, e.utc_offset_minutes).substr(0, 16) +
+               format_utc_offset(e.utc_offset_minutes),
+           std::to_string(e.tiers.size()),
            format_integer(available)});
   }
   return t.render(style) +

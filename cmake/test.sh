@@ -9,7 +9,14 @@ source cmake/deps.sh
 booking_install_packages "${BOOKING_BUILD_PACKAGES[@]}" "${BOOKING_TEST_PACKAGES[@]}"
 
 jobs="${BOOKING_JOBS:-2}"
-stage() { printf '\n==== %s ====\n' "$*"; }
+started=$SECONDS
+last=$SECONDS
+# Each stage's header says how long the previous one took and the time so far.
+stage() {
+  printf '\n==== %s ==== (previous stage %d s, total %d s)\n' "$*" $((SECONDS - last)) \
+    $((SECONDS - started))
+  last=$SECONDS
+}
 
 build_and_test() {  # name, extra cmake args...
   local name="$1"

@@ -94,6 +94,14 @@ TEST_CASE("each CLI command succeeds and prints the HTTP shapes with --json", "[
   REQUIRE(expired.code == 0);
   CHECK(parse(expired.out).at("expired").as_int64() == 0);
 
+  // times as people at the event read them, in the offset its date was given in
+  auto local = json::parse(live_event("Tz", 1)).as_object();
+  local["date"] = "2030-06-01T20:00:00+07:00";
+  REQUIRE(cli({"event", "create", "-"}, json::serialize(local)).code == 0);
+  auto tz = cli({"event", "show", "Tz"});
+  CHECK(tz.out.find("2030-06-01T20:00:00.000+07:00") != std::string::npos);
+  CHECK(tz.out.find("ON SALE (+07:00)") != std::string::npos);
+
   // people get tables with money formatted for the currency
   auto table = cli({"event", "show", "Cli1"});
   REQUIRE(table.code == 0);

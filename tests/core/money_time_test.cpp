@@ -97,3 +97,15 @@ TEST_CASE("a manual clock moves only when told", "[time]") {
   c.advance(5s);
   CHECK(c.now() == Instant(6000ms));
 }
+
+TEST_CASE("an instant keeps the offset it was written in, and prints in it", "[time]") {
+  auto z = parse_zoned_instant("2027-02-23T20:00:00+07:00").value();
+  CHECK(z.offset_minutes == 420);
+  CHECK(format_instant(z.at) == "2027-02-23T13:00:00.000+00:00");
+  CHECK(format_instant(z.at, 420) == "2027-02-23T20:00:00.000+07:00");
+  CHECK(format_instant(z.at, -150) == "2027-02-23T10:30:00.000-02:30");
+  CHECK(parse_zoned_instant("2027-02-23T13:00:00Z").value().offset_minutes == 0);
+  CHECK(parse_zoned_instant("2027-02-23T13:00:00-0330").value().offset_minutes == -210);
+  CHECK(format_utc_offset(-210) == "-03:30");
+  CHECK_FALSE(parse_zoned_instant("2027-02-23T13:00:00+19:00"));
+}

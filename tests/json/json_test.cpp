@@ -165,3 +165,17 @@ TEST_CASE("invalid JSON says where, by line and column", "[json]") {
   CHECK(r.error().details.at("column").as_int64() == 10);
   CHECK(r.error().message.starts_with("not valid JSON at line 3, column 10"));
 }
+
+TEST_CASE("an event keeps its date's offset: utcOffset beside the UTC date", "[json]") {
+  auto e = event_from_json(json::parse(kEventJson)).value();  // date given at +07:00
+  CHECK(e.utc_offset_minutes == 420);
+  json::object o = to_json(e);
+  CHECK(o.at("date").as_string() == "2027-03-01T13:00:00.000+00:00");
+  CHECK(o.at("utcOffset").as_string() == "+07:00");
+  auto back = event_from_json(o).value();  // posted back: UTC date, offset beside it
+  CHECK(back.utc_offset_minutes == 420);
+  CHECK(back.date == e.date);
+  o["utcOffset"] = "7 hours";
+  CHECK(event_from_json(o).error().details.at("utcOffset").as_string() ==
+        "must be an offset such as +07:00");
+}

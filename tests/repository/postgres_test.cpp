@@ -57,7 +57,7 @@ TEST_CASE("eight instances opening one new database at once migrate it once", "[
   for (auto& r : repos) CHECK(r->get_event("Mig").value().tiers[0].stock.available == 3);
   auto versions = run_command({pg_program("psql"), "-XtAq", url, "-c",
                                "SELECT COUNT(*), MAX(version) FROM booking_schema"});
-  CHECK(versions.out == "1|1\n");
+  CHECK(versions.out == "2|2\n");
 }
 
 TEST_CASE("two repositories on one database sell a tier exactly once and expire each hold once",
@@ -178,12 +178,18 @@ TEST_CASE("a row lock held by a stuck transaction gives lock_timeout after lock_
   CHECK(repo->get_event("Stuck").value().tiers[0].stock == TierStock{10, 9, 1, 0});
 }
 
-TEST_CASE("a PostgreSQL database migrated by a newer libbooking is refused", "[postgres]") {
+TEST_CASE("a PostgreSQL database a newer libbooking migrated is used when it only added",
+          "[postgres]") {
   const std::string url = shared_postgres().create_database();
   REQUIRE(make_postgres_repository(url));
-  auto bumped = run_command(
-      {pg_program("psql"), "-XtAq", url, "-c", "INSERT INTO booking_schema VALUES (99)"});
-  REQUIRE(bumped.code == 0);
+  auto psql = [&](const std::string& sql) {
+    return run_command({pg_program("psql"), "-XtAq", url, "-c", sql}).code;
+  };
+  REQUIRE(psql("INSERT INTO booking_schema VALUES (99)") == 0);  // additive: readable_by 1
+  auto used = make_postgres_repository(url);
+  REQUIRE(used);
+  CHECK(used.value()->create_event(sample_event("PgNew", {{"gold", 3}})));
+  REQUIRE(psql("UPDATE booking_meta SET value = 99 WHERE name = 'readable_by'") == 0);
   auto r = make_postgres_repository(url);
   REQUIRE_FALSE(r);
   CHECK(r.error().code == errc::internal);

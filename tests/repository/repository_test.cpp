@@ -27,6 +27,7 @@ TEMPLATE_TEST_CASE("a stored event reads back with full stock", "[repo]", ALL_BA
   TestType b;
   Event e = sample_event("Con1", {{"gold", 10}, {"sil", 5}});
   e.promoter = "P";
+  e.utc_offset_minutes = 5 * 60 + 30;  // India: kept for showing local times
   e.waves = {ReleaseWave{kT0, kT0 + 1h, 7, 0}};
   auto stored = b.repo->create_event(e);
   REQUIRE(stored);
@@ -36,6 +37,7 @@ TEMPLATE_TEST_CASE("a stored event reads back with full stock", "[repo]", ALL_BA
   CHECK(got.value() == stored.value());
   CHECK(got.value().tiers[1].stock == TierStock{5, 5, 0, 0});
   CHECK(got.value().waves[0].limit == 7);
+  CHECK(got.value().utc_offset_minutes == 330);
   CHECK(b.repo->get_event("nope").error().code == errc::not_found);
 }
 

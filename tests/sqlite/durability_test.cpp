@@ -38,7 +38,7 @@ TEST_CASE("an SQLite database keeps everything across close and reopen", "[sqlit
     CHECK(repo->find_idempotency_key("idem-1").value()->booking_id == held_id);
   }
   SQLite::Database db(path);
-  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 2);
+  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 3);
   CHECK(db.execAndGet("PRAGMA journal_mode").getString() == "wal");
 }
 
@@ -128,6 +128,7 @@ TEST_CASE("a database from schema version 1 is migrated with every booking's lin
   CHECK(bob.status == BookingStatus::confirmed);
   CHECK(bob.lines.size() == 1);
   CHECK(repo->find_idempotency_key("fixture-key-1").value()->booking_id == bob.id);
+  CHECK(repo->get_event("Con10124").value().utc_offset_minutes == 0);  // migration 3's default
 
   // The per-user limit counts the migrated lines.
   auto event = repo->get_event("Con10124").value();
@@ -152,18 +153,41 @@ TEST_CASE("a database from schema version 1 is migrated with every booking's lin
   CHECK(after.tiers[1].stock == TierStock{200, 200, 0, 0});
   CHECK(after.tiers[2].stock == TierStock{50, 49, 0, 1});
   SQLite::Database db(path);
-  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 2);
+  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 3);
   CHECK_FALSE(db.tableExists("booking_lines"));
 }
 
-TEST_CASE("a database written by a newer libbooking is refused, not misread",
+TEST_CASE("a database a newer libbooking migrated is used when it only added, else refused",
           "[sqlite][migration]") {
   TempDir dir;
   const std::string path = dir.file("newer.db");
-  REQUIRE(make_sqlite_repository(path));
-  SQLite::Database(path, SQLite::OPEN_READWRITE).exec("PRAGMA user_version = 99");
+  {
+    auto repo = make_sqlite_repository(path).value();
+    REQUIRE(repo->create_event(sample_event("New", {{"gold", 5}})));
+  }
+  SQLite::Database db(path, SQLite::OPEN_READWRITE);
+  CHECK(db.execAndGet("SELECT value FROM booking_meta WHERE name = 'readable_by'").getInt() == 2);
+
+  // A newer version's migrations 4 and 5 only added (a column nobody here reads).
+  db.exec("ALTER TABLE tiers ADD COLUMN colour TEXT; PRAGMA user_version = 5");
+  {
+    auto repo = make_sqlite_repository(path);
+    REQUIRE(repo);
+    CHECK(repo.value()->get_event("New").value().tiers[0].capacity == 5);
+    HoldPlan plan;
+    plan.booking.id = std::string(32, 'a');
+    plan.booking.event_key = "New";
+    plan.booking.lines = {{"gold-New", 2, 1}};
+    plan.booking.total = Money{2, "IDR"};
+    plan.max_per_user = {std::nullopt};
+    CHECK(repo.value()->insert_hold(plan));
+  }
+  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 5);  // not migrated back
+
+  // One of them changed what exists: only a libbooking that knows it may use the file.
+  db.exec("UPDATE booking_meta SET value = 5 WHERE name = 'readable_by'");
   auto r = make_sqlite_repository(path);
   REQUIRE_FALSE(r);
   CHECK(r.error().code == errc::internal);
-  CHECK_THAT(r.error().message, Catch::Contains("schema version 99 is newer"));
+  CHECK_THAT(r.error().message, Catch::Contains("schema version 5 is newer"));
 }

@@ -58,6 +58,9 @@ struct Event {
   std::string type;     // "Concert"
   std::optional<std::string> promoter;
   Instant date;
+  // The UTC offset (minutes east) the organiser gave `date` in: the event's local time, used
+  // to show its instants as people there read them. Instants themselves are UTC.
+  std::int32_t utc_offset_minutes = 0;
   Location location;
   std::vector<Tier> tiers;
   std::vector<ReleaseWave> waves;

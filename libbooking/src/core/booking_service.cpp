@@ -311,6 +311,7 @@ Event demo_event(Instant now) {
   e.type = "Concert";
   e.promoter = "Java Festival Production";
   e.date = show;
+  e.utc_offset_minutes = 7 * 60;  // shown as 20:00 +07:00, Jakarta's time
   e.location = {"Jakarta International Stadium", "Jl. R.E. Martadinata, Jakarta Utara"};
   struct Row {
     const char* key;

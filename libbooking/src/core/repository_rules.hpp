@@ -4,7 +4,9 @@
 #include <booking/booking.hpp>
 #include <booking/error.hpp>
 #include <booking/time.hpp>
+#include <array>
 #include <cstddef>
+#include <optional>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -15,13 +17,41 @@
 
 namespace booking::detail {
 
-// Throws unless storage at schema `version` is one this build knows (`known` migrations): a
-// database migrated further by a newer libbooking would be misread by these queries.
-inline void require_known_schema(std::int64_t version, std::size_t known) {
+// One schema migration: its SQL, and whether it only adds (tables, columns with defaults,
+// indexes), so that a libbooking that knows only the schema before it still reads and writes
+// the database correctly (every query names its columns). Instances are upgraded one at a
+// time: while some still run the previous version, the database is already migrated.
+struct Migration {
+  const char* sql;
+  bool additive;
+};
+
+// The oldest schema version a libbooking must know to use a database migrated through the
+// first `applied` of `migrations`: the version the last non-additive migration brought.
+template <std::size_t N>
+std::int64_t readable_by(const std::array<Migration, N>& migrations, std::size_t applied) {
+  std::int64_t oldest = 0;
+  for (std::size_t i = 0; i < applied && i < N; ++i) {
+    if (!migrations[i].additive) oldest = static_cast<std::int64_t>(i + 1);
+  }
+  return oldest;
+}
+
+// Throws unless this build, which knows `known` migrations, can use storage at schema
+// `version`. A database migrated further by a newer libbooking is used when every migration
+// past `known` only added (its `readable_by`, read from the database, is at most `known`),
+// and refused rather than misread otherwise. `readable_by` is nullopt when the database does
+// not say (written before libbooking recorded it).
+inline void require_known_schema(std::int64_t version, std::size_t known,
+                                 std::optional<std::int64_t> readable_by = std::nullopt) {
   if (version >= 0 && static_cast<std::size_t>(version) <= known) return;
+  if (version > 0 && readable_by && *readable_by >= 0 &&
+      static_cast<std::size_t>(*readable_by) <= known) {
+    return;
+  }
   throw std::runtime_error("database schema version " + std::to_string(version) +
                            " is newer than this libbooking supports (" + std::to_string(known) +
-                           ")");
+                           ") and not readable by it");
 }
 
 inline error not_found_error(std::string_view what, std::string_view key) {

@@ -9,6 +9,7 @@
 #include <date/date.h>
 
 #include <charconv>
+#include <cstdio>
 #include <sstream>
 
 namespace booking {
@@ -70,6 +71,11 @@ bool iso8601_shape(std::string_view s) {
 }  // namespace
 
 result<Instant> parse_instant(std::string_view text) {
+  BOOKING_TRY(auto zoned, parse_zoned_instant(text));
+  return zoned.at;
+}
+
+result<ZonedInstant> parse_zoned_instant(std::string_view text) {
   if (text.size() < 20 || text.size() > 40) return bad_instant(text, "wrong length");
   if (!iso8601_shape(text)) return bad_instant(text, "not YYYY-MM-DDTHH:MM:SS[.mmm]+HH:MM");
   std::string s(text);
@@ -81,13 +87,17 @@ result<Instant> parse_instant(std::string_view text) {
   for (const char* format : {"%FT%T%Ez", "%FT%T%z"}) {
     std::istringstream in(s);
     Instant t{};
-    in >> date::parse(format, t);
+    std::chrono::minutes offset{0};
+    in >> date::parse(format, t, offset);
     if (!in.fail() && in.peek() == std::char_traits<char>::eof()) {
       auto y = date::year_month_day(date::floor<date::days>(t)).year();
       if (y < date::year(1970) || y > date::year(9999)) {
         return bad_instant(text, "year outside 1970..9999");
       }
-      return t;
+      if (offset < std::chrono::hours(-18) || offset > std::chrono::hours(18)) {
+        return bad_instant(text, "offset beyond +/-18:00");
+      }
+      return ZonedInstant{t, static_cast<std::int32_t>(offset.count())};
     }
   }
   return bad_instant(text, "not a date-time with offset");
@@ -98,6 +108,20 @@ result<Instant> parse_instant(std::string_view text) {
 #endif
 
 std::string format_instant(Instant t) { return date::format("%FT%T+00:00", t); }
+
+std::string format_utc_offset(std::int32_t offset_minutes) {
+  const std::int32_t a = offset_minutes < 0 ? -offset_minutes : offset_minutes;
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "%c%02d:%02d", offset_minutes < 0 ? '-' : '+', (a / 60) % 100,
+                a % 60);
+  return buf;
+}
+
+std::string format_instant(Instant t, std::int32_t offset_minutes) {
+  const auto local = date::local_time<std::chrono::milliseconds>(
+      (t + std::chrono::minutes(offset_minutes)).time_since_epoch());
+  return date::format("%FT%T", local) + format_utc_offset(offset_minutes);
+}
 
 result<std::chrono::milliseconds> parse_duration(std::string_view text) {
   auto bad = [&] {

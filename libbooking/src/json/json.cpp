@@ -73,12 +73,16 @@ class Reader {
   }
 
   Instant instant(std::string_view field) {
+    auto t = zoned_instant(field);
+    return t ? t->at : Instant{};
+  }
+  std::optional<ZonedInstant> zoned_instant(std::string_view field) {
     std::string s = string(field);
-    if (s.empty()) return {};
-    auto t = parse_instant(s);
+    if (s.empty()) return std::nullopt;
+    auto t = parse_zoned_instant(s);
     if (!t) {
       fail(field, t.error().message);
-      return {};
+      return std::nullopt;
     }
     return t.value();
   }
@@ -354,6 +358,7 @@ json::object to_json(const Event& e) {
   o["type"] = e.type;
   o["promoter"] = e.promoter ? json::value(*e.promoter) : json::value(nullptr);
   o["date"] = format_instant(e.date);
+  o["utcOffset"] = format_utc_offset(e.utc_offset_minutes);
   o["location"] = {{"venue", e.location.venue}, {"address", e.location.address}};
   json::array groups;
   for (const Tier& t : e.tiers) {
@@ -396,7 +401,19 @@ result<Event> event_from_json(const json::value& v) {
   e.name = r.string("name");
   e.type = r.string("type");
   e.promoter = r.optional_string("promoter");
-  e.date = r.instant("date");
+  if (auto zoned = r.zoned_instant("date")) {
+    e.date = zoned->at;
+    e.utc_offset_minutes = zoned->offset_minutes;
+  }
+  // A GET body posted back has the date in UTC and the local offset beside it.
+  if (r.get("utcOffset")) {
+    auto offset = parse_zoned_instant("2000-01-01T00:00:00" + r.string("utcOffset"));
+    if (offset) {
+      e.utc_offset_minutes = offset.value().offset_minutes;
+    } else {
+      r.fail("utcOffset", "must be an offset such as +07:00");
+    }
+  }
   if (const json::object* loc = r.object("location", false)) {
     Reader lr(*loc, "location.", problems);
     e.location.venue = lr.string("venue", false);
@@ -425,7 +442,8 @@ result<Event> event_from_json(const json::value& v) {
       e.waves.push_back(w);
     }
   }
-  r.only({"key", "name", "type", "promoter", "date", "location", "eventGroups", "eventSchedules"});
+  r.only({"key", "name", "type", "promoter", "date", "utcOffset", "location", "eventGroups",
+          "eventSchedules"});
   if (!problems.empty()) return validation(std::move(problems), "invalid event");
   BOOKING_TRY(validate_new_event(e));
   return e;

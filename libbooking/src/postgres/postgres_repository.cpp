@@ -42,8 +42,8 @@ Instant instant(std::int64_t v) { return Instant(std::chrono::milliseconds(v)); 
 
 // Migration N brings the schema from version N to N+1; never edit a shipped one, append.
 // pg_trgm is a trusted extension: a database owner may create it without superuser rights.
-constexpr std::array<const char*, 1> kMigrations{{
-    R"sql(
+constexpr std::array<detail::Migration, 2> kMigrations{{
+    {R"sql(
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
 CREATE TABLE events (
   id        BIGSERIAL PRIMARY KEY,
@@ -114,6 +114,14 @@ CREATE TABLE booking_lines (
   PRIMARY KEY (booking_id, position)
 );
 )sql",
+     false},
+    // 2: the UTC offset an event's date was given in (for showing its local time), and
+    // booking_meta, where 'readable_by' records the oldest schema that can use this database.
+    {R"sql(
+ALTER TABLE events ADD COLUMN utc_offset_min INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE booking_meta (name TEXT PRIMARY KEY, value BIGINT NOT NULL);
+)sql",
+     true},
 }};
 
 // An arbitrary constant naming libbooking's migration advisory lock.
@@ -127,12 +135,24 @@ void migrate(Connection& c) {
   c.exec_simple("CREATE TABLE IF NOT EXISTS booking_schema (version INTEGER NOT NULL)");
   Result v = c.exec("SELECT COALESCE(MAX(version), 0) FROM booking_schema");
   const std::int64_t version = v.int64(0, 0);
-  detail::require_known_schema(version, kMigrations.size());
+  std::optional<std::int64_t> readable;
+  if (c.exec("SELECT to_regclass('booking_meta') IS NOT NULL").text(0, 0) == "t") {
+    Result r = c.exec("SELECT value FROM booking_meta WHERE name = 'readable_by'");
+    if (r.rows() > 0) readable = r.int64(0, 0);
+  }
+  detail::require_known_schema(version, kMigrations.size(), readable);
+  if (static_cast<std::size_t>(version) >= kMigrations.size()) {
+    c.exec_simple("COMMIT");
+    return;
+  }
   for (auto n = static_cast<std::size_t>(version); n < kMigrations.size(); ++n) {
-    c.exec_simple(kMigrations[n]);
+    c.exec_simple(kMigrations[n].sql);
     c.exec("INSERT INTO booking_schema (version) VALUES ($1)",
            {param(static_cast<std::int64_t>(n + 1))});
   }
+  c.exec("INSERT INTO booking_meta (name, value) VALUES ('readable_by', $1) "
+         "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+         {param(detail::readable_by(kMigrations, kMigrations.size()))});
   c.exec_simple("COMMIT");
 }
 
@@ -148,10 +168,11 @@ result<std::int64_t> insert_event(Connection& c, const Event& e) {
       return detail::duplicate_key_error(t.key);
   }
   Result id = c.exec(
-      "INSERT INTO events (key, name, type, promoter, date_ms, venue, address) "
-      "VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+      "INSERT INTO events (key, name, type, promoter, date_ms, venue, address, utc_offset_min) "
+      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
       {param(e.key), param(e.name), param(e.type), param(e.promoter), param(ms(e.date)),
-       param(e.location.venue), param(e.location.address)});
+       param(e.location.venue), param(e.location.address),
+       param(std::int64_t{e.utc_offset_minutes})});
   const std::int64_t event_id = id.int64(0, 0);
   for (std::size_t i = 0; i < e.tiers.size(); ++i) {
     const Tier& t = e.tiers[i];
@@ -171,7 +192,7 @@ result<std::int64_t> insert_event(Connection& c, const Event& e) {
 }
 
 constexpr const char* kEventColumns =
-    "SELECT id, key, name, type, promoter, date_ms, venue, address FROM events ";
+    "SELECT id, key, name, type, promoter, date_ms, venue, address, utc_offset_min FROM events ";
 
 // Events of `rows` (in kEventColumns order) with their tiers and waves: three queries for a
 // whole page, not three per event.
@@ -187,6 +208,7 @@ std::vector<Event> load_events(Connection& c, const Result& rows) {
     e.promoter = rows.optional_text(r, 4);
     e.date = instant(rows.int64(r, 5));
     e.location = {rows.text(r, 6), rows.text(r, 7)};
+    e.utc_offset_minutes = static_cast<std::int32_t>(rows.int64(r, 8));
     if (r) ids += ',';
     ids += std::to_string(e.id);
     out.push_back(std::move(e));

@@ -75,8 +75,8 @@ void WriteTransaction::end() noexcept {
 namespace {
 // Migration N brings the schema from user_version N to N+1. Never edit a shipped migration;
 // append a new one.
-constexpr std::array<const char*, 2> kMigrations{{
-    R"sql(
+constexpr std::array<Migration, 3> kMigrations{{
+    {R"sql(
 CREATE TABLE events (
   id        INTEGER PRIMARY KEY,
   key       TEXT NOT NULL UNIQUE,
@@ -146,9 +146,10 @@ CREATE TABLE booking_lines (
   PRIMARY KEY (booking_id, position)
 ) WITHOUT ROWID;
 )sql",
+     false},
     // 2: a booking's lines move into its row, as [[tier_key, qty, unit_price_minor], ...]: one
     // B-tree page less per hold (a random leaf of booking_lines), measured +20 % holds/s.
-    R"sql(
+    {R"sql(
 ALTER TABLE bookings ADD COLUMN lines TEXT NOT NULL DEFAULT '[]';
 UPDATE bookings SET lines = (
   SELECT json_group_array(json_array(tier_key, qty, unit_price_minor))
@@ -156,20 +157,42 @@ UPDATE bookings SET lines = (
         WHERE booking_id = bookings.id ORDER BY position));
 DROP TABLE booking_lines;
 )sql",
+     false},
+    // 3: the UTC offset an event's date was given in (for showing its local time), and
+    // booking_meta, where 'readable_by' records the oldest schema that can use this database.
+    {R"sql(
+ALTER TABLE events ADD COLUMN utc_offset_min INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE booking_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+)sql",
+     true},
 }};
+
+// What the database says about the oldest schema that can use it, if it says.
+std::optional<std::int64_t> stored_readable_by(Connection& c) {
+  if (!c.db().tableExists("booking_meta")) return std::nullopt;
+  SQLite::Statement st(c.db(), "SELECT value FROM booking_meta WHERE name = 'readable_by'");
+  if (!st.executeStep()) return std::nullopt;
+  return st.getColumn(0).getInt64();
+}
 }  // namespace
 
 void migrate(Connection& c) {
   int version = c.db().execAndGet("PRAGMA user_version").getInt();
-  require_known_schema(version, kMigrations.size());
-  if (static_cast<std::size_t>(version) == kMigrations.size()) return;
+  require_known_schema(version, kMigrations.size(), stored_readable_by(c));
+  if (static_cast<std::size_t>(version) >= kMigrations.size()) return;
   WriteTransaction tx(c);  // serializes migrations of several processes opening at once
   version = c.db().execAndGet("PRAGMA user_version").getInt();
-  require_known_schema(version, kMigrations.size());
+  require_known_schema(version, kMigrations.size(), stored_readable_by(c));
+  if (static_cast<std::size_t>(version) >= kMigrations.size()) return;
   for (auto v = static_cast<std::size_t>(version); v < kMigrations.size(); ++v) {
-    c.db().exec(kMigrations[v]);
+    c.db().exec(kMigrations[v].sql);
     c.db().exec("PRAGMA user_version = " + std::to_string(v + 1));
   }
+  SQLite::Statement mark(c.db(),
+                         "INSERT INTO booking_meta (name, value) VALUES ('readable_by', ?) "
+                         "ON CONFLICT (name) DO UPDATE SET value = excluded.value");
+  mark.bind(1, static_cast<int64_t>(readable_by(kMigrations, kMigrations.size())));
+  mark.exec();
   tx.commit();
 }
 

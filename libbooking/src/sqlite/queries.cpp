@@ -71,8 +71,8 @@ result<std::int64_t> insert_event(Connection& c, const Event& e) {
     if (exists(c, "SELECT 1 FROM tiers WHERE key = ?", t.key)) return duplicate_key_error(t.key);
   }
   auto& ins = c.prepare(
-      "INSERT INTO events (key, name, type, promoter, date_ms, venue, address) "
-      "VALUES (?, ?, ?, ?, ?, ?, ?)");
+      "INSERT INTO events (key, name, type, promoter, date_ms, venue, address, utc_offset_min) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
   ins.bind(1, e.key);
   ins.bind(2, e.name);
   ins.bind(3, e.type);
@@ -80,6 +80,7 @@ result<std::int64_t> insert_event(Connection& c, const Event& e) {
   ins.bind(5, static_cast<int64_t>(ms(e.date)));
   ins.bind(6, e.location.venue);
   ins.bind(7, e.location.address);
+  ins.bind(8, static_cast<int>(e.utc_offset_minutes));
   ins.exec();
   std::int64_t id = c.db().getLastInsertRowid();
 
@@ -132,6 +133,7 @@ std::optional<Event> load_event_where(Connection& c, const char* sql, auto bind)
   e.promoter = optional_text(st.getColumn(4));
   e.date = instant(st.getColumn(5).getInt64());
   e.location = {st.getColumn(6).getString(), st.getColumn(7).getString()};
+  e.utc_offset_minutes = st.getColumn(8).getInt();
 
   auto& tiers = c.prepare(
       "SELECT key, category, price_minor, currency, capacity, available, held, sold, start_ms, "
@@ -163,7 +165,7 @@ std::optional<Event> load_event_where(Connection& c, const char* sql, auto bind)
 }
 
 constexpr const char* kEventColumns =
-    "SELECT id, key, name, type, promoter, date_ms, venue, address FROM events ";
+    "SELECT id, key, name, type, promoter, date_ms, venue, address, utc_offset_min FROM events ";
 }  // namespace
 
 std::optional<Event> load_event(Connection& c, std::string_view key) {
