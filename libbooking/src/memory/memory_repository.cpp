@@ -118,7 +118,11 @@ class MemoryRepository final : public RuleBasedRepository, private StorageTransa
   // passed and the primitives cannot fail half-way, so no undo log is needed.
   result<Booking> write(const Work& work) override {
     std::lock_guard lock(mu_);
-    return work(*this);
+    try {
+      return work(*this);
+    } catch (const std::exception& e) {  // out of memory: nothing else here throws
+      return make_error(errc::internal, std::string("storage error: ") + e.what());
+    }
   }
 
   // StorageTransaction, called under mu_ (from write).
