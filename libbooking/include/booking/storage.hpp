@@ -77,8 +77,10 @@ class StorageTransaction {
 
   virtual void add_stock(std::string_view tier, const StockDelta& delta) = 0;
   virtual void add_wave_booked(std::int64_t wave_id, std::int64_t delta) = 0;
-  // Stores a new booking; `request_fingerprint` goes with its idempotency key, if it has one.
-  virtual void insert_booking(const StoredBooking& booking,
+  // Stores a new HELD booking of event `event_id`, counted against wave `wave_id` if any;
+  // `request_fingerprint` goes with its idempotency key, if it has one.
+  virtual void insert_booking(const Booking& booking, std::int64_t event_id,
+                              std::optional<std::int64_t> wave_id,
                               const std::string& request_fingerprint) = 0;
   // Booking `id`, if stored.
   virtual std::optional<StoredBooking> load_booking(std::string_view id) = 0;

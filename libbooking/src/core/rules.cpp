@@ -76,22 +76,29 @@ result<Booking> apply_hold(StorageTransaction& tx, const HoldPlan& plan) {
       return detail::wave_limit_error(wave->limit - wave->booked);
     }
   }
-  boost::json::object available;
+  // What each line's tier has: a few lines at most (kept on the stack of a small vector).
+  std::vector<std::int64_t> available;
+  available.reserve(b.lines.size());
   bool enough = true;
   for (const BookingLine& l : b.lines) {
     auto tier = tx.load_tier(event_id, l.tier_key);
     if (!tier) return detail::not_found_error("event group", l.tier_key);
-    available[l.tier_key] = tier->available;
+    available.push_back(tier->available);
     enough = enough && tier->available >= l.qty;
   }
-  if (!enough) return detail::insufficient_stock_error(std::move(available));
+  if (!enough) {
+    boost::json::object details;
+    for (std::size_t i = 0; i < b.lines.size(); ++i) details[b.lines[i].tier_key] = available[i];
+    return detail::insufficient_stock_error(std::move(details));
+  }
 
   for (const BookingLine& l : b.lines) tx.add_stock(l.tier_key, {-l.qty, l.qty, 0});
   if (wave) tx.add_wave_booked(wave->id, b.ticket_count());
-  StoredBooking stored{b, event_id, wave ? std::optional(wave->id) : std::nullopt};
-  stored.booking.status = BookingStatus::held;
-  tx.insert_booking(stored, plan.request_fingerprint);
-  return stored.booking;
+  Booking held = b;  // the answer, and what is stored
+  held.status = BookingStatus::held;
+  tx.insert_booking(held, event_id, wave ? std::optional(wave->id) : std::nullopt,
+                    plan.request_fingerprint);
+  return held;
 }
 
 result<Booking> apply_confirm(StorageTransaction& tx, std::string_view id, std::string_view method,

@@ -169,9 +169,9 @@ class MemoryRepository final : public RuleBasedRepository, private StorageTransa
         .waves.at(static_cast<std::size_t>(id % kWavesPerEvent))
         .booked += delta;
   }
-  void insert_booking(const StoredBooking& sb, const std::string& fingerprint) override {
-    const Booking& b = sb.booking;
-    bookings_[b.id] = sb;
+  void insert_booking(const Booking& b, std::int64_t event_id, std::optional<std::int64_t> wave_id,
+                      const std::string& fingerprint) override {
+    bookings_[b.id] = StoredBooking{b, event_id, wave_id};
     bookings_[b.id].booking.status = BookingStatus::cancelled;  // set_booking counts it in
     set_booking(b);
     if (b.idempotency_key) idempotency_[*b.idempotency_key] = IdempotencyRecord{b.id, fingerprint};

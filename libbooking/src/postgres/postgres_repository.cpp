@@ -395,15 +395,15 @@ class Transaction final : public StorageTransaction {
   void add_wave_booked(std::int64_t wave_id, std::int64_t delta) override {
     c_.exec("UPDATE waves SET booked = booked + $1 WHERE id = $2", {param(delta), param(wave_id)});
   }
-  void insert_booking(const StoredBooking& sb, const std::string& fingerprint) override {
-    const Booking& b = sb.booking;
+  void insert_booking(const Booking& b, std::int64_t event_id, std::optional<std::int64_t> wave_id,
+                      const std::string& fingerprint) override {
     c_.exec(
         "INSERT INTO bookings (id, event_id, event_key, user_id, status, total_minor, currency, "
         "created_ms, expires_ms, wave_id, idempotency_key, request_hash) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        {param(b.id), param(sb.event_id), param(b.event_key), param(b.user_id),
+        {param(b.id), param(event_id), param(b.event_key), param(b.user_id),
          param(to_string(b.status)), param(b.total.minor), param(b.total.currency),
-         param(ms(b.created_at)), param(ms(b.expires_at)), param(sb.wave_id),
+         param(ms(b.created_at)), param(ms(b.expires_at)), param(wave_id),
          param(b.idempotency_key), b.idempotency_key ? param(fingerprint) : std::nullopt});
     std::vector<std::string> tiers;
     std::vector<std::string> qtys;

@@ -309,14 +309,15 @@ void Transaction::add_wave_booked(std::int64_t wave_id, std::int64_t delta) {
   st.exec();
 }
 
-void Transaction::insert_booking(const StoredBooking& sb, const std::string& fingerprint) {
-  const Booking& b = sb.booking;
+void Transaction::insert_booking(const Booking& b, std::int64_t event_id,
+                                 std::optional<std::int64_t> wave_id,
+                                 const std::string& fingerprint) {
   auto& ins = c_.prepare(
       "INSERT INTO bookings (id, event_id, event_key, user_id, status, total_minor, currency, "
       "created_ms, expires_ms, wave_id, idempotency_key, request_hash, lines) "
       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   ins.bind(1, b.id);
-  ins.bind(2, static_cast<int64_t>(sb.event_id));
+  ins.bind(2, static_cast<int64_t>(event_id));
   ins.bind(3, b.event_key);
   bind_optional(ins, 4, b.user_id);
   ins.bind(5, std::string(to_string(b.status)));
@@ -324,7 +325,7 @@ void Transaction::insert_booking(const StoredBooking& sb, const std::string& fin
   ins.bind(7, b.total.currency);
   ins.bind(8, static_cast<int64_t>(ms(b.created_at)));
   ins.bind(9, static_cast<int64_t>(ms(b.expires_at)));
-  bind_optional(ins, 10, sb.wave_id);
+  bind_optional(ins, 10, wave_id);
   bind_optional(ins, 11, b.idempotency_key);
   if (b.idempotency_key) {
     ins.bind(12, fingerprint);

@@ -29,7 +29,8 @@ class Transaction final : public StorageTransaction {
   std::optional<WaveCounters> load_wave(std::int64_t event_id, Instant start) override;
   void add_stock(std::string_view tier, const StockDelta& delta) override;
   void add_wave_booked(std::int64_t wave_id, std::int64_t delta) override;
-  void insert_booking(const StoredBooking& booking, const std::string& fingerprint) override;
+  void insert_booking(const Booking& booking, std::int64_t event_id,
+                      std::optional<std::int64_t> wave_id, const std::string& fingerprint) override;
   std::optional<StoredBooking> load_booking(std::string_view id) override;
   void update_booking(const Booking& booking) override;
 
