@@ -9,10 +9,12 @@
 // can yours: derive from RuleBasedRepository, implement the reads and the primitives, and the
 // rules come with it.
 //
-// Contract of the rules towards storage: a rule writes only what is to be kept. A refused hold
-// writes nothing (every check reads before anything is written); a confirm or cancel of a hold
-// found past its deadline writes that hold's expiry and answers hold_expired. So a storage
-// commits whatever a rule answers, and rolls back only when a primitive throws.
+// Contract of the rules towards storage: a rule leaves behind only what is to be kept. A
+// refused hold leaves storage as it found it (its checks read before anything is written, and
+// stock it took before finding a line short is given back in the same transaction); a confirm
+// or cancel of a hold found past its deadline writes that hold's expiry and answers
+// hold_expired. So a storage commits whatever a rule answers, and rolls back only when a
+// primitive throws.
 #pragma once
 
 #include <booking/event_repository.hpp>
@@ -75,6 +77,10 @@ class StorageTransaction {
   // The wave of event `event_id` that starts at `start`, if any.
   virtual std::optional<WaveCounters> load_wave(std::int64_t event_id, Instant start) = 0;
 
+  // Moves `qty` tickets of tier `tier` of event `event_id` from available to held if at least
+  // `qty` are available, in one step that no concurrent writer can split; false, changing
+  // nothing, when fewer are available or the event has no such tier.
+  virtual bool take_stock(std::int64_t event_id, std::string_view tier, std::int64_t qty) = 0;
   virtual void add_stock(std::string_view tier, const StockDelta& delta) = 0;
   virtual void add_wave_booked(std::int64_t wave_id, std::int64_t delta) = 0;
   // Stores a new HELD booking of event `event_id`, counted against wave `wave_id` if any;

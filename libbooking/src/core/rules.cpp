@@ -49,7 +49,7 @@ result<StoredBooking> load_live(StorageTransaction& tx, std::string_view id, Ins
 
 result<Booking> apply_hold(StorageTransaction& tx, const HoldPlan& plan) {
   const Booking& b = plan.booking;
-  // Every check reads; nothing is written until all have passed.
+  // Every check but the stock reads; nothing is written until they have passed.
   if (b.idempotency_key && tx.find_idempotency(*b.idempotency_key)) {
     return make_error(errc::duplicate_key, "idempotency key already used");
   }
@@ -76,23 +76,22 @@ result<Booking> apply_hold(StorageTransaction& tx, const HoldPlan& plan) {
       return detail::wave_limit_error(wave->limit - wave->booked);
     }
   }
-  // What each line's tier has: a few lines at most (kept on the stack of a small vector).
-  std::vector<std::int64_t> available;
-  available.reserve(b.lines.size());
-  bool enough = true;
-  for (const BookingLine& l : b.lines) {
-    auto tier = tx.load_tier(event_id, l.tier_key);
-    if (!tier) return detail::not_found_error("event group", l.tier_key);
-    available.push_back(tier->available);
-    enough = enough && tier->available >= l.qty;
+  // Stock: one conditional take per line (the common case costs one statement per line). A
+  // line that cannot be taken gives back what the lines before it took, in this same
+  // transaction, before the refusal is answered.
+  for (std::size_t i = 0; i < b.lines.size(); ++i) {
+    if (tx.take_stock(event_id, b.lines[i].tier_key, b.lines[i].qty)) continue;
+    for (std::size_t j = 0; j < i; ++j) {
+      tx.add_stock(b.lines[j].tier_key, {b.lines[j].qty, -b.lines[j].qty, 0});
+    }
+    boost::json::object available;
+    for (const BookingLine& l : b.lines) {
+      auto tier = tx.load_tier(event_id, l.tier_key);
+      if (!tier) return detail::not_found_error("event group", l.tier_key);
+      available[l.tier_key] = tier->available;
+    }
+    return detail::insufficient_stock_error(std::move(available));
   }
-  if (!enough) {
-    boost::json::object details;
-    for (std::size_t i = 0; i < b.lines.size(); ++i) details[b.lines[i].tier_key] = available[i];
-    return detail::insufficient_stock_error(std::move(details));
-  }
-
-  for (const BookingLine& l : b.lines) tx.add_stock(l.tier_key, {-l.qty, l.qty, 0});
   if (wave) tx.add_wave_booked(wave->id, b.ticket_count());
   Booking held = b;  // the answer, and what is stored
   held.status = BookingStatus::held;

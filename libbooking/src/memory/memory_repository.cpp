@@ -157,6 +157,12 @@ class MemoryRepository final : public RuleBasedRepository, private StorageTransa
     }
     return std::nullopt;
   }
+  bool take_stock(std::int64_t event_id, std::string_view key, std::int64_t qty) override {
+    auto counters = load_tier(event_id, key);
+    if (!counters || counters->available < qty) return false;
+    add_stock(key, {-qty, qty, 0});
+    return true;
+  }
   void add_stock(std::string_view key, const StockDelta& d) override {
     TierStock& s = find_tier(key)->stock;
     s.available += d.available;

@@ -150,9 +150,10 @@ void migrate(Connection& c) {
     c.exec("INSERT INTO booking_schema (version) VALUES ($1)",
            {param(static_cast<std::int64_t>(n + 1))});
   }
-  c.exec("INSERT INTO booking_meta (name, value) VALUES ('readable_by', $1) "
-         "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-         {param(detail::readable_by(kMigrations, kMigrations.size()))});
+  c.exec(
+      "INSERT INTO booking_meta (name, value) VALUES ('readable_by', $1) "
+      "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+      {param(detail::readable_by(kMigrations, kMigrations.size()))});
   c.exec_simple("COMMIT");
 }
 
@@ -386,6 +387,15 @@ class Transaction final : public StorageTransaction {
     if (r.rows() == 0) return std::nullopt;
     return WaveCounters{r.int64(0, 0), r.int64(0, 1), r.int64(0, 2)};
   }
+  bool take_stock(std::int64_t event_id, std::string_view tier, std::int64_t qty) override {
+    // PostgreSQL re-checks the condition on the latest row version after waiting for a
+    // concurrent writer, so two instances can never both take the last ticket.
+    return c_.exec(
+                 "UPDATE tiers SET available = available - $1, held = held + $1 "
+                 "WHERE key = $2 AND event_id = $3 AND available >= $1",
+                 {param(qty), param(tier), param(event_id)})
+               .affected() > 0;
+  }
   void add_stock(std::string_view tier, const StockDelta& d) override {
     c_.exec(
         "UPDATE tiers SET available = available + $1, held = held + $2, sold = sold + $3 "
@@ -403,8 +413,8 @@ class Transaction final : public StorageTransaction {
         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         {param(b.id), param(event_id), param(b.event_key), param(b.user_id),
          param(to_string(b.status)), param(b.total.minor), param(b.total.currency),
-         param(ms(b.created_at)), param(ms(b.expires_at)), param(wave_id),
-         param(b.idempotency_key), b.idempotency_key ? param(fingerprint) : std::nullopt});
+         param(ms(b.created_at)), param(ms(b.expires_at)), param(wave_id), param(b.idempotency_key),
+         b.idempotency_key ? param(fingerprint) : std::nullopt});
     std::vector<std::string> tiers;
     std::vector<std::string> qtys;
     std::vector<std::string> prices;

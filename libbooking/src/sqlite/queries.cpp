@@ -291,6 +291,16 @@ std::optional<WaveCounters> Transaction::load_wave(std::int64_t event_id, Instan
                       st.getColumn(2).getInt64()};
 }
 
+bool Transaction::take_stock(std::int64_t event_id, std::string_view tier, std::int64_t qty) {
+  auto& st = c_.prepare(
+      "UPDATE tiers SET available = available - ?1, held = held + ?1 "
+      "WHERE key = ?2 AND event_id = ?3 AND available >= ?1");
+  st.bind(1, static_cast<int64_t>(qty));
+  st.bind(2, std::string(tier));
+  st.bind(3, static_cast<int64_t>(event_id));
+  return st.exec() > 0;
+}
+
 void Transaction::add_stock(std::string_view tier, const StockDelta& d) {
   auto& st = c_.prepare(
       "UPDATE tiers SET available = available + ?, held = held + ?, sold = sold + ? "

@@ -27,6 +27,7 @@ class Transaction final : public StorageTransaction {
                                   std::string_view tier) override;
   std::optional<TierCounters> load_tier(std::int64_t event_id, std::string_view tier) override;
   std::optional<WaveCounters> load_wave(std::int64_t event_id, Instant start) override;
+  bool take_stock(std::int64_t event_id, std::string_view tier, std::int64_t qty) override;
   void add_stock(std::string_view tier, const StockDelta& delta) override;
   void add_wave_booked(std::int64_t wave_id, std::int64_t delta) override;
   void insert_booking(const Booking& booking, std::int64_t event_id,
