@@ -17,7 +17,6 @@
 // across the database round trips. Batches of several instances (and confirm, cancel) lock
 // rows in one global order: per-user advisory locks, then tiers by key, then waves by id.
 #include <algorithm>
-#include <array>
 #include <booking/storage.hpp>
 #include <set>
 #include <utility>
@@ -25,6 +24,7 @@
 #include "core/group_commit.hpp"
 #include "core/repository_rules.hpp"
 #include "postgres/pg.hpp"
+#include "postgres/schema.hpp"
 
 namespace booking {
 
@@ -39,123 +39,6 @@ using detail::pg::Result;
 
 std::int64_t ms(Instant t) { return t.time_since_epoch().count(); }
 Instant instant(std::int64_t v) { return Instant(std::chrono::milliseconds(v)); }
-
-// Migration N brings the schema from version N to N+1; never edit a shipped one, append.
-// pg_trgm is a trusted extension: a database owner may create it without superuser rights.
-constexpr std::array<detail::Migration, 2> kMigrations{{
-    {R"sql(
-CREATE EXTENSION IF NOT EXISTS pg_trgm;
-CREATE TABLE events (
-  id        BIGSERIAL PRIMARY KEY,
-  key       TEXT NOT NULL UNIQUE,
-  name      TEXT NOT NULL,
-  type      TEXT NOT NULL,
-  promoter  TEXT,
-  date_ms   BIGINT NOT NULL,
-  venue     TEXT NOT NULL DEFAULT '',
-  address   TEXT NOT NULL DEFAULT ''
-);
--- Case-insensitive substring search (ILIKE '%x%') is served by a trigram index.
-CREATE INDEX events_name_trgm ON events USING gin (name gin_trgm_ops);
-CREATE TABLE tiers (
-  key            TEXT PRIMARY KEY,
-  event_id       BIGINT NOT NULL REFERENCES events(id),
-  position       INTEGER NOT NULL,
-  category       TEXT NOT NULL,
-  price_minor    BIGINT NOT NULL CHECK (price_minor >= 0),
-  currency       TEXT NOT NULL,
-  capacity       BIGINT NOT NULL CHECK (capacity >= 0),
-  available      BIGINT NOT NULL CHECK (available >= 0),
-  held           BIGINT NOT NULL CHECK (held >= 0),
-  sold           BIGINT NOT NULL CHECK (sold >= 0),
-  start_ms       BIGINT NOT NULL,
-  end_ms         BIGINT NOT NULL,
-  max_per_order  BIGINT,
-  max_per_user   BIGINT,
-  -- the conservation invariant, enforced by the database itself
-  CHECK (capacity = available + held + sold)
-);
-CREATE INDEX tiers_event ON tiers(event_id, position);
-CREATE TABLE waves (
-  id        BIGSERIAL PRIMARY KEY,
-  event_id  BIGINT NOT NULL REFERENCES events(id),
-  start_ms  BIGINT NOT NULL,
-  end_ms    BIGINT NOT NULL,
-  lim       BIGINT NOT NULL CHECK (lim >= 1),
-  booked    BIGINT NOT NULL DEFAULT 0 CHECK (booked >= 0 AND booked <= lim),
-  UNIQUE (event_id, start_ms)
-);
-CREATE TABLE bookings (
-  id               TEXT PRIMARY KEY,
-  event_id         BIGINT NOT NULL REFERENCES events(id),
-  event_key        TEXT NOT NULL,
-  user_id          TEXT,
-  status           TEXT NOT NULL CHECK (status IN ('HELD','CONFIRMED','CANCELLED','EXPIRED')),
-  total_minor      BIGINT NOT NULL,
-  currency         TEXT NOT NULL,
-  created_ms       BIGINT NOT NULL,
-  expires_ms       BIGINT NOT NULL,
-  payment_method   TEXT,
-  payment_ref      TEXT,
-  wave_id          BIGINT REFERENCES waves(id),
-  idempotency_key  TEXT,
-  request_hash     TEXT
-);
-CREATE INDEX bookings_due ON bookings(expires_ms) WHERE status = 'HELD';
-CREATE INDEX bookings_user ON bookings(user_id, event_id) WHERE user_id IS NOT NULL;
-CREATE UNIQUE INDEX bookings_idempotency ON bookings(idempotency_key)
-  WHERE idempotency_key IS NOT NULL;
-CREATE TABLE booking_lines (
-  booking_id        TEXT NOT NULL REFERENCES bookings(id),
-  position          INTEGER NOT NULL,
-  tier_key          TEXT NOT NULL REFERENCES tiers(key),
-  qty               BIGINT NOT NULL CHECK (qty > 0),
-  unit_price_minor  BIGINT NOT NULL,
-  PRIMARY KEY (booking_id, position)
-);
-)sql",
-     false},
-    // 2: the UTC offset an event's date was given in (for showing its local time), and
-    // booking_meta, where 'readable_by' records the oldest schema that can use this database.
-    {R"sql(
-ALTER TABLE events ADD COLUMN utc_offset_min INTEGER NOT NULL DEFAULT 0;
-CREATE TABLE booking_meta (name TEXT PRIMARY KEY, value BIGINT NOT NULL);
-)sql",
-     true},
-}};
-
-// An arbitrary constant naming libbooking's migration advisory lock.
-constexpr const char* kMigrationLock = "SELECT pg_advisory_xact_lock(7426351093)";
-
-void migrate(Connection& c) {
-  // Several instances may start at the same moment: the advisory lock lets one apply the
-  // migrations while the others wait, then find nothing left to do. DDL is transactional.
-  c.exec_simple("BEGIN");
-  c.exec_simple(kMigrationLock);
-  c.exec_simple("CREATE TABLE IF NOT EXISTS booking_schema (version INTEGER NOT NULL)");
-  Result v = c.exec("SELECT COALESCE(MAX(version), 0) FROM booking_schema");
-  const std::int64_t version = v.int64(0, 0);
-  std::optional<std::int64_t> readable;
-  if (c.exec("SELECT to_regclass('booking_meta') IS NOT NULL").text(0, 0) == "t") {
-    Result r = c.exec("SELECT value FROM booking_meta WHERE name = 'readable_by'");
-    if (r.rows() > 0) readable = r.int64(0, 0);
-  }
-  detail::require_known_schema(version, kMigrations.size(), readable);
-  if (static_cast<std::size_t>(version) >= kMigrations.size()) {
-    c.exec_simple("COMMIT");
-    return;
-  }
-  for (auto n = static_cast<std::size_t>(version); n < kMigrations.size(); ++n) {
-    c.exec_simple(kMigrations[n].sql);
-    c.exec("INSERT INTO booking_schema (version) VALUES ($1)",
-           {param(static_cast<std::int64_t>(n + 1))});
-  }
-  c.exec(
-      "INSERT INTO booking_meta (name, value) VALUES ('readable_by', $1) "
-      "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-      {param(detail::readable_by(kMigrations, kMigrations.size()))});
-  c.exec_simple("COMMIT");
-}
 
 bool exists(Connection& c, const char* sql, const std::string& key) {
   return c.exec(sql, {param(key)}).rows() > 0;
@@ -468,7 +351,7 @@ class PostgresRepository final : public RuleBasedRepository {
             url, options.pool_size,
             {std::chrono::ceil<std::chrono::seconds>(options.connect_timeout), options.lock_wait}) {
     auto c = pool_.acquire();
-    migrate(*c);
+    detail::pg::migrate(*c);
   }
 
   result<Event> create_event(const Event& event) override {
