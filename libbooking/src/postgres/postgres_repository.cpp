@@ -554,9 +554,9 @@ class PostgresRepository final : public RuleBasedRepository {
       lock_rows(c, batch);
       Transaction primitives(c);
       for (std::size_t i = 0; i < batch.size(); ++i) {
-        // A refused hold writes nothing; the savepoint undoes a hold refused by the unique
-        // index on idempotency keys (raced in by another instance). Alone, in_transaction
-        // says so for the whole transaction.
+        // A refused hold leaves nothing behind; the savepoint undoes a hold refused by the
+        // unique index on idempotency keys (raced in by another instance). Alone,
+        // in_transaction says so for the whole transaction.
         if (!alone) c.exec_simple("SAVEPOINT hold");
         try {
           outcomes[i] = apply_hold(primitives, batch[i]->plan());

@@ -178,7 +178,7 @@ class SqliteRepository final : public RuleBasedRepository {
         return;
       }
       for (QueuedHold* h : batch) {
-        // A refused hold writes nothing; the savepoint undoes a hold whose write failed.
+        // A refused hold leaves nothing behind; the savepoint undoes a hold whose write failed.
         writer_->prepare("SAVEPOINT hold").exec();
         std::optional<result<Booking>> answer;
         bool undo = false;
