@@ -109,8 +109,7 @@ TEST_CASE("every endpoint answers its success path", "[http]") {
 
 TEST_CASE("every error code comes in the envelope with storage unchanged", "[http]") {
   ServiceOptions options;
-  options.retry.attempts = 2;
-  options.retry.attempt_wait = 20ms;
+  options.lock_wait.wait = 20ms;
   httpd::HttpOptions http;
   http.max_body = 4096;
   HttpFixture f(make_memory_repository(), options, http);

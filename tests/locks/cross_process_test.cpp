@@ -151,7 +151,7 @@ TEST_CASE("Redis going away makes holds fail fast, and they resume when it retur
   auto repo = make_memory_repository();
   ManualClock clock{kT0};
   ServiceOptions options;
-  options.retry.attempt_wait = 100ms;
+  options.lock_wait.wait = 100ms;
   BookingService service(*repo, *locks, clock, options);
   REQUIRE(service.create_event(sample_event("R", {{"gold", 100}})));
   HoldRequest r;

@@ -29,8 +29,7 @@ void require_failed_cleanly(Fixture& f, const R& r, errc code, const Event& befo
 TEMPLATE_TEST_CASE("every hold error leaves storage untouched", "[service]", ALL_BACKENDS) {
   TestType b;
   ServiceOptions options;
-  options.retry.attempts = 2;
-  options.retry.attempt_wait = 20ms;
+  options.lock_wait.wait = 20ms;
   Fixture f(b.repo, options);
   Event e = sample_event("Con1", {{"gold", 10}, {"sil", 10}});
   e.tiers[0].max_per_order = 4;

@@ -19,18 +19,19 @@
 
 namespace booking {
 
-// How hard a hold tries for its tier locks before failing with lock_timeout.
-struct RetryPolicy {
-  int attempts = 5;                             // acquire attempts
-  std::chrono::milliseconds attempt_wait{250};  // how long one attempt may wait
-  std::chrono::milliseconds backoff_base{2};    // full-jitter exponential backoff
-  std::chrono::milliseconds backoff_max{50};    //   between attempts
-  std::chrono::milliseconds lease_ttl{10000};   // a crashed holder blocks at most this
+// How a hold waits for its tier locks. Waiters are served first come, first served, so the
+// deadline only passes when the lock backend is unreachable, a holder is stuck, or more holds
+// queue for one tier than the deadline can serve (real overload): never because a waiter lost
+// its turn. The locks are held only while a hold is handed to storage (microseconds), so the
+// lease is short and never needs renewing.
+struct LockWaitPolicy {
+  std::chrono::milliseconds wait{2000};       // total, from the first try (lock_timeout after)
+  std::chrono::milliseconds lease_ttl{2000};  // a crashed holder blocks its tiers at most this
 };
 
 struct ServiceOptions {
   std::chrono::milliseconds hold_ttl{std::chrono::minutes(10)};
-  RetryPolicy retry;
+  LockWaitPolicy lock_wait;
   std::size_t expire_batch = 10000;  // bookings per expiry transaction
 };
 

@@ -249,23 +249,15 @@ result<std::shared_ptr<const Event>> BookingService::definition(const std::strin
 }
 
 result<Lease> BookingService::lock_tiers(const std::vector<std::string>& keys) {
-  const RetryPolicy& p = options_.retry;
-  detail::Backoff backoff(p.backoff_base, p.backoff_max);
-  for (int attempt = 1;; ++attempt) {
-    auto start = std::chrono::steady_clock::now();
-    auto lease = acquire_guard(locks_, keys, p.lease_ttl, start + p.attempt_wait);
-    if (observer_.on_lock_wait) observer_.on_lock_wait(std::chrono::steady_clock::now() - start);
-    if (lease || lease.error().code != errc::lock_timeout || attempt >= p.attempts) {
-      if (!lease && lease.error().code == errc::lock_timeout) {
-        return make_error(errc::lock_timeout,
-                          "tickets are in high demand, try again (" + std::to_string(p.attempts) +
-                              " lock attempts failed: " + lease.error().message + ")");
-      }
-      return lease;
-    }
-    auto deadline = std::chrono::steady_clock::now() + p.backoff_max;
-    std::this_thread::sleep_for(backoff.next(deadline));
+  const LockWaitPolicy& p = options_.lock_wait;
+  const auto start = std::chrono::steady_clock::now();
+  auto lease = acquire_guard(locks_, keys, p.lease_ttl, start + p.wait);
+  if (observer_.on_lock_wait) observer_.on_lock_wait(std::chrono::steady_clock::now() - start);
+  if (!lease && lease.error().code == errc::lock_timeout) {
+    return make_error(errc::lock_timeout,
+                      "tickets are in high demand, try again (" + lease.error().message + ")");
   }
+  return lease;
 }
 
 result<Booking> BookingService::get_booking(std::string_view id) {

@@ -7,26 +7,27 @@
 // process and do not exclude threads. The kernel releases a flock when its holder dies, SIGKILL
 // included.
 //
-// flock has no timeout, so waits are non-blocking tries with jittered backoff until the
-// deadline. Threads of this process first exclude each other on an in-process table (two threads
-// sharing one descriptor would both "get" the flock); the TTL is enforced there. Across
-// processes the guarantee is the kernel's release on death: a live process keeps its flock
-// until it releases. Not for network file systems (refused).
-#include <booking/lock_provider.hpp>
-
+// flock has no timeout, so the cross-process wait is short jittered polls (50 us growing to
+// 1 ms) until the deadline: a blocking flock could not give up, and a stopped (not dead) holder
+// must give its waiters lock_timeout rather than a hang. Threads of this process first queue on
+// an in-process first-come-first-served table (two threads sharing one descriptor would both
+// "get" the flock), so each process has at most one poller per key, and the TTL is enforced
+// there. Across processes the guarantee is the kernel's release on death: a live process keeps
+// its flock until it releases. Not for network file systems (refused).
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include <booking/lock_provider.hpp>
 #include <cerrno>
-#include <condition_variable>
 #include <cstring>
 #include <filesystem>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
 
+#include "locks/fifo_table.hpp"
 #include "locks/lock_util.hpp"
 
 namespace booking {
@@ -45,9 +46,7 @@ class FileLockProvider final : public LockProvider {
   explicit FileLockProvider(std::filesystem::path dir) : dir_(std::move(dir)) {}
 
   ~FileLockProvider() override {
-    for (auto& [key, slot] : slots_) {
-      if (slot.fd >= 0) ::close(slot.fd);
-    }
+    for (auto& [key, fd] : fds_) ::close(fd);
   }
 
   result<LeaseInfo> acquire(std::span<const std::string> keys, std::chrono::milliseconds ttl,
@@ -58,48 +57,31 @@ class FileLockProvider final : public LockProvider {
         return make_error(errc::validation_failed, "lock keys must be 1-120 bytes");
       }
     }
-    // 1. Exclude the other threads of this process.
-    std::vector<Slot*> slots;
-    {
-      std::unique_lock lock(mu_);
-      while (true) {
-        auto now = std::chrono::steady_clock::now();
-        SteadyTime wake = deadline;
-        bool all_free = true;
-        for (const auto& k : lease.keys) {
-          const Slot& s = slots_[k];
-          if (!s.token.empty() && s.valid_until > now) {
-            all_free = false;
-            wake = std::min(wake, s.valid_until);
-          }
-        }
-        if (all_free) break;
-        if (now >= deadline) return detail::lock_timeout_error("file", lease.keys);
-        cv_.wait_until(lock, wake);
+    // 1. Queue behind the other threads of this process.
+    BOOKING_TRY(table_.acquire(lease, ttl, deadline, "file"));
+    std::vector<int> fds;
+    for (const auto& k : lease.keys) {
+      auto fd = fd_for(k);
+      if (!fd) {
+        table_.release(lease);
+        return fd.error();
       }
-      for (const auto& k : lease.keys) {
-        BOOKING_TRY(open_slot(k, slots_[k]));
-      }
-      lease.valid_until = std::chrono::steady_clock::now() + ttl;
-      for (const auto& k : lease.keys) {
-        Slot& s = slots_[k];
-        s.token = lease.token;
-        s.valid_until = lease.valid_until;
-        slots.push_back(&s);
-      }
+      fds.push_back(fd.value());
     }
     // 2. Exclude other processes, key by key in sorted order, all or nothing.
-    detail::Backoff backoff;
-    for (std::size_t i = 0; i < slots.size(); ++i) {
+    for (std::size_t i = 0; i < fds.size(); ++i) {
+      detail::Backoff backoff(std::chrono::microseconds(50), std::chrono::microseconds(1000));
       while (true) {
-        auto r = try_flock(*slots[i]);
-        if (!r) {
-          unwind(lease, i);
-          return r.error();
-        }
-        if (r.value()) break;
-        if (std::chrono::steady_clock::now() >= deadline) {
-          unwind(lease, i);
+        if (::flock(fds[i], LOCK_EX | LOCK_NB) == 0) break;
+        const int err = errno;
+        const bool busy = err == EWOULDBLOCK || err == EINTR;
+        if (!busy || std::chrono::steady_clock::now() >= deadline) {
+          for (std::size_t j = 0; j < i; ++j) ::flock(fds[j], LOCK_UN);
+          table_.release(lease);
+          if (!busy) {
+            return make_error(errc::lock_timeout,
+                              std::string("flock failed: ") + std::strerror(err));
+          }
           return detail::lock_timeout_error("file", lease.keys);
         }
         std::this_thread::sleep_for(backoff.next(deadline));
@@ -109,48 +91,25 @@ class FileLockProvider final : public LockProvider {
   }
 
   result<ReleaseOutcome> release(const LeaseInfo& lease) override {
-    std::size_t owned = 0;
-    {
-      std::lock_guard lock(mu_);
-      for (const auto& k : lease.keys) {
-        auto it = slots_.find(k);
-        if (it == slots_.end() || it->second.token != lease.token) continue;
-        ::flock(it->second.fd, LOCK_UN);
-        it->second.token.clear();
-        ++owned;
-      }
-    }
-    cv_.notify_all();
-    bool expired = lease.valid_until <= std::chrono::steady_clock::now();
+    const bool expired = lease.valid_until <= std::chrono::steady_clock::now();
+    // The flock goes while the table still says we own the key: a thread of this process woken
+    // for it must not find our flock (on the shared descriptor it would seem to be its own).
+    const std::size_t owned = table_.release(lease, [this](const std::string& k) {
+      std::lock_guard lock(fds_mu_);
+      if (auto it = fds_.find(k); it != fds_.end()) ::flock(it->second, LOCK_UN);
+    });
     if (owned == lease.keys.size() && !expired) return ReleaseOutcome::released;
     if (owned == 0 && !expired) return ReleaseOutcome::not_owner;
     return ReleaseOutcome::expired;
   }
 
   result<void> extend(LeaseInfo& lease, std::chrono::milliseconds ttl) override {
-    std::lock_guard lock(mu_);
-    auto now = std::chrono::steady_clock::now();
-    for (const auto& k : lease.keys) {
-      auto it = slots_.find(k);
-      if (it == slots_.end() || it->second.token != lease.token ||
-          it->second.valid_until <= now) {
-        return make_error(errc::invalid_state, "lease on '" + k + "' is no longer held");
-      }
-    }
-    lease.valid_until = now + ttl;
-    for (const auto& k : lease.keys) slots_[k].valid_until = lease.valid_until;
-    return boost::outcome_v2::success();
+    return table_.extend(lease, ttl);
   }
 
   std::string describe() const override { return "file:" + dir_.string(); }
 
  private:
-  struct Slot {
-    int fd = -1;            // opened once, kept for the provider's life
-    std::string token;      // in-process owner; empty when free
-    SteadyTime valid_until;
-  };
-
   std::string path_for(const std::string& key) const {
     static constexpr char kHex[] = "0123456789abcdef";
     std::string name = "lock-";
@@ -161,45 +120,24 @@ class FileLockProvider final : public LockProvider {
     return (dir_ / name).string();
   }
 
-  // Opens the key's file once; called under mu_, so fd is written once before any use.
-  result<void> open_slot(const std::string& key, Slot& slot) {
-    if (slot.fd >= 0) return boost::outcome_v2::success();
+  // The key's lock file, opened once and kept for the provider's life.
+  result<int> fd_for(const std::string& key) {
+    std::lock_guard lock(fds_mu_);
+    if (auto it = fds_.find(key); it != fds_.end()) return it->second;
     int fd = ::open(path_for(key).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) {
-      return make_error(errc::lock_timeout, "cannot open lock file in " + dir_.string() + ": " +
-                                                std::strerror(errno));
+      return make_error(errc::lock_timeout,
+                        "cannot open lock file in " + dir_.string() + ": " + std::strerror(errno));
     }
-    slot.fd = fd;
-    return boost::outcome_v2::success();
-  }
-
-  // true when the flock was taken, false when another process holds it.
-  result<bool> try_flock(const Slot& slot) {
-    if (::flock(slot.fd, LOCK_EX | LOCK_NB) == 0) return true;
-    if (errno == EWOULDBLOCK || errno == EINTR) return false;
-    return make_error(errc::lock_timeout, std::string("flock failed: ") + std::strerror(errno));
-  }
-
-  // Releases keys [0, taken) at the OS level and every key of `lease` in-process.
-  void unwind(const LeaseInfo& lease, std::size_t taken) {
-    {
-      std::lock_guard lock(mu_);
-      for (std::size_t i = 0; i < lease.keys.size(); ++i) {
-        Slot& s = slots_[lease.keys[i]];
-        if (s.token != lease.token) continue;
-        if (i < taken) ::flock(s.fd, LOCK_UN);
-        s.token.clear();
-      }
-    }
-    cv_.notify_all();
+    fds_.emplace(key, fd);
+    return fd;
   }
 
   std::filesystem::path dir_;
-  std::mutex mu_;  // guards slots_ (the map and each slot's token and deadline)
-  std::condition_variable cv_;
-  std::unordered_map<std::string, Slot> slots_;  // node-based: Slot* stays valid
+  detail::FifoTable table_;
+  std::mutex fds_mu_;  // guards fds_
+  std::unordered_map<std::string, int> fds_;
 };
-
 }  // namespace
 
 result<std::unique_ptr<LockProvider>> make_file_lock_provider(const std::string& dir) {
