@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <booking/access.hpp>
 #include <booking/booking_service.hpp>
 #include <booking/import.hpp>
 #include <booking/json_codec.hpp>
@@ -336,6 +337,79 @@ int main(int argc, char** argv) {
     }
     return print(
         g, created, [](const Event& x) { return to_json(x); }, render_event);
+  });
+
+  auto* token = app.add_subcommand(
+      "token", "Manage the API tokens bookingd accepts (roles: admin, sales)");
+  token->require_subcommand(1);
+  std::string token_name;
+  std::string token_role = "sales";
+  auto* token_create =
+      token->add_subcommand("create", "Create a token and print its secret (shown only once)");
+  token_create->add_option("NAME", token_name, "A name for it: [A-Za-z0-9._-]{1,64}")->required();
+  token_create->add_option("--role", token_role, "admin (everything) or sales")
+      ->check(CLI::IsMember({"admin", "sales"}))
+      ->capture_default_str();
+  with(token_create, [&](Engine& e) {
+    auto issued = create_token(*e.repo, token_name, parse_role(token_role).value_or(Role::sales),
+                               system_clock().now());
+    return print(
+        g, issued,
+        [](const IssuedToken& t) {
+          return json::object{{"name", t.token.name},
+                              {"role", to_string(t.token.role)},
+                              {"token", t.secret},
+                              {"createdAt", format_instant(t.token.created_at)}};
+        },
+        [](const IssuedToken& t, const Style& style) {
+          return fmt::format(
+              "{}\n{} token '{}' created; it is shown only this once. Send it as\n"
+              "  Authorization: Bearer {}\n",
+              t.secret, style.bold(std::string(to_string(t.token.role))), t.token.name,
+              t.secret);
+        });
+  });
+  auto* token_list = token->add_subcommand("list", "List tokens (never their secrets)");
+  with(token_list, [&](Engine& e) {
+    return print(
+        g, e.repo->list_tokens(),
+        [](const std::vector<ApiToken>& tokens) {
+          json::array out;
+          for (const ApiToken& t : tokens) {
+            json::object o{{"name", t.name},
+                           {"role", to_string(t.role)},
+                           {"createdAt", format_instant(t.created_at)}};
+            o["revokedAt"] = t.revoked_at ? json::value(format_instant(*t.revoked_at)) : nullptr;
+            out.push_back(std::move(o));
+          }
+          return out;
+        },
+        [](const std::vector<ApiToken>& tokens, const Style& style) {
+          if (tokens.empty()) {
+            return std::string(
+                "no tokens: bookingd is open to every caller on loopback\n"
+                "(create one with: booking token create NAME --role admin)\n");
+          }
+          Table table({"NAME", "ROLE", "CREATED", "REVOKED"});
+          for (const ApiToken& t : tokens) {
+            table.add({t.name, std::string(to_string(t.role)), format_instant(t.created_at),
+                       t.revoked_at ? format_instant(*t.revoked_at) : "-"});
+          }
+          return table.render(style);
+        });
+  });
+  auto* token_revoke = token->add_subcommand(
+      "revoke", "Revoke a token; every bookingd on this database refuses it within 1 s");
+  token_revoke->add_option("NAME", token_name, "The token's name")->required();
+  with(token_revoke, [&](Engine& e) {
+    auto revoked = e.repo->revoke_token(token_name, system_clock().now());
+    if (!revoked) return report(g, revoked.error());
+    if (g.json) {
+      std::cout << to_text(json::object{{"name", token_name}, {"revoked", true}}) << "\n";
+    } else {
+      std::cout << fmt::format("token '{}' revoked\n", token_name);
+    }
+    return 0;
   });
 
   // An unknown command is named as such (CLI11 would say "A subcommand is required").

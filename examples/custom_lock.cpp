@@ -47,9 +47,10 @@ int main() {
   std::vector<std::thread> buyers;
   for (int i = 0; i < 8; ++i) {
     buyers.emplace_back([&] {
-      for (int k = 0; k < 10; ++k) {
-        (void)service.hold({"Con10124", {{"sil-Con10124", 1}}, std::nullopt, std::nullopt});
-      }
+      booking::HoldRequest one;
+      one.event_key = "Con10124";
+      one.lines = {{"sil-Con10124", 1}};
+      for (int k = 0; k < 10; ++k) (void)service.hold(one);
     });
   }
   for (auto& t : buyers) t.join();

@@ -44,8 +44,10 @@ int main(int argc, char** argv) {
       std::mt19937 rng(static_cast<unsigned>(b));
       const std::string buyer = "buyer" + std::to_string(b);
       for (bool sold_out = false; !sold_out;) {
-        booking::HoldRequest r{"Flash1", {{"gold-Flash1", 1 + static_cast<int>(rng() % 6)}},
-                               buyer, std::nullopt};
+        booking::HoldRequest r;
+        r.event_key = "Flash1";
+        r.lines = {{"gold-Flash1", 1 + static_cast<int>(rng() % 6)}};
+        r.user_id = buyer;
         auto h = service.hold(r);
         std::lock_guard lock(mu);
         if (h) {

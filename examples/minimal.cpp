@@ -8,7 +8,10 @@ int main() {
   booking::BookingService service(*repo, *locks, booking::system_clock());
   service.create_event(booking::demo_event(booking::system_clock().now())).value();
 
-  booking::HoldRequest request{"Con10124", {{"gold-Con10124", 2}}, "alice", std::nullopt};
+  booking::HoldRequest request;
+  request.event_key = "Con10124";
+  request.lines = {{"gold-Con10124", 2}};
+  request.user_id = "alice";
   auto hold = service.hold(request);                    // booking::result<Booking>
   if (!hold) {
     std::cerr << booking::to_string(hold.error().code) << ": " << hold.error().message << "\n";

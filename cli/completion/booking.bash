@@ -8,7 +8,7 @@ _booking() {
   cur="${COMP_WORDS[COMP_CWORD]}"
   prev="${COMP_WORDS[COMP_CWORD - 1]}"
   local globals="--db --lock --json --hold-ttl --help --version"
-  local commands="event book show confirm cancel expire demo"
+  local commands="event book show confirm cancel expire demo token"
   # The command and subcommand typed so far, skipping global options and their values.
   local i cmd="" sub=""
   for ((i = 1; i < COMP_CWORD; i++)); do
@@ -29,6 +29,7 @@ _booking() {
     --lock) COMPREPLY=($(compgen -W "memory file: redis://" -- "$cur")); return ;;
     --hold-ttl | --batch | --limit | --offset | --user | --idempotency-key | --method | \
       --reference) COMPREPLY=(); return ;;
+    --role) COMPREPLY=($(compgen -W "admin sales" -- "$cur")); return ;;
   esac
   if [ -z "$cmd" ]; then
     COMPREPLY=($(compgen -W "$commands $globals" -- "$cur"))
@@ -51,6 +52,16 @@ _booking() {
         COMPREPLY=($(compgen -f -- "$cur"))
         return
       fi
+      ;;
+    token)
+      if [ -z "$sub" ]; then
+        COMPREPLY=($(compgen -W "create list revoke --help" -- "$cur"))
+        return
+      fi
+      case "$sub" in
+        create) options="--role --help" ;;
+        list | revoke) options="--help" ;;
+      esac
       ;;
     book) options="--user --idempotency-key --help" ;;
     confirm) options="--method --reference --help" ;;

@@ -39,6 +39,9 @@ check "event subcommands" "$(subcommands event)" "$(complete_line booking event 
 for sub in import search; do
   check "event $sub options" "$(options_of event "$sub")" "$(complete_line booking event "$sub" -)"
 done
+check "token subcommands" "$(subcommands token)" "$(complete_line booking token "" | words_only)"
+check "token create options" "$(options_of token create)" "$(complete_line booking token create -)"
+check "--role values" "admin sales" "$(complete_line booking token create --role "")"
 for cmd in book confirm show cancel expire demo; do
   check "$cmd options" "$(options_of "$cmd")" "$(complete_line booking "$cmd" -)"
 done

@@ -36,7 +36,10 @@ struct Booking {
   Instant expires_at;
   std::optional<std::string> payment_method;  // set on confirmation
   std::optional<std::string> payment_reference;
-  std::optional<std::string> idempotency_key;
+  std::optional<std::string> idempotency_key;  // as stored: scoped to whoever sent it
+  // The anonymous caller a hold was made for (bookingd: "client:ADDRESS"), for the limit on
+  // tickets one client may hold at once. Not part of the API's JSON.
+  std::optional<std::string> client;
   friend bool operator==(const Booking&, const Booking&) = default;
 
   std::int64_t ticket_count() const noexcept {

@@ -33,6 +33,9 @@ struct ServiceOptions {
   std::chrono::milliseconds hold_ttl{std::chrono::minutes(10)};
   LockWaitPolicy lock_wait;
   std::size_t expire_batch = 10000;  // bookings per expiry transaction
+  // An idempotency key answers repeats of its request for this long; then it is forgotten
+  // (expire_due purges expired keys).
+  std::chrono::milliseconds idempotency_ttl{std::chrono::hours(24)};
 };
 
 struct HoldLineRequest {
@@ -45,6 +48,14 @@ struct HoldRequest {
   std::vector<HoldLineRequest> lines;
   std::optional<std::string> user_id;
   std::optional<std::string> idempotency_key;
+  // Whose key it is: keys of different scopes never meet (bookingd: the token's name, or the
+  // client address of an anonymous caller). Empty: one scope for everything.
+  std::string idempotency_scope;
+  // An anonymous caller's identity (bookingd: its address). Without user_id it stands for the
+  // user of a tier's maxPerUser, and with max_held_by_client it limits the tickets this client
+  // may hold at once (rate_limited beyond).
+  std::optional<std::string> client;
+  std::optional<std::int64_t> max_held_by_client;
 };
 
 struct SearchPage {
@@ -93,10 +104,12 @@ class BookingService {
   // HELD -> CONFIRMED. hold_expired past the deadline (even before the sweeper ran),
   // invalid_state from any other status.
   result<Booking> confirm(std::string_view id, const Payment& payment);
-  // HELD or CONFIRMED -> CANCELLED, returning the stock. invalid_state otherwise.
-  result<Booking> cancel(std::string_view id);
-  // Expires every HELD booking past its deadline, returning stock exactly once. Safe to call
-  // from several threads or processes at once. Returns how many this call expired.
+  // HELD or CONFIRMED -> CANCELLED, returning the stock. invalid_state otherwise; forbidden
+  // for a CONFIRMED booking with CancelScope::held_only (an anonymous caller).
+  result<Booking> cancel(std::string_view id, CancelScope scope = CancelScope::any);
+  // Expires every HELD booking past its deadline, returning stock exactly once, and forgets
+  // idempotency keys older than idempotency_ttl. Safe to call from several threads or
+  // processes at once. Returns how many holds this call expired.
   result<std::size_t> expire_due();
   // The number of HELD bookings (for metrics).
   result<std::int64_t> count_active_holds() { return repo_.count_active_holds(); }

@@ -34,6 +34,9 @@ enum class errc {
   uri_too_long,  // a request line longer than the server reads
   lock_timeout,
   internal,
+  unauthorized,  // no, an unknown or a revoked API token where one is needed
+  forbidden,     // a valid caller without the role for this
+  rate_limited,  // too many requests or held tickets from one client; try again later
 };
 
 // A failure: a code, a human message and optional structured details (for validation_failed,

@@ -6,6 +6,7 @@
 // and must be thread-safe.
 #pragma once
 
+#include <booking/access.hpp>
 #include <booking/booking.hpp>
 #include <booking/error.hpp>
 #include <booking/event.hpp>
@@ -31,12 +32,23 @@ struct HoldPlan {
   std::vector<std::optional<std::int64_t>> max_per_user;
   // The release wave open at created_at, if any, identified by its start.
   std::optional<Instant> wave_start;
+  // With booking.client: at most this many tickets in that client's HELD bookings, this hold's
+  // included (rate_limited beyond).
+  std::optional<std::int64_t> max_held_by_client;
+  // An idempotency key first used at or before this instant has expired: it is forgotten and
+  // the hold treated as new.
+  Instant idempotency_cutoff{};
 };
+
+// Who may cancel what: anyone holding a booking's id may cancel it while it is HELD (the id is
+// the customer's capability); a paid booking only with the organiser's authority.
+enum class CancelScope { any, held_only };
 
 // What an idempotency key was first used for.
 struct IdempotencyRecord {
   std::string booking_id;
   std::string request_fingerprint;
+  Instant created_at{};  // when the key was first used (its booking's created_at)
 };
 
 struct SearchQuery {
@@ -97,15 +109,28 @@ class EventRepository {
 
   // HELD (before its deadline) or CONFIRMED -> CANCELLED; its stock becomes available again.
   // A HELD booking past its deadline is expired instead and hold_expired returned;
-  // CANCELLED or EXPIRED gives invalid_state.
-  virtual result<Booking> cancel(std::string_view id, Instant now) = 0;
+  // CANCELLED or EXPIRED gives invalid_state. With CancelScope::held_only a CONFIRMED booking
+  // gives forbidden and stays as it is.
+  virtual result<Booking> cancel(std::string_view id, Instant now,
+                                 CancelScope scope = CancelScope::any) = 0;
 
   // Moves up to `max` HELD bookings with expires_at <= now to EXPIRED and returns their stock,
   // each exactly once even when called concurrently. Returns how many expired.
   virtual result<std::size_t> expire_due(Instant now, std::size_t max) = 0;
 
+  // Forgets up to `max` idempotency keys first used at or before `cutoff` (they expired);
+  // returns how many.
+  virtual result<std::size_t> purge_idempotency_keys(Instant cutoff, std::size_t max) = 0;
+
   // The number of HELD bookings (for metrics).
   virtual result<std::int64_t> count_active_holds() = 0;
+
+  // API tokens (booking/access.hpp). insert_token: duplicate_key when the name is taken, by a
+  // revoked token too. list_tokens: every token, revoked ones included, by name. revoke_token:
+  // not_found unless an unrevoked token has the name.
+  virtual result<void> insert_token(const ApiToken& token) = 0;
+  virtual result<std::vector<ApiToken>> list_tokens() = 0;
+  virtual result<void> revoke_token(std::string_view name, Instant at) = 0;
 };
 
 enum class Durability {

@@ -72,6 +72,11 @@ class StorageTransaction {
   // shared by several processes serializes the holds of one (user, event) until commit.
   virtual std::int64_t count_user_tickets(std::string_view user, std::int64_t event_id,
                                           std::string_view tier) = 0;
+  // Tickets in `client`'s HELD bookings (Booking::client), of every event. Storage shared by
+  // several processes serializes the holds of one client until commit.
+  virtual std::int64_t count_client_held(std::string_view client) = 0;
+  // Frees idempotency key `key` (it expired): its booking keeps everything else.
+  virtual void forget_idempotency(std::string_view key) = 0;
   // The counters of tier `tier` of event `event_id`; nullopt when the event has no such tier.
   virtual std::optional<TierCounters> load_tier(std::int64_t event_id, std::string_view tier) = 0;
   // The wave of event `event_id` that starts at `start`, if any.
@@ -97,7 +102,8 @@ class StorageTransaction {
 // The rules. Each runs inside one write transaction of `tx`'s storage; see the contract above.
 
 // Judges and stores a hold planned by BookingService: duplicate_key when the plan's
-// idempotency key is taken (the caller then replays), per_user_limit, wave_limit_reached,
+// idempotency key is taken and has not expired (the caller then replays), rate_limited when
+// the client would hold more than plan.max_held_by_client, per_user_limit, wave_limit_reached,
 // insufficient_stock (details: what each requested tier has available), not_found for an
 // event or tier that is not stored. Returns the booking as stored.
 result<Booking> apply_hold(StorageTransaction& tx, const HoldPlan& plan);
@@ -112,7 +118,9 @@ result<Booking> apply_confirm(StorageTransaction& tx, std::string_view id, std::
 // HELD (before its deadline) or CONFIRMED -> CANCELLED, the stock returned. A HELD booking past
 // its deadline, or an EXPIRED one, answers hold_expired (the former is expired first);
 // CANCELLED gives invalid_state. not_found for an unknown id.
-result<Booking> apply_cancel(StorageTransaction& tx, std::string_view id, Instant now);
+// With CancelScope::held_only, CONFIRMED gives forbidden.
+result<Booking> apply_cancel(StorageTransaction& tx, std::string_view id, Instant now,
+                             CancelScope scope = CancelScope::any);
 
 // An EventRepository whose holds, confirms and cancels are the rules above, run by the storage
 // in one write transaction each (`write`). A storage that group-commits overrides submit_hold
@@ -122,7 +130,8 @@ class RuleBasedRepository : public EventRepository {
   result<Booking> insert_hold(const HoldPlan& plan) override;
   result<Booking> confirm(std::string_view id, std::string_view method, std::string_view reference,
                           Instant now) final;
-  result<Booking> cancel(std::string_view id, Instant now) final;
+  result<Booking> cancel(std::string_view id, Instant now,
+                         CancelScope scope = CancelScope::any) final;
 
  protected:
   using Work = std::function<result<Booking>(StorageTransaction&)>;

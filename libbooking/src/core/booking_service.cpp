@@ -144,9 +144,14 @@ result<Booking> BookingService::hold(const HoldRequest& req) {
       }
       return repo_.get_booking(rec.booking_id);
     };
+    const Instant now = clock_.now();
+    const Instant key_cutoff = now - options_.idempotency_ttl;
+    std::optional<std::string> stored_key;  // the key in its scope
     if (req.idempotency_key) {
-      BOOKING_TRY(auto rec, repo_.find_idempotency_key(*req.idempotency_key));
-      if (rec) return replay(*rec);
+      stored_key = req.idempotency_scope.empty() ? *req.idempotency_key
+                                                 : req.idempotency_scope + "|" + *req.idempotency_key;
+      BOOKING_TRY(auto rec, repo_.find_idempotency_key(*stored_key));
+      if (rec && rec->created_at > key_cutoff) return replay(*rec);
     }
 
     BOOKING_TRY(auto definition_ptr, definition(req.event_key));
@@ -170,7 +175,6 @@ result<Booking> BookingService::hold(const HoldRequest& req) {
       }
     }
 
-    const Instant now = clock_.now();
     for (const Tier* t : tiers) {
       if (now < t->start || now >= t->end) {
         return make_error(errc::sale_not_open,
@@ -187,12 +191,18 @@ result<Booking> BookingService::hold(const HoldRequest& req) {
     b.id = detail::random_hex128();
     b.event_key = event.key;
     b.user_id = req.user_id;
+    b.client = req.client;
+    const bool user_limited = std::any_of(tiers.begin(), tiers.end(),
+                                          [](const Tier* t) { return t->max_per_user.has_value(); });
+    if (!b.user_id && user_limited) b.user_id = req.client;  // an anonymous buyer is its address
     b.status = BookingStatus::held;
     b.created_at = now;
     b.expires_at = now + options_.hold_ttl;
-    b.idempotency_key = req.idempotency_key;
+    b.idempotency_key = stored_key;
     b.total = Money{0, currency};
     plan.request_fingerprint = fp;
+    plan.max_held_by_client = req.max_held_by_client;
+    plan.idempotency_cutoff = key_cutoff;
     for (std::size_t i = 0; i < req.lines.size(); ++i) {
       const Tier& t = *tiers[i];
       const std::int64_t qty = req.lines[i].qty;
@@ -202,7 +212,7 @@ result<Booking> BookingService::hold(const HoldRequest& req) {
             "at most " + std::to_string(*t.max_per_order) + " tickets of '" + t.key + "' per order",
             {{"key", t.key}, {"maxPerOrder", *t.max_per_order}});
       }
-      if (t.max_per_user && !req.user_id) {
+      if (t.max_per_user && !b.user_id) {
         return make_error(errc::validation_failed,
                           "event group '" + t.key + "' limits tickets per user",
                           {{"userId", "is required"}});
@@ -228,7 +238,7 @@ result<Booking> BookingService::hold(const HoldRequest& req) {
     auto stored = pending->wait();
     if (!stored && stored.error().code == errc::duplicate_key && req.idempotency_key) {
       // Another request with this key won the race: answer as its replay.
-      BOOKING_TRY(auto rec, repo_.find_idempotency_key(*req.idempotency_key));
+      BOOKING_TRY(auto rec, repo_.find_idempotency_key(*stored_key));
       if (rec) return replay(*rec);
     }
     return stored;
@@ -278,9 +288,9 @@ result<Booking> BookingService::confirm(std::string_view id, const Payment& paym
   return repo_.confirm(id, payment.method, payment.reference, clock_.now());
 }
 
-result<Booking> BookingService::cancel(std::string_view id) {
+result<Booking> BookingService::cancel(std::string_view id, CancelScope scope) {
   if (!is_booking_id(id)) return booking_not_found(id);
-  return repo_.cancel(id, clock_.now());
+  return repo_.cancel(id, clock_.now(), scope);
 }
 
 result<std::size_t> BookingService::expire_due() {
@@ -289,6 +299,11 @@ result<std::size_t> BookingService::expire_due() {
   while (true) {
     BOOKING_TRY(auto n, repo_.expire_due(now, options_.expire_batch));
     total += n;
+    if (n < options_.expire_batch) break;
+  }
+  const Instant cutoff = now - options_.idempotency_ttl;
+  while (true) {
+    BOOKING_TRY(auto n, repo_.purge_idempotency_keys(cutoff, options_.expire_batch));
     if (n < options_.expire_batch) return total;
   }
 }

@@ -29,6 +29,9 @@ constexpr CodeInfo info(errc code) noexcept {
     case errc::uri_too_long: return {"uri_too_long", 414, 2};
     case errc::lock_timeout: return {"lock_timeout", 503, 5};
     case errc::internal: return {"internal", 500, 1};
+    case errc::unauthorized: return {"unauthorized", 401, 2};
+    case errc::forbidden: return {"forbidden", 403, 2};
+    case errc::rate_limited: return {"rate_limited", 429, 5};
   }
   return {"internal", 500, 1};
 }

@@ -50,8 +50,24 @@ result<StoredBooking> load_live(StorageTransaction& tx, std::string_view id, Ins
 result<Booking> apply_hold(StorageTransaction& tx, const HoldPlan& plan) {
   const Booking& b = plan.booking;
   // Every check but the stock reads; nothing is written until they have passed.
-  if (b.idempotency_key && tx.find_idempotency(*b.idempotency_key)) {
-    return make_error(errc::duplicate_key, "idempotency key already used");
+  bool expired_key = false;  // forgotten only once every check has passed
+  if (b.idempotency_key) {
+    if (auto rec = tx.find_idempotency(*b.idempotency_key)) {
+      if (rec->created_at > plan.idempotency_cutoff) {
+        return make_error(errc::duplicate_key, "idempotency key already used");
+      }
+      expired_key = true;
+    }
+  }
+  if (b.client && plan.max_held_by_client) {
+    const std::int64_t held = tx.count_client_held(*b.client);
+    if (held + b.ticket_count() > *plan.max_held_by_client) {
+      return make_error(errc::rate_limited,
+                        "at most " + std::to_string(*plan.max_held_by_client) +
+                            " tickets may be held at once from one client; pay for or cancel a "
+                            "hold first",
+                        {{"maxHeld", *plan.max_held_by_client}, {"held", held}});
+    }
   }
   std::int64_t event_id = plan.event_id;
   if (event_id == 0) {
@@ -93,6 +109,7 @@ result<Booking> apply_hold(StorageTransaction& tx, const HoldPlan& plan) {
     return detail::insufficient_stock_error(std::move(available));
   }
   if (wave) tx.add_wave_booked(wave->id, b.ticket_count());
+  if (expired_key) tx.forget_idempotency(*b.idempotency_key);
   Booking held = b;  // the answer, and what is stored
   held.status = BookingStatus::held;
   tx.insert_booking(held, event_id, wave ? std::optional(wave->id) : std::nullopt,
@@ -114,8 +131,14 @@ result<Booking> apply_confirm(StorageTransaction& tx, std::string_view id, std::
   return std::move(b);
 }
 
-result<Booking> apply_cancel(StorageTransaction& tx, std::string_view id, Instant now) {
+result<Booking> apply_cancel(StorageTransaction& tx, std::string_view id, Instant now,
+                             CancelScope scope) {
   BOOKING_TRY(auto sb, load_live(tx, id, now));
+  if (sb.booking.status == BookingStatus::confirmed && scope == CancelScope::held_only) {
+    return make_error(errc::forbidden,
+                      "booking " + std::string(id) +
+                          " is paid; only the organiser (a sales or admin token) can cancel it");
+  }
   if (sb.booking.status != BookingStatus::confirmed) {
     BOOKING_TRY(detail::require_live_hold(sb.booking, "cancel"));
   }
@@ -133,8 +156,9 @@ result<Booking> RuleBasedRepository::confirm(std::string_view id, std::string_vi
       [&](StorageTransaction& tx) { return apply_confirm(tx, id, method, reference, now); });
 }
 
-result<Booking> RuleBasedRepository::cancel(std::string_view id, Instant now) {
-  return write([&](StorageTransaction& tx) { return apply_cancel(tx, id, now); });
+result<Booking> RuleBasedRepository::cancel(std::string_view id, Instant now,
+                                            CancelScope scope) {
+  return write([&](StorageTransaction& tx) { return apply_cancel(tx, id, now, scope); });
 }
 
 }  // namespace booking

@@ -73,6 +73,16 @@ class MemoryRepository final : public RuleBasedRepository, private StorageTransa
     return std::optional<IdempotencyRecord>{it->second};
   }
 
+  result<std::size_t> purge_idempotency_keys(Instant cutoff, std::size_t max) override {
+    std::lock_guard lock(mu_);
+    std::size_t n = 0;
+    while (n < max && !idempotency_age_.empty() && idempotency_age_.begin()->first <= cutoff) {
+      forget_idempotency(std::string(idempotency_age_.begin()->second));
+      ++n;
+    }
+    return n;
+  }
+
   result<std::size_t> expire_due(Instant now, std::size_t max) override {
     std::lock_guard lock(mu_);
     std::size_t n = 0;
@@ -91,6 +101,27 @@ class MemoryRepository final : public RuleBasedRepository, private StorageTransa
   result<std::int64_t> count_active_holds() override {
     std::lock_guard lock(mu_);
     return static_cast<std::int64_t>(due_.size());
+  }
+
+  result<void> insert_token(const ApiToken& token) override {
+    std::lock_guard lock(mu_);
+    if (!tokens_.emplace(token.name, token).second) return detail::duplicate_key_error(token.name);
+    return boost::outcome_v2::success();
+  }
+
+  result<std::vector<ApiToken>> list_tokens() override {
+    std::lock_guard lock(mu_);
+    std::vector<ApiToken> out;
+    for (const auto& [name, t] : tokens_) out.push_back(t);
+    return out;
+  }
+
+  result<void> revoke_token(std::string_view name, Instant at) override {
+    std::lock_guard lock(mu_);
+    auto it = tokens_.find(std::string(name));
+    if (it == tokens_.end() || it->second.revoked_at) return detail::not_found_error("token", name);
+    it->second.revoked_at = at;
+    return boost::outcome_v2::success();
   }
 
  private:
@@ -136,6 +167,17 @@ class MemoryRepository final : public RuleBasedRepository, private StorageTransa
     if (it == idempotency_.end()) return std::nullopt;
     return it->second;
   }
+  std::int64_t count_client_held(std::string_view client) override {
+    auto it = client_held_.find(std::string(client));
+    return it == client_held_.end() ? 0 : it->second;
+  }
+  void forget_idempotency(std::string_view key) override {
+    auto it = idempotency_.find(std::string(key));
+    if (it == idempotency_.end()) return;
+    idempotency_age_.erase({it->second.created_at, it->first});
+    bookings_.at(it->second.booking_id).booking.idempotency_key.reset();
+    idempotency_.erase(it);
+  }
   std::int64_t count_user_tickets(std::string_view user, std::int64_t,
                                   std::string_view tier) override {
     auto it = user_usage_.find({std::string(user), std::string(tier)});
@@ -180,7 +222,10 @@ class MemoryRepository final : public RuleBasedRepository, private StorageTransa
     bookings_[b.id] = StoredBooking{b, event_id, wave_id};
     bookings_[b.id].booking.status = BookingStatus::cancelled;  // set_booking counts it in
     set_booking(b);
-    if (b.idempotency_key) idempotency_[*b.idempotency_key] = IdempotencyRecord{b.id, fingerprint};
+    if (b.idempotency_key) {
+      idempotency_[*b.idempotency_key] = IdempotencyRecord{b.id, fingerprint, b.created_at};
+      idempotency_age_.insert({b.created_at, *b.idempotency_key});
+    }
   }
   std::optional<StoredBooking> load_booking(std::string_view id) override {
     auto it = bookings_.find(std::string(id));
@@ -217,6 +262,10 @@ class MemoryRepository final : public RuleBasedRepository, private StorageTransa
         user_usage_[{*b.user_id, l.tier_key}] += live(b.status) ? l.qty : -l.qty;
       }
     }
+    if (b.client && (stored.status == BookingStatus::held) != (b.status == BookingStatus::held)) {
+      client_held_[*b.client] += b.status == BookingStatus::held ? b.ticket_count()
+                                                                 : -b.ticket_count();
+    }
     if (stored.status == BookingStatus::held) due_.erase({stored.expires_at, b.id});
     if (b.status == BookingStatus::held) due_.insert({b.expires_at, b.id});
     stored = b;
@@ -231,6 +280,9 @@ class MemoryRepository final : public RuleBasedRepository, private StorageTransa
   std::set<std::pair<Instant, std::string>> due_;
   std::map<std::pair<std::string, std::string>, std::int64_t> user_usage_;
   std::unordered_map<std::string, IdempotencyRecord> idempotency_;
+  std::set<std::pair<Instant, std::string>> idempotency_age_;  // (first used, key)
+  std::unordered_map<std::string, std::int64_t> client_held_;   // tickets in HELD bookings
+  std::map<std::string, ApiToken> tokens_;  // by name
 };
 
 }  // namespace

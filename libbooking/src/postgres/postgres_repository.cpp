@@ -138,11 +138,11 @@ std::vector<Event> load_events(Connection& c, const Result& rows) {
 std::optional<StoredBooking> load_booking(Connection& c, std::string_view id, bool for_update) {
   Result r = c.exec(for_update ? "SELECT id, event_key, user_id, status, total_minor, currency, "
                                  "created_ms, expires_ms, payment_method, payment_ref, "
-                                 "idempotency_key, event_id, wave_id FROM bookings WHERE id = $1 "
+                                 "idempotency_key, event_id, wave_id, client FROM bookings WHERE id = $1 "
                                  "FOR UPDATE"
                                : "SELECT id, event_key, user_id, status, total_minor, currency, "
                                  "created_ms, expires_ms, payment_method, payment_ref, "
-                                 "idempotency_key, event_id, wave_id FROM bookings WHERE id = $1",
+                                 "idempotency_key, event_id, wave_id, client FROM bookings WHERE id = $1",
                     {param(id)});
   if (r.rows() == 0) return std::nullopt;
   StoredBooking sb;
@@ -159,6 +159,7 @@ std::optional<StoredBooking> load_booking(Connection& c, std::string_view id, bo
   b.idempotency_key = r.optional_text(0, 10);
   sb.event_id = r.int64(0, 11);
   sb.wave_id = r.optional_int64(0, 12);
+  b.client = r.optional_text(0, 13);
   Result lines = c.exec(
       "SELECT tier_key, qty, unit_price_minor FROM booking_lines WHERE booking_id = $1 "
       "ORDER BY position",
@@ -186,8 +187,15 @@ std::string array_literal(const Items& items) {
   return out + "}";
 }
 
-// Locks, in the one global order, every row the holds of `batch` may change: the per-user
-// advisory locks (by hash), the tiers (by key), the waves of their events (by id). Two batches
+std::optional<IdempotencyRecord> find_idempotency_record(Connection& c, std::string_view key) {
+  Result r = c.exec(
+      "SELECT id, request_hash, created_ms FROM bookings WHERE idempotency_key = $1", {param(key)});
+  if (r.rows() == 0) return std::nullopt;
+  return IdempotencyRecord{r.text(0, 0), r.text(0, 1), instant(r.int64(0, 2))};
+}
+
+// Locks, in the one global order, every row the holds of `batch` may change: the per-user and
+// per-client advisory locks (by hash), the tiers (by key), the waves of their events (by id). Two batches
 // (or a batch and a confirm) then never wait for each other in a cycle, which PostgreSQL would
 // only break after deadlock_timeout (1 s). A lone hold on one tier without waves or per-user
 // limits needs none: its one UPDATE is its one lock.
@@ -204,6 +212,10 @@ void lock_rows(Connection& c, std::span<QueuedHold* const> batch) {
     if (plan.booking.user_id && limited) {
       users.push_back(*plan.booking.user_id);
       events.push_back(std::to_string(plan.event_id));
+    }
+    if (plan.booking.client && plan.max_held_by_client) {  // count_client_held's lock
+      users.push_back(*plan.booking.client);
+      events.push_back("0");
     }
     if (plan.wave_start) wave_events.insert(std::to_string(plan.event_id));
   }
@@ -236,10 +248,23 @@ class Transaction final : public StorageTransaction {
     return r.int64(0, 0);
   }
   std::optional<IdempotencyRecord> find_idempotency(std::string_view key) override {
-    Result r =
-        c_.exec("SELECT id, request_hash FROM bookings WHERE idempotency_key = $1", {param(key)});
-    if (r.rows() == 0) return std::nullopt;
-    return IdempotencyRecord{r.text(0, 0), r.text(0, 1)};
+    return find_idempotency_record(c_, key);
+  }
+  std::int64_t count_client_held(std::string_view client) override {
+    // Like count_user_tickets: serialized per client across instances until commit.
+    c_.exec("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", {param(client)});
+    return c_
+        .exec(
+            "SELECT COALESCE(SUM(l.qty), 0) FROM bookings b JOIN booking_lines l "
+            "ON l.booking_id = b.id WHERE b.client = $1 AND b.status = 'HELD'",
+            {param(client)})
+        .int64(0, 0);
+  }
+  void forget_idempotency(std::string_view key) override {
+    c_.exec(
+        "UPDATE bookings SET idempotency_key = NULL, request_hash = NULL "
+        "WHERE idempotency_key = $1",
+        {param(key)});
   }
   std::int64_t count_user_tickets(std::string_view user, std::int64_t event_id,
                                   std::string_view tier) override {
@@ -292,12 +317,12 @@ class Transaction final : public StorageTransaction {
                       const std::string& fingerprint) override {
     c_.exec(
         "INSERT INTO bookings (id, event_id, event_key, user_id, status, total_minor, currency, "
-        "created_ms, expires_ms, wave_id, idempotency_key, request_hash) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        "created_ms, expires_ms, wave_id, idempotency_key, request_hash, client) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         {param(b.id), param(event_id), param(b.event_key), param(b.user_id),
          param(to_string(b.status)), param(b.total.minor), param(b.total.currency),
          param(ms(b.created_at)), param(ms(b.expires_at)), param(wave_id), param(b.idempotency_key),
-         b.idempotency_key ? param(fingerprint) : std::nullopt});
+         b.idempotency_key ? param(fingerprint) : std::nullopt, param(b.client)});
     std::vector<std::string> tiers;
     std::vector<std::string> qtys;
     std::vector<std::string> prices;
@@ -422,10 +447,18 @@ class PostgresRepository final : public RuleBasedRepository {
 
   result<std::optional<IdempotencyRecord>> find_idempotency_key(std::string_view key) override {
     return read([&](Connection& c) -> result<std::optional<IdempotencyRecord>> {
-      Result r =
-          c.exec("SELECT id, request_hash FROM bookings WHERE idempotency_key = $1", {param(key)});
-      if (r.rows() == 0) return std::optional<IdempotencyRecord>{};
-      return std::optional<IdempotencyRecord>{IdempotencyRecord{r.text(0, 0), r.text(0, 1)}};
+      return find_idempotency_record(c, key);
+    });
+  }
+
+  result<std::size_t> purge_idempotency_keys(Instant cutoff, std::size_t max) override {
+    return in_transaction([&](Connection& c) -> result<std::size_t> {
+      Result r = c.exec(
+          "UPDATE bookings SET idempotency_key = NULL, request_hash = NULL WHERE id IN ("
+          "SELECT id FROM bookings WHERE idempotency_key IS NOT NULL AND created_ms <= $1 "
+          "LIMIT $2 FOR UPDATE SKIP LOCKED)",
+          {param(ms(cutoff)), param(static_cast<std::int64_t>(max))});
+      return static_cast<std::size_t>(r.affected());
     });
   }
 
@@ -462,6 +495,47 @@ class PostgresRepository final : public RuleBasedRepository {
   result<std::int64_t> count_active_holds() override {
     return read([&](Connection& c) -> result<std::int64_t> {
       return c.exec("SELECT COUNT(*) FROM bookings WHERE status = 'HELD'").int64(0, 0);
+    });
+  }
+
+  result<void> insert_token(const ApiToken& t) override {
+    return in_transaction([&](Connection& c) -> result<void> {
+      Result r = c.exec(
+          "INSERT INTO api_tokens (name, role, hash, created_ms) VALUES ($1, $2, $3, $4) "
+          "ON CONFLICT (name) DO NOTHING",
+          {param(t.name), param(to_string(t.role)), param(t.hash), param(ms(t.created_at))});
+      if (r.affected() == 0) return detail::duplicate_key_error(t.name);
+      return boost::outcome_v2::success();
+    });
+  }
+
+  result<std::vector<ApiToken>> list_tokens() override {
+    return read([&](Connection& c) -> result<std::vector<ApiToken>> {
+      Result r = c.exec(
+          "SELECT name, role, hash, created_ms, revoked_ms FROM api_tokens ORDER BY name");
+      std::vector<ApiToken> out;
+      for (int i = 0; i < r.rows(); ++i) {
+        ApiToken t;
+        t.name = r.text(i, 0);
+        t.role = parse_role(r.text(i, 1)).value_or(Role::sales);
+        t.hash = r.text(i, 2);
+        t.created_at = Instant(std::chrono::milliseconds(r.int64(i, 3)));
+        if (auto revoked = r.optional_int64(i, 4)) {
+          t.revoked_at = Instant(std::chrono::milliseconds(*revoked));
+        }
+        out.push_back(std::move(t));
+      }
+      return out;
+    });
+  }
+
+  result<void> revoke_token(std::string_view name, Instant at) override {
+    return in_transaction([&](Connection& c) -> result<void> {
+      Result r = c.exec(
+          "UPDATE api_tokens SET revoked_ms = $1 WHERE name = $2 AND revoked_ms IS NULL",
+          {param(ms(at)), param(name)});
+      if (r.affected() == 0) return detail::not_found_error("token", name);
+      return boost::outcome_v2::success();
     });
   }
 

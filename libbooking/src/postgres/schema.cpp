@@ -11,7 +11,7 @@ namespace {
 
 // Migration N brings the schema from version N to N+1; never edit a shipped one, append.
 // pg_trgm is a trusted extension: a database owner may create it without superuser rights.
-constexpr std::array<Migration, 2> kMigrations{{
+constexpr std::array<Migration, 3> kMigrations{{
     {R"sql(
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
 CREATE TABLE events (
@@ -89,6 +89,21 @@ CREATE TABLE booking_lines (
     {R"sql(
 ALTER TABLE events ADD COLUMN utc_offset_min INTEGER NOT NULL DEFAULT 0;
 CREATE TABLE booking_meta (name TEXT PRIMARY KEY, value BIGINT NOT NULL);
+)sql",
+     true},
+    // 3: API tokens (only their SHA-256 is stored), an index to find idempotency keys by age
+    // (they expire), and the anonymous client a hold was made for (its held-ticket limit).
+    {R"sql(
+CREATE TABLE api_tokens (
+  name        TEXT PRIMARY KEY,
+  role        TEXT NOT NULL CHECK (role IN ('admin', 'sales')),
+  hash        TEXT NOT NULL UNIQUE,
+  created_ms  BIGINT NOT NULL,
+  revoked_ms  BIGINT
+);
+CREATE INDEX bookings_idempotency_age ON bookings(created_ms) WHERE idempotency_key IS NOT NULL;
+ALTER TABLE bookings ADD COLUMN client TEXT;
+CREATE INDEX bookings_client_held ON bookings(client) WHERE status = 'HELD' AND client IS NOT NULL;
 )sql",
      true},
 }};

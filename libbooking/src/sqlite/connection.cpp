@@ -75,7 +75,7 @@ void WriteTransaction::end() noexcept {
 namespace {
 // Migration N brings the schema from user_version N to N+1. Never edit a shipped migration;
 // append a new one.
-constexpr std::array<Migration, 3> kMigrations{{
+constexpr std::array<Migration, 4> kMigrations{{
     {R"sql(
 CREATE TABLE events (
   id        INTEGER PRIMARY KEY,
@@ -163,6 +163,21 @@ DROP TABLE booking_lines;
     {R"sql(
 ALTER TABLE events ADD COLUMN utc_offset_min INTEGER NOT NULL DEFAULT 0;
 CREATE TABLE booking_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+)sql",
+     true},
+    // 4: API tokens (only their SHA-256 is stored), an index to find idempotency keys by age
+    // (they expire), and the anonymous client a hold was made for (its held-ticket limit).
+    {R"sql(
+CREATE TABLE api_tokens (
+  name        TEXT PRIMARY KEY,
+  role        TEXT NOT NULL CHECK (role IN ('admin', 'sales')),
+  hash        TEXT NOT NULL UNIQUE,
+  created_ms  INTEGER NOT NULL,
+  revoked_ms  INTEGER
+) WITHOUT ROWID;
+CREATE INDEX bookings_idempotency_age ON bookings(created_ms) WHERE idempotency_key IS NOT NULL;
+ALTER TABLE bookings ADD COLUMN client TEXT;
+CREATE INDEX bookings_client_held ON bookings(client) WHERE status = 'HELD' AND client IS NOT NULL;
 )sql",
      true},
 }};

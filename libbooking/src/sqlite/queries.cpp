@@ -222,7 +222,7 @@ std::vector<Event> search(Connection& c, const SearchQuery& q) {
 std::optional<Booking> load_booking(Connection& c, std::string_view id) {
   auto& st = c.prepare(
       "SELECT id, event_key, user_id, status, total_minor, currency, created_ms, expires_ms, "
-      "payment_method, payment_ref, idempotency_key, lines FROM bookings WHERE id = ?");
+      "payment_method, payment_ref, idempotency_key, lines, client FROM bookings WHERE id = ?");
   st.bind(1, std::string(id));
   if (!st.executeStep()) return std::nullopt;
   Booking b;
@@ -237,14 +237,26 @@ std::optional<Booking> load_booking(Connection& c, std::string_view id) {
   b.payment_reference = optional_text(st.getColumn(9));
   b.idempotency_key = optional_text(st.getColumn(10));
   b.lines = decode_lines(st.getColumn(11).getString());
+  b.client = optional_text(st.getColumn(12));
   return b;
 }
 
 std::optional<IdempotencyRecord> find_idempotency(Connection& c, std::string_view key) {
-  auto& st = c.prepare("SELECT id, request_hash FROM bookings WHERE idempotency_key = ?");
+  auto& st =
+      c.prepare("SELECT id, request_hash, created_ms FROM bookings WHERE idempotency_key = ?");
   st.bind(1, std::string(key));
   if (!st.executeStep()) return std::nullopt;
-  return IdempotencyRecord{st.getColumn(0).getString(), st.getColumn(1).getString()};
+  return IdempotencyRecord{st.getColumn(0).getString(), st.getColumn(1).getString(),
+                           instant(st.getColumn(2).getInt64())};
+}
+
+std::size_t purge_idempotency(Connection& c, std::int64_t cutoff_ms, std::size_t max) {
+  auto& st = c.prepare(
+      "UPDATE bookings SET idempotency_key = NULL, request_hash = NULL WHERE id IN ("
+      "SELECT id FROM bookings WHERE idempotency_key IS NOT NULL AND created_ms <= ? LIMIT ?)");
+  st.bind(1, static_cast<int64_t>(cutoff_ms));
+  st.bind(2, static_cast<int64_t>(max));
+  return static_cast<std::size_t>(st.exec());
 }
 
 std::optional<std::int64_t> Transaction::find_event_id(std::string_view key) {
@@ -270,6 +282,22 @@ std::int64_t Transaction::count_user_tickets(std::string_view user, std::int64_t
   st.bind(3, std::string(tier));
   st.executeStep();
   return st.getColumn(0).getInt64();
+}
+
+std::int64_t Transaction::count_client_held(std::string_view client) {
+  auto& st = c_.prepare(
+      "SELECT COALESCE(SUM(json_extract(l.value, '$[1]')), 0) "
+      "FROM bookings b, json_each(b.lines) AS l WHERE b.client = ? AND b.status = 'HELD'");
+  st.bind(1, std::string(client));
+  st.executeStep();
+  return st.getColumn(0).getInt64();
+}
+
+void Transaction::forget_idempotency(std::string_view key) {
+  auto& st = c_.prepare(
+      "UPDATE bookings SET idempotency_key = NULL, request_hash = NULL WHERE idempotency_key = ?");
+  st.bind(1, std::string(key));
+  st.exec();
 }
 
 std::optional<TierCounters> Transaction::load_tier(std::int64_t event_id, std::string_view tier) {
@@ -324,8 +352,8 @@ void Transaction::insert_booking(const Booking& b, std::int64_t event_id,
                                  const std::string& fingerprint) {
   auto& ins = c_.prepare(
       "INSERT INTO bookings (id, event_id, event_key, user_id, status, total_minor, currency, "
-      "created_ms, expires_ms, wave_id, idempotency_key, request_hash, lines) "
-      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "created_ms, expires_ms, wave_id, idempotency_key, request_hash, lines, client) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   ins.bind(1, b.id);
   ins.bind(2, static_cast<int64_t>(event_id));
   ins.bind(3, b.event_key);
@@ -343,6 +371,7 @@ void Transaction::insert_booking(const Booking& b, std::int64_t event_id,
     ins.bind(12);
   }
   ins.bind(13, encode_lines(b.lines));
+  bind_optional(ins, 14, b.client);
   ins.exec();
 }
 

@@ -25,6 +25,8 @@ class Transaction final : public StorageTransaction {
   std::optional<IdempotencyRecord> find_idempotency(std::string_view key) override;
   std::int64_t count_user_tickets(std::string_view user, std::int64_t event_id,
                                   std::string_view tier) override;
+  std::int64_t count_client_held(std::string_view client) override;
+  void forget_idempotency(std::string_view key) override;
   std::optional<TierCounters> load_tier(std::int64_t event_id, std::string_view tier) override;
   std::optional<WaveCounters> load_wave(std::int64_t event_id, Instant start) override;
   bool take_stock(std::int64_t event_id, std::string_view tier, std::int64_t qty) override;
@@ -38,6 +40,9 @@ class Transaction final : public StorageTransaction {
  private:
   Connection& c_;
 };
+
+// Forgets up to `max` idempotency keys first used at or before `cutoff_ms`; returns how many.
+std::size_t purge_idempotency(Connection& c, std::int64_t cutoff_ms, std::size_t max);
 
 // Expires up to `max` HELD bookings due at `now_ms`; returns how many (set-based).
 std::size_t expire_batch(Connection& c, std::int64_t now_ms, std::size_t max);

@@ -154,12 +154,76 @@ class SqliteRepository final : public RuleBasedRepository {
     });
   }
 
+  result<std::size_t> purge_idempotency_keys(Instant cutoff, std::size_t max) override {
+    return guarded([&]() -> result<std::size_t> {
+      std::lock_guard lock(write_mu_);
+      WriteTransaction tx(*writer_);
+      std::size_t n = detail::purge_idempotency(*writer_, ms(cutoff), max);
+      tx.commit();
+      return n;
+    });
+  }
+
   result<std::int64_t> count_active_holds() override {
     return guarded([&]() -> result<std::int64_t> {
       Reader r(*this);
       auto& st = r->prepare("SELECT COUNT(*) FROM bookings WHERE status = 'HELD'");
       st.executeStep();
       return st.getColumn(0).getInt64();
+    });
+  }
+
+  result<void> insert_token(const ApiToken& t) override {
+    return guarded([&]() -> result<void> {
+      std::lock_guard lock(write_mu_);
+      WriteTransaction tx(*writer_);
+      auto& exists = writer_->prepare("SELECT 1 FROM api_tokens WHERE name = ?");
+      exists.bind(1, t.name);
+      if (exists.executeStep()) return detail::duplicate_key_error(t.name);
+      auto& ins = writer_->prepare(
+          "INSERT INTO api_tokens (name, role, hash, created_ms) VALUES (?, ?, ?, ?)");
+      ins.bind(1, t.name);
+      ins.bind(2, std::string(to_string(t.role)));
+      ins.bind(3, t.hash);
+      ins.bind(4, static_cast<int64_t>(ms(t.created_at)));
+      ins.exec();
+      tx.commit();
+      return boost::outcome_v2::success();
+    });
+  }
+
+  result<std::vector<ApiToken>> list_tokens() override {
+    return guarded([&]() -> result<std::vector<ApiToken>> {
+      Reader r(*this);
+      auto& st = r->prepare(
+          "SELECT name, role, hash, created_ms, revoked_ms FROM api_tokens ORDER BY name");
+      std::vector<ApiToken> out;
+      while (st.executeStep()) {
+        ApiToken t;
+        t.name = st.getColumn(0).getString();
+        t.role = parse_role(st.getColumn(1).getString()).value_or(Role::sales);
+        t.hash = st.getColumn(2).getString();
+        t.created_at = Instant(std::chrono::milliseconds(st.getColumn(3).getInt64()));
+        if (!st.getColumn(4).isNull()) {
+          t.revoked_at = Instant(std::chrono::milliseconds(st.getColumn(4).getInt64()));
+        }
+        out.push_back(std::move(t));
+      }
+      return out;
+    });
+  }
+
+  result<void> revoke_token(std::string_view name, Instant at) override {
+    return guarded([&]() -> result<void> {
+      std::lock_guard lock(write_mu_);
+      WriteTransaction tx(*writer_);
+      auto& up = writer_->prepare(
+          "UPDATE api_tokens SET revoked_ms = ? WHERE name = ? AND revoked_ms IS NULL");
+      up.bind(1, static_cast<int64_t>(ms(at)));
+      up.bind(2, std::string(name));
+      if (up.exec() == 0) return detail::not_found_error("token", name);
+      tx.commit();
+      return boost::outcome_v2::success();
     });
   }
 
