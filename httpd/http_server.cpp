@@ -9,6 +9,8 @@
 #include <charconv>
 #include <regex>
 
+#include "access.hpp"
+#include "guarded_server.hpp"
 #include "metrics.hpp"
 
 namespace booking::httpd {
@@ -17,42 +19,53 @@ namespace json = boost::json;
 
 namespace {
 
-// cpp-httplib 0.11 listens with a backlog of 5, which overflows when 100 clients connect at
-// once; this reaches the socket between bind and listen_after_bind to raise it.
-class TunedServer : public httplib::Server {
- public:
-  bool raise_backlog(int backlog) { return ::listen(svr_sock_, backlog) == 0; }
-};
-
 // Per-request context for the access log and metrics. httplib serves one request at a time on
 // a worker thread, from pre-routing through the logger, so thread-local state is per request.
 struct RequestContext {
   std::chrono::steady_clock::time_point start;
+  std::string id;  // quoted in a 5xx answer and in the log line of its cause
   std::string route;
   std::string booking_id;
+  Caller caller;
 };
 thread_local RequestContext t_request;
+
+// A request id: this process's random prefix and a counter.
+std::string next_request_id() {
+  static const std::string prefix = random_token().substr(0, 8);
+  static std::atomic<std::uint64_t> counter{0};
+  return prefix + "-" + std::to_string(++counter);
+}
 
 struct RouteEntry {
   Route route;
   std::string regex;
+  Need need;
 };
 
+// The routes and the permission table: who may call each route is its last column (a
+// route's handler may refine it, e.g. a hold with userId needs sales).
 const std::vector<RouteEntry>& route_table() {
   static const std::vector<RouteEntry> table{
-      {{"GET", "/healthz"}, "/healthz"},
-      {{"GET", "/metrics"}, "/metrics"},
-      {{"GET", "/openapi.json"}, "/openapi\\.json"},
-      {{"POST", "/v1/api/events"}, "/v1/api/events"},
-      {{"GET", "/v1/api/events"}, "/v1/api/events"},
-      {{"GET", "/v1/api/events/{key}"}, "/v1/api/events/([^/]+)"},
-      {{"POST", "/v1/api/books"}, "/v1/api/books"},
-      {{"GET", "/v1/api/books/{bookId}"}, "/v1/api/books/([^/]+)"},
-      {{"POST", "/v1/api/books/{bookId}/confirm"}, "/v1/api/books/([^/]+)/confirm"},
-      {{"POST", "/v1/api/books/{bookId}/cancel"}, "/v1/api/books/([^/]+)/cancel"},
+      {{"GET", "/healthz", ""}, "/healthz", Need::anyone},
+      {{"GET", "/metrics", "admin"}, "/metrics", Need::admin},
+      {{"GET", "/openapi.json", ""}, "/openapi\\.json", Need::anyone},
+      {{"POST", "/v1/api/events", "admin"}, "/v1/api/events", Need::admin},
+      {{"GET", "/v1/api/events", ""}, "/v1/api/events", Need::anyone},
+      {{"GET", "/v1/api/events/{key}", ""}, "/v1/api/events/([^/]+)", Need::anyone},
+      {{"POST", "/v1/api/books", ""}, "/v1/api/books", Need::anyone},
+      {{"GET", "/v1/api/books/{bookId}", ""}, "/v1/api/books/([^/]+)", Need::anyone},
+      {{"POST", "/v1/api/books/{bookId}/confirm", "sales"},
+       "/v1/api/books/([^/]+)/confirm",
+       Need::sales},
+      {{"POST", "/v1/api/books/{bookId}/cancel", ""}, "/v1/api/books/([^/]+)/cancel", Need::anyone},
   };
   return table;
 }
+
+// Search pages are bounded whatever the query asks: at most this many events and bytes.
+constexpr std::int64_t kMaxSearchPage = 100;
+constexpr std::size_t kMaxSearchBytes = 1 << 20;
 
 void send_json(httplib::Response& res, int status, const json::value& body) {
   res.status = status;
@@ -64,10 +77,27 @@ void send_data(httplib::Response& res, int status, json::value data) {
 }
 
 // The one place an error becomes an HTTP response (handlers and the error handler alike): the
-// status is always http_status(code).
+// status is always http_status(code). A 5xx tells the client only a generic message and the
+// request id; the cause goes to the log under that id.
 void send_error(httplib::Response& res, const error& e) {
-  send_json(res, http_status(e.code), error_json(e));
+  const int status = http_status(e.code);
+  if (status >= 500) {
+    spdlog::error("requestId={} {}: {}", t_request.id, to_string(e.code), log_safe(e.message));
+    error generic = make_error(e.code, e.code == errc::lock_timeout
+                                           ? "tickets are in high demand; try again"
+                                           : "internal error; quote the requestId to the operator");
+    json::object body = error_json(generic);
+    body["error"].as_object()["requestId"] = t_request.id;
+    send_json(res, status, body);
+  } else {
+    send_json(res, status, error_json(e));
+  }
   if (e.code == errc::lock_timeout) res.set_header("Retry-After", "1");
+  if (e.code == errc::unauthorized) res.set_header("WWW-Authenticate", "Bearer realm=\"bookingd\"");
+  if (e.code == errc::rate_limited) {
+    auto it = e.details.find("retryAfter");
+    res.set_header("Retry-After", it != e.details.end() ? to_text(it->value()) : "60");
+  }
 }
 
 bool is_json_media_type(const std::string& content_type) {
@@ -107,7 +137,16 @@ result<std::int64_t> query_int(const httplib::Request& req, const char* name,
 class HttpServer::Impl {
  public:
   Impl(BookingService& service, HttpOptions options)
-      : service_(service), options_(std::move(options)), metrics_(options_.metrics_tiers) {
+      : service_(service),
+        options_(std::move(options)),
+        metrics_(options_.metrics_tiers),
+        access_(options_.tokens, options_.open_allowed, options_.trusted_proxies),
+        hold_limiter_(options_.hold_rate, 2 * options_.hold_rate) {
+    ConnectionLimits limits;
+    limits.request_timeout = options_.request_timeout;
+    limits.max_connections_per_client = options_.max_connections_per_client;
+    limits.exempt = options_.trusted_proxies;
+    server_.set_limits(limits);
     server_.new_task_queue = [n = options_.threads] {
       return new httplib::ThreadPool(static_cast<std::size_t>(n));
     };
@@ -149,7 +188,7 @@ class HttpServer::Impl {
 
   void run() { server_.listen_after_bind(); }
   bool is_running() const { return server_.is_running(); }
-  void stop() { server_.stop(); }
+  void stop() { server_.shut_down(); }
 
  private:
   template <class F>
@@ -160,6 +199,13 @@ class HttpServer::Impl {
     }
     auto wrapped = [this, entry, handler](const httplib::Request& req, httplib::Response& res) {
       t_request.route = entry->route.path;
+      auto caller = access_.identify(req.remote_addr, req.get_header_value("Authorization"),
+                                     req.get_header_value("X-Forwarded-For"));
+      if (!caller) return send_error(res, caller.error());
+      t_request.caller = std::move(caller).value();
+      if (auto ok = AccessControl::permit(t_request.caller, entry->need); !ok) {
+        return send_error(res, ok.error());
+      }
       handler(req, res);
     };
     if (method == "GET") server_.Get(entry->regex, wrapped);
@@ -197,7 +243,9 @@ class HttpServer::Impl {
       t_request.booking_id = req.matches[1].str();
       auto body = json_body(req);
       if (!body) return send_error(res, body.error());
-      reply(res, 200, service_.cancel(req.matches[1].str()));
+      // Anyone with the id may cancel a hold; a paid booking needs the organiser's token.
+      const auto scope = t_request.caller.anonymous() ? CancelScope::held_only : CancelScope::any;
+      reply(res, 200, service_.cancel(req.matches[1].str(), scope));
     });
   }
 
@@ -224,28 +272,64 @@ class HttpServer::Impl {
     if (!offset) return send_error(res, offset.error());
     q.limit = limit.value();
     q.offset = offset.value();
+    // Validated as asked (limit 1-1000), then served in pages of at most 100 events and 1 MiB:
+    // `next` continues where this page stopped.
+    if (q.limit >= 1) q.limit = std::min(q.limit, kMaxSearchPage);
     auto page = service_.search_page(q);
     if (!page) return send_error(res, page.error());
     json::array out;
-    for (const Event& e : page.value().events) out.push_back(to_json(e));
+    std::size_t bytes = 0;
+    bool more = page.value().more;
+    for (const Event& e : page.value().events) {
+      json::value v = to_json(e);
+      const std::size_t size = json::serialize(v).size() + 1;
+      if (!out.empty() && bytes + size > kMaxSearchBytes - 1024) {
+        more = true;
+        break;
+      }
+      bytes += size;
+      out.push_back(std::move(v));
+    }
+    const auto served = static_cast<std::int64_t>(out.size());
     json::object body{{"data", std::move(out)}};
-    if (page.value().more) {  // the next page, as a path and query to GET
+    if (more) {  // the next page, as a path and query to GET
       body["next"] = "/v1/api/events?name=" + httplib::detail::encode_query_param(q.name) +
                      "&limit=" + std::to_string(q.limit) +
-                     "&offset=" + std::to_string(q.offset + q.limit);
+                     "&offset=" + std::to_string(q.offset + served);
     }
     send_json(res, 200, body);
   }
 
   void hold(const httplib::Request& req, httplib::Response& res) {
     const auto start = std::chrono::steady_clock::now();
+    const Caller& caller = t_request.caller;
     auto answer = [&]() -> result<Booking> {
+      if (caller.anonymous() && options_.hold_rate > 0) {
+        if (auto wait = hold_limiter_.take(caller.address)) {
+          const auto secs = std::max<std::int64_t>(1, (wait->count() + 999) / 1000);
+          return make_error(errc::rate_limited, "too many holds from this address; try again",
+                            {{"retryAfter", secs}});
+        }
+      }
       BOOKING_TRY(auto body, json_body(req));
       if (body.is_null())
         return make_error(errc::invalid_json, "a booking request body is required");
       BOOKING_TRY(auto request, hold_request_from_json(body));
+      if (request.user_id && !caller.has(Role::sales)) {
+        // Otherwise a per-user limit could be bypassed by inventing user ids.
+        return make_error(errc::forbidden,
+                          "userId is honoured only from a sales or admin token; without one, "
+                          "leave it out (the client address stands for the buyer)");
+      }
+      if (caller.anonymous()) {
+        request.client = "client:" + caller.address;
+        if (options_.max_held_per_client > 0) {
+          request.max_held_by_client = options_.max_held_per_client;
+        }
+      }
       if (req.has_header("Idempotency-Key")) {
         request.idempotency_key = req.get_header_value("Idempotency-Key");
+        request.idempotency_scope = caller.scope();
       }
       return service_.hold(request);
     }();
@@ -257,8 +341,29 @@ class HttpServer::Impl {
   }
 
   void install_hooks() {
-    server_.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
-      t_request = RequestContext{std::chrono::steady_clock::now(), {}, {}};
+    server_.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+      // Called once the headers are in and before the body is read.
+      t_request = RequestContext{std::chrono::steady_clock::now(), next_request_id(), {}, {}, {}};
+      const auto lengths = req.get_header_value_count("Content-Length");
+      bool conflicting = lengths > 0 && req.has_header("Transfer-Encoding");
+      for (std::size_t i = 1; i < lengths; ++i) {
+        conflicting |=
+            req.get_header_value("Content-Length", i) != req.get_header_value("Content-Length", 0);
+      }
+      if (conflicting) {
+        // Which length is meant is ambiguous (a request-smuggling pattern): refuse, and close
+        // the connection, whose remaining bytes cannot be framed.
+        res.set_header("Connection", "close");
+        send_error(res, make_error(errc::bad_request,
+                                   "conflicting Content-Length or Transfer-Encoding headers"));
+        return httplib::Server::HandlerResponse::Handled;
+      }
+      if (lengths == 0 && !req.has_header("Transfer-Encoding") && req.method != "GET" &&
+          req.method != "HEAD") {
+        // httplib would read a body without a length until the client closes: a POST without
+        // Content-Length is an empty body. (The request is ours until routing; not const.)
+        const_cast<httplib::Request&>(req).headers.emplace("Content-Length", "0");
+      }
       return httplib::Server::HandlerResponse::Unhandled;
     });
     server_.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req,
@@ -305,23 +410,29 @@ class HttpServer::Impl {
             what = e.what();
           } catch (...) {
           }
-          spdlog::error("handler threw: {}", what);
-          send_error(res, make_error(errc::internal, "internal error"));
+          send_error(res, make_error(errc::internal, "handler threw: " + what));
         });
     server_.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
       const auto took = std::chrono::steady_clock::now() - t_request.start;
       metrics_.count_request(t_request.route.empty() ? "unmatched" : t_request.route, req.method,
                              res.status);
-      spdlog::info("{} {} {} {:.2f}ms{}{}", req.method, req.path, res.status,
-                   std::chrono::duration<double, std::milli>(took).count(),
-                   t_request.booking_id.empty() ? "" : " bookId=", t_request.booking_id);
+      // Everything from the request is escaped: a path cannot forge a line or a colour.
+      spdlog::info(
+          "{} {} {} {:.2f}ms client={}{}{}{}{}", log_safe(req.method, 16), log_safe(req.path),
+          res.status, std::chrono::duration<double, std::milli>(took).count(),
+          log_safe(t_request.caller.address.empty() ? req.remote_addr : t_request.caller.address,
+                   64),
+          t_request.booking_id.empty() ? "" : " bookId=", log_safe(t_request.booking_id, 64),
+          res.status >= 500 ? " requestId=" : "", res.status >= 500 ? t_request.id : "");
     });
   }
 
   BookingService& service_;
   HttpOptions options_;
   Metrics metrics_;
-  TunedServer server_;
+  AccessControl access_;
+  RateLimiter hold_limiter_;
+  GuardedServer server_;
 };
 
 const std::vector<Route>& routes() {

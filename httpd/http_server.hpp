@@ -2,6 +2,7 @@
 // JSON envelope. No business rule lives here.
 #pragma once
 
+#include <booking/access.hpp>
 #include <booking/booking_service.hpp>
 #include <memory>
 #include <string>
@@ -16,12 +17,25 @@ struct HttpOptions {
   std::size_t max_body = 64 * 1024;  // larger bodies get 413 before they are read
   std::size_t metrics_tiers = 100;   // at most this many tiers in /metrics
   int listen_backlog = 1024;         // cpp-httplib 0.11 hard-codes 5
+
+  // Access control. `tokens` null: no caller has a token. Open mode (every caller is admin)
+  // needs open_allowed (bookingd: a loopback listen without a trusted proxy) and no token.
+  TokenVerifier* tokens = nullptr;
+  bool open_allowed = true;
+  std::vector<std::string> trusted_proxies;  // their X-Forwarded-For names the client
+  // Anonymous callers, per client address: holds per second (a token bucket of burst
+  // 2 x hold_rate; 0: no limit) and tickets held at once (0: no limit).
+  double hold_rate = 5;
+  std::int64_t max_held_per_client = 10;
+  std::chrono::milliseconds request_timeout{5000};  // headers and body, in total
+  int max_connections_per_client = 0;               // 0: no cap
 };
 
-// One route: its method, OpenAPI path and a stable label for metrics.
+// One route: its method, OpenAPI path and a stable label for metrics, and who may call it.
 struct Route {
   std::string method;
   std::string path;  // OpenAPI form: /v1/api/books/{bookId}
+  std::string role;  // "" for anyone, else "sales" or "admin" (admin may do everything)
 };
 
 // The routes bookingd serves; /openapi.json documents exactly these.
@@ -42,7 +56,8 @@ class HttpServer {
   result<int> bind();
   // Serves until stop(); in-flight requests complete before it returns.
   void run();
-  // Stops accepting; safe from any thread (e.g. a signal-handling thread).
+  // Stops accepting and ends idle and still-arriving requests at once; requests inside a
+  // handler finish. Safe from any thread (e.g. a signal-handling thread).
   void stop();
   bool is_running() const;
   // Reports `n` holds expired by this instance's sweeper (booking_holds_expired_total).

@@ -1,14 +1,18 @@
 // bookingd: the HTTP daemon. Parses flags, opens storage and locks, runs the expiry sweeper and
 // the HTTP server, and shuts down gracefully on SIGINT/SIGTERM.
+#include <arpa/inet.h>
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <booking/access.hpp>
 #include <booking/booking_service.hpp>
 #include <booking/expiry_sweeper.hpp>
 #include <booking/version.hpp>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 #include "http_server.hpp"
@@ -33,6 +37,11 @@ struct Flags {
   std::size_t metrics_tiers = 100;
   bool demo = false;
   bool listen_on_command_line = false;  // --listen given as an argument, not by BOOKING_LISTEN
+  double hold_rate = 5;
+  std::int64_t max_held_per_client = 10;
+  std::string request_timeout = "5s";
+  std::optional<int> max_connections_per_client;  // default: 64 off loopback, 0 on it
+  std::vector<std::string> trusted_proxies;
 };
 
 int fail(const error& e) {
@@ -87,6 +96,47 @@ int run(const Flags& f) {
   options.hold_ttl = ttl.value();
   BookingService service(*repo.value(), *locks.value(), system_clock(), options);
 
+  // Access control: open mode only on loopback, without a proxy, while no token exists.
+  const bool loopback = is_loopback(listen.value().first);
+  const bool open_allowed = loopback && f.trusted_proxies.empty();
+  auto tokens = repo.value()->list_tokens();
+  if (!tokens) return fail(tokens.error());
+  const bool any_token = std::any_of(tokens.value().begin(), tokens.value().end(),
+                                     [](const ApiToken& t) { return !t.revoked_at; });
+  const bool admin_token =
+      std::any_of(tokens.value().begin(), tokens.value().end(),
+                  [](const ApiToken& t) { return !t.revoked_at && t.role == Role::admin; });
+  const std::string create_hint =
+      "booking --db " + printable_db(f.db) + " token create NAME --role admin";
+  if (!loopback && !admin_token) {
+    spdlog::critical(
+        "refusing to listen on {} without an admin token: anyone who can reach it could sell "
+        "or cancel every ticket. Create one with `{}`, then send it as 'Authorization: Bearer "
+        "TOKEN' (or listen on 127.0.0.1 behind a proxy)",
+        f.listen, create_hint);
+    return 2;
+  }
+  if (open_allowed && !any_token) {
+    spdlog::warn(
+        "open mode: no API token exists, so every caller on this loopback address is admin. "
+        "The first token ends it: `{}`",
+        create_hint);
+  }
+  auto request_timeout = parse_duration(f.request_timeout);
+  if (!request_timeout) return fail(request_timeout.error());
+  if (request_timeout.value() <= std::chrono::milliseconds(0)) {
+    return fail(make_error(errc::validation_failed, "--request-timeout must be positive"));
+  }
+  for (const auto& proxy : f.trusted_proxies) {
+    unsigned char buf[16];
+    if (::inet_pton(AF_INET, proxy.c_str(), buf) != 1 &&
+        ::inet_pton(AF_INET6, proxy.c_str(), buf) != 1) {
+      return fail(make_error(errc::validation_failed,
+                             "--trusted-proxy must be an IP address, got '" + proxy + "'"));
+    }
+  }
+  TokenVerifier verifier(*repo.value());
+
   if (f.demo) {
     Event demo = demo_event(system_clock().now());
     auto existing = service.get_event(demo.key);
@@ -108,6 +158,13 @@ int run(const Flags& f) {
   http.threads = f.threads;
   http.max_body = f.max_body;
   http.metrics_tiers = f.metrics_tiers;
+  http.tokens = &verifier;
+  http.open_allowed = open_allowed;
+  http.trusted_proxies = f.trusted_proxies;
+  http.hold_rate = f.hold_rate;
+  http.max_held_per_client = f.max_held_per_client;
+  http.request_timeout = request_timeout.value();
+  http.max_connections_per_client = f.max_connections_per_client.value_or(loopback ? 0 : 64);
   httpd::HttpServer server(service, http);
   server.count_expired(caught_up);
   auto port = server.bind();
@@ -193,6 +250,28 @@ int main(int argc, char** argv) {
       ->envname("BOOKING_LOG_LEVEL");
   app.add_flag("--demo", f.demo, "Create the demo event (Con10124) if it is absent")
       ->envname("BOOKING_DEMO");
+  app.add_option("--hold-rate", f.hold_rate,
+                 "Anonymous holds per second per client address (bursts of twice as many); "
+                 "beyond it 429. 0: no limit")
+      ->envname("BOOKING_HOLD_RATE")
+      ->check(CLI::Range(0.0, 1e6));
+  app.add_option("--max-held-per-client", f.max_held_per_client,
+                 "Tickets one anonymous client address may hold at once; beyond it 429. 0: no "
+                 "limit")
+      ->envname("BOOKING_MAX_HELD_PER_CLIENT")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{1'000'000}));
+  app.add_option("--request-timeout", f.request_timeout,
+                 "A request's headers and body must arrive within this, in total (5s, 500ms)")
+      ->envname("BOOKING_REQUEST_TIMEOUT");
+  app.add_option("--max-connections-per-client", f.max_connections_per_client,
+                 "Open connections per client address; beyond it a connection is closed at "
+                 "once. Default 64, or 0 (no cap) on a loopback --listen")
+      ->envname("BOOKING_MAX_CONNECTIONS_PER_CLIENT")
+      ->check(CLI::Range(0, 1'000'000));
+  app.add_option("--trusted-proxy", f.trusted_proxies,
+                 "Address of a reverse proxy whose X-Forwarded-For names the client (repeatable); "
+                 "it is exempt from the connection cap")
+      ->envname("BOOKING_TRUSTED_PROXY");
   for (int i = 1; i < argc; ++i) {
     f.listen_on_command_line |= std::string_view(argv[i]).starts_with("--listen");
   }

@@ -4,6 +4,7 @@
 #include <httplib.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 
 #include "process.hpp"
@@ -14,10 +15,19 @@ struct Daemon {
   std::unique_ptr<Child> child;
   int port = 0;
 
-  // Starts bookingd with `args` added and waits for its "listening on" line.
-  explicit Daemon(std::vector<std::string> args) {
-    std::vector<std::string> argv{BOOKINGD_PATH, "--listen", "127.0.0.1:0", "--log-level", "warn"};
+  // Starts bookingd with `args` added and waits for its "listening on" line. With `log_file`,
+  // its log (stderr) is appended there.
+  explicit Daemon(std::vector<std::string> args, const std::string& log_file = "") {
+    std::vector<std::string> argv{BOOKINGD_PATH};
+    auto given = [&](const char* flag) {
+      return std::find(args.begin(), args.end(), flag) != args.end();
+    };
+    if (!given("--listen")) argv.insert(argv.end(), {"--listen", "127.0.0.1:0"});
+    if (!given("--log-level")) argv.insert(argv.end(), {"--log-level", "warn"});
     argv.insert(argv.end(), args.begin(), args.end());
+    if (!log_file.empty()) {
+      argv.insert(argv.begin(), {"/bin/sh", "-c", "exec \"$0\" \"$@\" 2>>'" + log_file + "'"});
+    }
     child = std::make_unique<Child>(argv);
     const std::string line = child->read_line();
     INFO("bookingd said: " << line);
@@ -42,8 +52,10 @@ struct Daemon {
 // An event on sale now (wall clock), with one tier "gold-KEY" of `qty` tickets.
 inline std::string live_event_json(const std::string& key, std::int64_t qty) {
   return R"({"key": ")" + key + R"(", "name": "Live )" + key + R"(", "type": "Concert",
-  "date": "2099-01-01T20:00:00Z", "eventGroups": [{"key": "gold-)" + key + R"(",
-  "category": "Gold", "price": 100, "currency": "USD", "qty": )" + std::to_string(qty) + R"(,
+  "date": "2099-01-01T20:00:00Z", "eventGroups": [{"key": "gold-)" +
+         key + R"(",
+  "category": "Gold", "price": 100, "currency": "USD", "qty": )" +
+         std::to_string(qty) + R"(,
   "startDate": "2020-01-01T00:00:00Z", "endDate": "2099-01-01T00:00:00Z"}]})";
 }
 

@@ -206,4 +206,13 @@ TEST_CASE("lock specs parse in one place", "[locks]") {
     CHECK(p.error().code == errc::validation_failed);
   }
   CHECK(make_lock_provider("memory").value()->describe() == "memory");
+  // A malformed spec is named in the error (bookingd logs it) without its password.
+  for (const char* secret : {"redis://:s3cret@host:99999", "redis://admin:s3cret@bad host:1",
+                             "redis://:s3cret@h/99"}) {
+    auto p = make_lock_provider(secret);
+    REQUIRE_FALSE(p);
+    INFO(p.error().message);
+    CHECK(p.error().message.find("s3cret") == std::string::npos);
+    CHECK(p.error().message.find(":***@") != std::string::npos);
+  }
 }

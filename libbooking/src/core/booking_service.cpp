@@ -111,6 +111,10 @@ result<void> validate_search(const SearchQuery& query) {
   if (query.offset < 0) problems["offset"] = "must be >= 0";
   auto n = detail::utf8_length(query.name);
   if (!n || *n > 200) problems["name"] = "must be at most 200 characters of UTF-8";
+  if (std::any_of(query.name.begin(), query.name.end(),
+                  [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
+    problems["name"] = "must not contain control characters";
+  }
   if (problems.empty()) return boost::outcome_v2::success();
   return make_error(errc::validation_failed, "invalid search", std::move(problems));
 }

@@ -1,5 +1,7 @@
 #include <booking/event_repository.hpp>
 
+#include "core/text.hpp"
+
 namespace booking {
 
 namespace {
@@ -22,17 +24,7 @@ bool is_postgres_url(std::string_view db) noexcept {
 }
 
 std::string printable_db(std::string_view db) {
-  std::string out(db);
-  if (!is_postgres_url(db)) return out;
-  // postgresql://user:password@host... : the userinfo ends at the last '@' before the path.
-  const std::size_t start = out.find("://") + 3;
-  const std::size_t path = out.find_first_of("/?", start);
-  const std::size_t at = out.rfind('@', path == std::string::npos ? out.size() : path);
-  if (at == std::string::npos || at < start) return out;
-  const std::size_t colon = out.find(':', start);
-  if (colon == std::string::npos || colon > at) return out;
-  out.replace(colon + 1, at - colon - 1, "***");
-  return out;
+  return is_postgres_url(db) ? detail::redact_url(db) : std::string(db);
 }
 
 result<std::unique_ptr<EventRepository>> open_repository(const std::string& db,

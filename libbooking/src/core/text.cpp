@@ -71,4 +71,19 @@ std::string random_hex128() {
   return out;
 }
 
+std::string redact_url(std::string_view text) {
+  std::string out(text);
+  const std::size_t scheme = out.find("://");
+  if (scheme == std::string::npos) return out;
+  // The userinfo ends at the last '@' before the path.
+  const std::size_t start = scheme + 3;
+  const std::size_t path = out.find_first_of("/?", start);
+  const std::size_t at = out.rfind('@', path == std::string::npos ? out.size() : path);
+  if (at == std::string::npos || at < start) return out;
+  const std::size_t colon = out.find(':', start);
+  if (colon == std::string::npos || colon > at) return out;
+  out.replace(colon + 1, at - colon - 1, "***");
+  return out;
+}
+
 }  // namespace booking::detail

@@ -17,4 +17,8 @@ std::string ascii_lower(std::string_view s);
 // 16 bytes from the OS CSPRNG (getrandom), as 32 lower-case hex characters.
 std::string random_hex128();
 
+// `text` with the password of a SCHEME://USER:PASSWORD@HOST... URL replaced by "***"; any other
+// text unchanged. For every message and log line that names a database or lock URL.
+std::string redact_url(std::string_view text);
+
 }  // namespace booking::detail

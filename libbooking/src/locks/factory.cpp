@@ -3,12 +3,14 @@
 
 #include <charconv>
 
+#include "core/text.hpp"
+
 namespace booking {
 
 namespace {
 error bad_spec(std::string_view spec, std::string_view why) {
   return make_error(errc::validation_failed,
-                    "invalid lock spec '" + std::string(spec.substr(0, 200)) + "': " +
+                    "invalid lock spec '" + detail::redact_url(spec.substr(0, 200)) + "': " +
                         std::string(why) +
                         " (expected memory, file:DIR or redis://[[USER]:PASSWORD@]HOST[:PORT][/DB])");
 }

@@ -1,0 +1,61 @@
+// cpp-httplib's Server with what it lacks to face untrusted clients (0.11 reads with per-call
+// timeouts only): a total deadline for each request's headers and body, a cap on the
+// connections of one address, and a stop that waits for no idle or slow client.
+//
+// It serves each connection itself (process_and_close_socket) through its own Stream, whose
+// reads give up at the request's deadline and at stop; the request handling is httplib's own
+// process_request.
+#pragma once
+
+#include <httplib.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace booking::httpd {
+
+struct ConnectionLimits {
+  // From a request's first byte, its headers and body must have arrived within this.
+  std::chrono::milliseconds request_timeout{5000};
+  // A response must be taken by the client within this (at stop: within 1 s).
+  std::chrono::milliseconds write_timeout{5000};
+  // Open connections per client address; beyond it a connection is closed at once. 0: no cap.
+  int max_connections_per_client = 0;
+  // Addresses the cap does not apply to (trusted proxies).
+  std::vector<std::string> exempt;
+};
+
+class GuardedServer : public httplib::Server {
+ public:
+  void set_limits(ConnectionLimits limits) { limits_ = std::move(limits); }
+  // cpp-httplib 0.11 listens with a backlog of 5, which overflows when 100 clients connect at
+  // once; this reaches the socket between bind and listen_after_bind to raise it.
+  bool raise_backlog(int backlog);
+  // Stops accepting and ends every connection that is not inside a handler: idle keep-alive
+  // connections and requests still arriving are dropped at once; responses being written get
+  // at most 1 s. Safe from any thread.
+  void shut_down();
+  // Connections closed by the per-address cap since start.
+  std::uint64_t refused_connections() const { return refused_; }
+
+ private:
+  bool process_and_close_socket(socket_t sock) override;
+  bool admit(const std::string& address);
+  void leave(const std::string& address);
+
+  ConnectionLimits limits_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<std::int64_t> stop_at_ns_{0};  // steady clock, when shut_down was called
+  std::atomic<std::uint64_t> refused_{0};
+  std::mutex mu_;                              // guards open_
+  std::unordered_map<std::string, int> open_;  // connections per address
+};
+
+// The address of a connected socket's peer ("127.0.0.1", "::1"; IPv4-mapped IPv6 as IPv4).
+std::string peer_address(int sock);
+
+}  // namespace booking::httpd
