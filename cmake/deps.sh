@@ -16,6 +16,7 @@ BOOKING_BUILD_PACKAGES=(
 # Test, benchmark and sanitizer tooling.
 BOOKING_TEST_PACKAGES=(
   catch2 libbenchmark-dev redis-server postgresql sqlite3 curl clang libclang-rt-14-dev zsh
+  nginx openssl
 )
 
 booking_install_packages() {

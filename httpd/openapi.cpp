@@ -2,12 +2,15 @@
 // routes the server serves.
 #include <booking/version.hpp>
 
+#include <boost/json.hpp>
+#include <cctype>
+
 #include "http_server.hpp"
 
 namespace booking::httpd {
 
-const std::string& openapi_document() {
-  static const std::string doc = R"json({
+namespace {
+const char* const kDocument = R"json({
   "openapi": "3.0.3",
   "info": {"title": "bookingd", "version": ")json" BOOKING_VERSION R"json(",
            "description": "Sells limited tickets to events without overselling. Success bodies are {\"data\": ...}; failures are {\"error\": {\"code\", \"message\", \"details\"}}."},
@@ -24,7 +27,7 @@ const std::string& openapi_document() {
                              "422": {"$ref": "#/components/responses/Error"}}},
       "get": {"summary": "Search events by name (case-insensitive substring)",
               "parameters": [{"name": "name", "in": "query", "schema": {"type": "string"}},
-                             {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 20}},
+                             {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 20}, "description": "a page carries at most 100 events and 1 MiB; `next` continues it"},
                              {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}}],
               "responses": {"200": {"description": "matching events", "content": {"application/json": {"schema": {"type": "object", "properties": {"data": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}}}}}}},
                             "422": {"$ref": "#/components/responses/Error"}}}},
@@ -66,12 +69,17 @@ const std::string& openapi_document() {
     "parameters": {"BookId": {"name": "bookId", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}}},
     "responses": {
       "Error": {"description": "an error envelope", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-      "Unavailable": {"description": "lock_timeout: retry after the Retry-After header", "headers": {"Retry-After": {"schema": {"type": "integer"}}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+      "Unavailable": {"description": "lock_timeout: retry after the Retry-After header", "headers": {"Retry-After": {"schema": {"type": "integer"}}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "Unauthorized": {"description": "unauthorized: no token where one is needed, or an unknown or revoked one", "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "Forbidden": {"description": "forbidden: the token lacks the role", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "RateLimited": {"description": "rate_limited: too many holds from this address, or too many tickets held at once", "headers": {"Retry-After": {"schema": {"type": "integer"}}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     },
+    "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "An API token made with `booking token create NAME --role admin|sales`. Without one, a caller is anonymous (or, on a loopback listen while no token exists, admin)."}},
     "schemas": {
       "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
-        "code": {"type": "string", "enum": ["invalid_json", "not_found", "validation_failed", "duplicate_key", "insufficient_stock", "sale_not_open", "wave_limit_reached", "per_user_limit", "invalid_state", "hold_expired", "idempotency_conflict", "payload_too_large", "unsupported_media_type", "method_not_allowed", "bad_request", "uri_too_long", "lock_timeout", "internal"]},
+        "code": {"type": "string", "enum": ["invalid_json", "not_found", "validation_failed", "duplicate_key", "insufficient_stock", "sale_not_open", "wave_limit_reached", "per_user_limit", "invalid_state", "hold_expired", "idempotency_conflict", "payload_too_large", "unsupported_media_type", "method_not_allowed", "bad_request", "uri_too_long", "lock_timeout", "internal", "unauthorized", "forbidden", "rate_limited"]},
         "message": {"type": "string"},
+        "requestId": {"type": "string", "description": "on 5xx only: quote it to the operator, whose log has the cause under it"},
         "details": {"type": "object", "nullable": true, "description": "validation_failed: one entry per bad field; insufficient_stock: {available: {tierKey: n}}"}}}}},
       "Instant": {"type": "string", "format": "date-time", "example": "2026-11-11T14:00:00.000+00:00"},
       "Price": {"type": "number", "description": "major units of the currency; never more decimals than it allows", "example": 5000000},
@@ -111,6 +119,47 @@ const std::string& openapi_document() {
     }
   }
 })json";
+}  // namespace
+
+// The document above with each operation's security taken from the route table, so the
+// permission table is written once.
+const std::string& openapi_document() {
+  static const std::string doc = [] {
+    boost::json::value v = boost::json::parse(kDocument);
+    auto& paths = v.at("paths").as_object();
+    for (const Route& r : routes()) {
+      std::string method = r.method;
+      for (char& c : method) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      auto& op = paths.at(r.path).as_object().at(method).as_object();
+      // (Inserting into `op` moves its values: each access below looks them up again.)
+      op["responses"].as_object()["401"] = {{"$ref", "#/components/responses/Unauthorized"}};
+      if (r.role.empty()) {
+        // Anyone; a token is optional (and, when sent, must be valid).
+        op["security"] = boost::json::array{boost::json::object{},
+                                            boost::json::object{{"bearer", boost::json::array{}}}};
+      } else {
+        op["security"] = boost::json::array{boost::json::object{{"bearer", boost::json::array{}}}};
+        op["x-role"] = r.role;
+        op["responses"].as_object()["403"] = {{"$ref", "#/components/responses/Forbidden"}};
+        std::string summary(op["summary"].as_string());
+        op["summary"] = summary + " (" + r.role + " token)";
+      }
+    }
+    auto& hold = paths.at("/v1/api/books").as_object().at("post").as_object();
+    hold["description"] =
+        "Anonymous callers may hold without userId (403 with one): their client address stands "
+        "for the buyer, and is rate-limited and limited in tickets held at once (429). A sales "
+        "or admin token may hold on behalf of a userId. Idempotency keys are scoped to the "
+        "caller (token or client address) and expire after 24 h.";
+    hold["responses"].as_object()["403"] = {{"$ref", "#/components/responses/Forbidden"}};
+    hold["responses"].as_object()["429"] = {{"$ref", "#/components/responses/RateLimited"}};
+    auto& cancel = paths.at("/v1/api/books/{bookId}/cancel").as_object().at("post").as_object();
+    cancel["description"] =
+        "Anyone with the booking id may cancel a HELD booking; a CONFIRMED one needs a sales or "
+        "admin token (403 otherwise).";
+    cancel["responses"].as_object()["403"] = {{"$ref", "#/components/responses/Forbidden"}};
+    return boost::json::serialize(v);
+  }();
   return doc;
 }
 

@@ -230,6 +230,20 @@ TEST_CASE("the OpenAPI document lists exactly the routes served", "[http]") {
   std::set<std::string> served;
   for (const auto& r : httpd::routes()) served.insert(r.method + " " + r.path);
   CHECK(documented == served);
+  // Each operation states who may call it, as the route table does.
+  CHECK(doc.body.at("components").at("securitySchemes").at("bearer").at("scheme") == "bearer");
+  for (const auto& r : httpd::routes()) {
+    std::string m = r.method;
+    for (char& c : m) c = static_cast<char>(std::tolower(c));
+    const auto& op = doc.body.at("paths").at(r.path).at(m).as_object();
+    INFO(r.method << " " << r.path);
+    const auto& security = op.at("security").as_array();
+    CHECK(security.size() == (r.role.empty() ? 2u : 1u));  // {} makes the token optional
+    if (!r.role.empty()) CHECK(op.at("x-role").as_string() == r.role);
+  }
+  CHECK(doc.body.at("paths").at("/metrics").at("get").at("x-role") == "admin");
+  CHECK(doc.body.at("paths").at("/v1/api/books/{bookId}/confirm").at("post").at("x-role") ==
+        "sales");
   // A price may be posted as a number or as a decimal string, and the document says both.
   const auto& price_in = doc.body.at("components").at("schemas").at("PriceInput").at("oneOf");
   CHECK(price_in.at(0).at("type").as_string() == "number");
