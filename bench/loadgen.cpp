@@ -32,6 +32,8 @@ struct Options {
   std::string scenario = "hot";  // hot: one tier; original: two tiers, 100 VUs, 60 s
   bool check = false;
   std::string event = "Load";
+  std::string token;        // bearer token for the holds and the check (sales is enough)
+  std::string setup_token;  // bearer token for creating the event (admin)
 };
 
 std::string event_json(const std::string& key, long capacity, int tiers) {
@@ -73,6 +75,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"hot", "original"}));
   app.add_option("--event", o.event, "event key");
   app.add_flag("--check", o.check, "check booked == capacity - available through the API");
+  app.add_option("--token", o.token, "send Authorization: Bearer TOKEN with the holds");
+  app.add_option("--setup-token", o.setup_token, "the token for --setup (an admin one)");
   CLI11_PARSE(app, argc, argv);
   const int tiers = o.scenario == "original" ? 2 : 1;
   if (o.scenario == "original") {
@@ -82,6 +86,7 @@ int main(int argc, char** argv) {
 
   if (o.setup > 0) {
     httplib::Client c("127.0.0.1", o.port);
+    if (!o.setup_token.empty()) c.set_bearer_token_auth(o.setup_token.c_str());
     auto r = c.Post("/v1/api/events", event_json(o.event, o.setup, tiers), "application/json");
     if (!r || (r->status != 201 && r->status != 409)) {
       std::cerr << "cannot create the event: " << (r ? r->body : "no answer") << "\n";
@@ -99,6 +104,7 @@ int main(int argc, char** argv) {
     threads.emplace_back([&, w] {
       Worker& me = workers[static_cast<std::size_t>(w)];
       httplib::Client c("127.0.0.1", o.port);
+      if (!o.token.empty()) c.set_bearer_token_auth(o.token.c_str());
       c.set_keep_alive(true);
       c.set_tcp_nodelay(true);
       c.set_read_timeout(std::chrono::seconds(30));
@@ -161,6 +167,7 @@ int main(int argc, char** argv) {
   int rc = 0;
   if (o.check) {
     httplib::Client c("127.0.0.1", o.port);
+    if (!o.token.empty()) c.set_bearer_token_auth(o.token.c_str());
     auto r = c.Get(("/v1/api/events/" + o.event).c_str());
     bool ok = r && r->status == 200;
     if (ok) {

@@ -72,6 +72,7 @@ for durability in normal full; do
     --listen 127.0.0.1:0 --threads 256 --log-level warn --durability "$durability")
   load=$(run_load bookingd "$port" --connections 100 --duration "$http_secs" --setup 100000000 --check)
   echo "bookingd ($durability): $load"
+  [ "$durability" = normal ] && open_load="$load"
   python3 - "$bare" "$load" "$durability" <<'PY'
 import json, sys
 bare, load = json.loads(sys.argv[1]), json.loads(sys.argv[2])
@@ -80,6 +81,26 @@ print(f"bookingd/bare requests/s ({sys.argv[3]}): {load['rps']:.0f} / {bare['rps
       f"5xx {load['server_errors']}, lock_timeout {load['lock_timeouts']}, invariant {load['invariant_ok']}")
 PY
 done
+
+echo
+echo "== access control: the same load with a sales token (tokens exist, so no open mode)"
+db="$work/http-token.db"
+admin=$("$bin/cli/booking" --db "$db" --json token create ops --role admin |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+sales=$("$bin/cli/booking" --db "$db" --json token create shop --role sales |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+port=$(start_server bookingd-token "$bin/httpd/bookingd" --db "$db" \
+  --listen 127.0.0.1:0 --threads 256 --log-level warn)
+token_load=$(run_load bookingd "$port" --connections 100 --duration "$http_secs" --setup 100000000 \
+  --check --token "$sales" --setup-token "$admin")
+echo "bookingd (normal, sales token): $token_load"
+python3 - "$open_load" "$token_load" <<'PY'
+import json, sys
+open_, token = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+print(f"sales token/open mode requests/s: {token['rps']:.0f} / {open_['rps']:.0f} = "
+      f"{token['rps'] / open_['rps']:.2f}x (target >= 0.95x); p99 {token['p99_ms']:.1f} ms; "
+      f"5xx {token['server_errors']}, invariant {token['invariant_ok']}")
+PY
 
 echo
 echo "== the original's scenario: 100 virtual users, ${original_secs} s, one event with two tiers"
