@@ -58,6 +58,11 @@ struct HoldRequest {
   std::optional<std::int64_t> max_held_by_client;
 };
 
+struct EventCancellation {
+  Event event;                         // as stored after (status cancelled)
+  std::size_t bookings_cancelled = 0;  // by this call
+};
+
 struct SearchPage {
   std::vector<Event> events;
   bool more = false;  // events after this page match too
@@ -107,6 +112,18 @@ class BookingService {
   // HELD or CONFIRMED -> CANCELLED, returning the stock. invalid_state otherwise; forbidden
   // for a CONFIRMED booking with CancelScope::held_only (an anonymous caller).
   result<Booking> cancel(std::string_view id, CancelScope scope = CancelScope::any);
+  // Stops the sale of an event: no new holds (sale_closed); its bookings can still be confirmed
+  // and cancelled. reopen_event undoes it. With `if_version`, a changed event gives
+  // precondition_failed. Both answer the event as stored (status, version).
+  result<Event> close_event(std::string_view key, std::optional<std::int64_t> if_version = {});
+  result<Event> reopen_event(std::string_view key, std::optional<std::int64_t> if_version = {});
+  // Cancels an event for good: first its status (one transaction; no hold commits after it),
+  // then every HELD and CONFIRMED booking, in batches of expire_batch that each commit on their
+  // own, their stock returned (a refund is the payment system's job). Calling it again after an
+  // interruption finishes the job.
+  result<EventCancellation> cancel_event(std::string_view key,
+                                         std::optional<std::int64_t> if_version = {});
+
   // Expires every HELD booking past its deadline, returning stock exactly once, and forgets
   // idempotency keys older than idempotency_ttl. Safe to call from several threads or
   // processes at once. Returns how many holds this call expired.
@@ -119,9 +136,12 @@ class BookingService {
 
  private:
   result<Lease> lock_tiers(const std::vector<std::string>& tier_keys);
-  // The event's definition (tiers, prices, windows, limits, waves). Definitions never change
-  // once stored, so they are cached; stock is always read from storage.
+  // The event's definition (tiers, prices, windows, limits, waves), cached: storage checks the
+  // version a hold was planned from inside the hold's transaction (precondition_failed when it
+  // changed, e.g. by another process), so a cached definition never outlives a change. Stock
+  // is always read from storage.
   result<std::shared_ptr<const Event>> definition(const std::string& key);
+  void forget_definition(const std::string& key);
 
   EventRepository& repo_;
   LockProvider& locks_;

@@ -37,6 +37,8 @@ enum class errc {
   unauthorized,  // no, an unknown or a revoked API token where one is needed
   forbidden,     // a valid caller without the role for this
   rate_limited,  // too many requests or held tickets from one client; try again later
+  sale_closed,   // the event is closed or cancelled: no new holds
+  precondition_failed,  // If-Match no longer matches the event's version
 };
 
 // A failure: a code, a human message and optional structured details (for validation_failed,

@@ -51,6 +51,13 @@ struct ReleaseWave {
   friend bool operator==(const ReleaseWave&, const ReleaseWave&) = default;
 };
 
+// Whether an event sells: closed takes no new holds until reopened; cancelled is for good (its
+// bookings are cancelled too).
+enum class EventStatus { on_sale, closed, cancelled };
+
+std::string_view to_string(EventStatus status) noexcept;
+std::optional<EventStatus> parse_event_status(std::string_view text) noexcept;
+
 struct Event {
   std::int64_t id = 0;  // assigned by the repository
   std::string key;      // [A-Za-z0-9._-]{1,64}
@@ -64,6 +71,10 @@ struct Event {
   Location location;
   std::vector<Tier> tiers;
   std::vector<ReleaseWave> waves;
+  EventStatus status = EventStatus::on_sale;  // filled in by reads; on_sale when created
+  // +1 per change of the definition (status included, stock not); 1 when created. Filled in by
+  // reads.
+  std::int64_t version = 1;
   friend bool operator==(const Event&, const Event&) = default;
 };
 

@@ -32,6 +32,10 @@ struct HoldPlan {
   std::vector<std::optional<std::int64_t>> max_per_user;
   // The release wave open at created_at, if any, identified by its start.
   std::optional<Instant> wave_start;
+  // The version of the event definition the plan was made from (prices, windows, limits); a
+  // hold finding another version stored is refused with precondition_failed (the service then
+  // plans again). 0: not checked.
+  std::int64_t event_version = 0;
   // With booking.client: at most this many tickets in that client's HELD bookings, this hold's
   // included (rate_limited beyond).
   std::optional<std::int64_t> max_held_by_client;
@@ -117,6 +121,17 @@ class EventRepository {
   // Moves up to `max` HELD bookings with expires_at <= now to EXPIRED and returns their stock,
   // each exactly once even when called concurrently. Returns how many expired.
   virtual result<std::size_t> expire_due(Instant now, std::size_t max) = 0;
+
+  // Moves event `key` to `status`: on_sale and closed into each other, either into cancelled,
+  // which is final (invalid_state out of it). Each change is +1 version. With `if_version`, a
+  // stored version that differs gives precondition_failed. Returns the event as stored.
+  virtual result<Event> set_event_status(std::string_view key, EventStatus status,
+                                         std::optional<std::int64_t> if_version) = 0;
+  // For a cancelled event (invalid_state otherwise): up to `max` of its HELD and CONFIRMED
+  // bookings become CANCELLED (a HELD one past its deadline EXPIRED), their stock returned, in
+  // one transaction. Returns how many were cancelled; call until it returns 0.
+  virtual result<std::size_t> cancel_event_bookings(std::string_view key, std::size_t max,
+                                                    Instant now) = 0;
 
   // Forgets up to `max` idempotency keys first used at or before `cutoff` (they expired);
   // returns how many.

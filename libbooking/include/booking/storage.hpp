@@ -48,6 +48,13 @@ struct StockDelta {
   std::int64_t sold = 0;
 };
 
+// What a hold and a status change need of an event.
+struct EventState {
+  std::int64_t id = 0;
+  EventStatus status = EventStatus::on_sale;
+  std::int64_t version = 1;
+};
+
 // A booking as storage keeps it: with its event's id and the wave it counted against.
 struct StoredBooking {
   Booking booking;
@@ -66,6 +73,16 @@ class StorageTransaction {
 
   // The id of event `key`, if it is stored.
   virtual std::optional<std::int64_t> find_event_id(std::string_view key) = 0;
+  // The status and version of event `event_id`. Storage shared by several processes locks the
+  // event shared until the transaction ends, so that a concurrent status change waits for this
+  // transaction (and a hold never commits into an event cancelled meanwhile).
+  virtual std::optional<EventState> load_event_state(std::int64_t event_id) = 0;
+  // Event `key`'s state, locked for update until the transaction ends.
+  virtual std::optional<EventState> lock_event(std::string_view key) = 0;
+  // Stores event `event_id`'s status and version.
+  virtual void set_event_state(const EventState& state) = 0;
+  // Up to `max` ids of event `event_id`'s HELD and CONFIRMED bookings.
+  virtual std::vector<std::string> live_booking_ids(std::int64_t event_id, std::size_t max) = 0;
   // What idempotency key `key` was first used for, if anything.
   virtual std::optional<IdempotencyRecord> find_idempotency(std::string_view key) = 0;
   // Tickets of `tier` in `user`'s HELD and CONFIRMED bookings of event `event_id`. Storage
@@ -122,6 +139,15 @@ result<Booking> apply_confirm(StorageTransaction& tx, std::string_view id, std::
 result<Booking> apply_cancel(StorageTransaction& tx, std::string_view id, Instant now,
                              CancelScope scope = CancelScope::any);
 
+// Moves event `key` to `status` (see EventRepository::set_event_status).
+result<EventState> apply_event_status(StorageTransaction& tx, std::string_view key,
+                                      EventStatus status, std::optional<std::int64_t> if_version);
+
+// Cancels up to `max` live bookings of cancelled event `key` (see
+// EventRepository::cancel_event_bookings).
+result<std::size_t> apply_cancel_event_bookings(StorageTransaction& tx, std::string_view key,
+                                                std::size_t max, Instant now);
+
 // An EventRepository whose holds, confirms and cancels are the rules above, run by the storage
 // in one write transaction each (`write`). A storage that group-commits overrides submit_hold
 // and calls apply_hold for each queued hold inside its batch.
@@ -132,6 +158,10 @@ class RuleBasedRepository : public EventRepository {
                           Instant now) final;
   result<Booking> cancel(std::string_view id, Instant now,
                          CancelScope scope = CancelScope::any) final;
+  result<Event> set_event_status(std::string_view key, EventStatus status,
+                                 std::optional<std::int64_t> if_version) final;
+  result<std::size_t> cancel_event_bookings(std::string_view key, std::size_t max,
+                                            Instant now) final;
 
  protected:
   using Work = std::function<result<Booking>(StorageTransaction&)>;
@@ -139,6 +169,20 @@ class RuleBasedRepository : public EventRepository {
   // the rules' contract). When a primitive throws, rolls back and answers the storage's error
   // (lock_timeout for contention or an unreachable server, internal otherwise). Thread-safe.
   virtual result<Booking> write(const Work& work) = 0;
+
+ private:
+  // write() for a rule that answers something other than a booking.
+  template <class T, class F>
+  result<T> write_as(F&& rule) {
+    std::optional<T> out;
+    BOOKING_TRY(write([&](StorageTransaction& tx) -> result<Booking> {
+      auto r = rule(tx);
+      if (!r) return r.error();
+      out = std::move(r).value();
+      return Booking{};
+    }));
+    return std::move(*out);
+  }
 };
 
 }  // namespace booking

@@ -4,6 +4,7 @@
 #include <set>
 #include <thread>
 
+#include "core/repository_rules.hpp"
 #include "core/text.hpp"
 #include "locks/lock_util.hpp"
 
@@ -152,101 +153,155 @@ result<Booking> BookingService::hold(const HoldRequest& req) {
     const Instant key_cutoff = now - options_.idempotency_ttl;
     std::optional<std::string> stored_key;  // the key in its scope
     if (req.idempotency_key) {
-      stored_key = req.idempotency_scope.empty() ? *req.idempotency_key
-                                                 : req.idempotency_scope + "|" + *req.idempotency_key;
+      stored_key = req.idempotency_scope.empty()
+                       ? *req.idempotency_key
+                       : req.idempotency_scope + "|" + *req.idempotency_key;
       BOOKING_TRY(auto rec, repo_.find_idempotency_key(*stored_key));
       if (rec && rec->created_at > key_cutoff) return replay(*rec);
     }
 
-    BOOKING_TRY(auto definition_ptr, definition(req.event_key));
-    const Event& event = *definition_ptr;
-    std::vector<const Tier*> tiers;
-    for (const auto& l : req.lines) {
-      auto it = std::find_if(event.tiers.begin(), event.tiers.end(),
-                             [&](const Tier& t) { return t.key == l.tier_key; });
-      if (it == event.tiers.end()) {
-        return make_error(errc::not_found, "event group '" + l.tier_key + "' not found in event '" +
-                                               event.key + "'");
-      }
-      tiers.push_back(&*it);
-    }
-    const std::string& currency = tiers.front()->price.currency;
-    for (const Tier* t : tiers) {
-      if (t->price.currency != currency) {
-        return make_error(errc::validation_failed,
-                          "all event groups of one booking must have the same currency",
-                          {{"groupKeys", "mixes " + currency + " and " + t->price.currency}});
-      }
-    }
+    // The definition may be cached: storage checks its version inside the hold's transaction,
+    // and a hold planned from an outdated one is planned again from a fresh read.
+    for (int attempt = 1;; ++attempt) {
+      auto answer = [&]() -> result<Booking> {
+        BOOKING_TRY(auto definition_ptr, definition(req.event_key));
+        const Event& event = *definition_ptr;
+        std::vector<const Tier*> tiers;
+        for (const auto& l : req.lines) {
+          auto it = std::find_if(event.tiers.begin(), event.tiers.end(),
+                                 [&](const Tier& t) { return t.key == l.tier_key; });
+          if (it == event.tiers.end()) {
+            return make_error(errc::not_found, "event group '" + l.tier_key +
+                                                   "' not found in event '" + event.key + "'");
+          }
+          tiers.push_back(&*it);
+        }
+        const std::string& currency = tiers.front()->price.currency;
+        for (const Tier* t : tiers) {
+          if (t->price.currency != currency) {
+            return make_error(errc::validation_failed,
+                              "all event groups of one booking must have the same currency",
+                              {{"groupKeys", "mixes " + currency + " and " + t->price.currency}});
+          }
+        }
 
-    for (const Tier* t : tiers) {
-      if (now < t->start || now >= t->end) {
-        return make_error(errc::sale_not_open,
-                          "sale of '" + t->key + "' is open from " + format_instant(t->start) +
-                              " until " + format_instant(t->end),
-                          {{"key", t->key},
-                           {"startDate", format_instant(t->start)},
-                           {"endDate", format_instant(t->end)}});
-      }
-    }
+        for (const Tier* t : tiers) {
+          if (now < t->start || now >= t->end) {
+            return make_error(errc::sale_not_open,
+                              "sale of '" + t->key + "' is open from " + format_instant(t->start) +
+                                  " until " + format_instant(t->end),
+                              {{"key", t->key},
+                               {"startDate", format_instant(t->start)},
+                               {"endDate", format_instant(t->end)}});
+          }
+        }
 
-    HoldPlan plan;
-    Booking& b = plan.booking;
-    b.id = detail::random_hex128();
-    b.event_key = event.key;
-    b.user_id = req.user_id;
-    b.client = req.client;
-    const bool user_limited = std::any_of(tiers.begin(), tiers.end(),
-                                          [](const Tier* t) { return t->max_per_user.has_value(); });
-    if (!b.user_id && user_limited) b.user_id = req.client;  // an anonymous buyer is its address
-    b.status = BookingStatus::held;
-    b.created_at = now;
-    b.expires_at = now + options_.hold_ttl;
-    b.idempotency_key = stored_key;
-    b.total = Money{0, currency};
-    plan.request_fingerprint = fp;
-    plan.max_held_by_client = req.max_held_by_client;
-    plan.idempotency_cutoff = key_cutoff;
-    for (std::size_t i = 0; i < req.lines.size(); ++i) {
-      const Tier& t = *tiers[i];
-      const std::int64_t qty = req.lines[i].qty;
-      if (t.max_per_order && qty > *t.max_per_order) {
-        return make_error(
-            errc::per_user_limit,
-            "at most " + std::to_string(*t.max_per_order) + " tickets of '" + t.key + "' per order",
-            {{"key", t.key}, {"maxPerOrder", *t.max_per_order}});
-      }
-      if (t.max_per_user && !b.user_id) {
-        return make_error(errc::validation_failed,
-                          "event group '" + t.key + "' limits tickets per user",
-                          {{"userId", "is required"}});
-      }
-      plan.max_per_user.push_back(t.max_per_user);
-      b.lines.push_back(BookingLine{t.key, qty, t.price.minor});
-      BOOKING_TRY(auto line_total, checked_mul(t.price.minor, qty));
-      BOOKING_TRY(b.total.minor, checked_add(b.total.minor, line_total));
-    }
-    if (const ReleaseWave* wave = open_wave(event, now)) plan.wave_start = wave->start;
-    plan.event_id = event.id;
+        HoldPlan plan;
+        Booking& b = plan.booking;
+        b.id = detail::random_hex128();
+        b.event_key = event.key;
+        b.user_id = req.user_id;
+        b.client = req.client;
+        const bool user_limited = std::any_of(
+            tiers.begin(), tiers.end(), [](const Tier* t) { return t->max_per_user.has_value(); });
+        if (!b.user_id && user_limited)
+          b.user_id = req.client;  // an anonymous buyer is its address
+        b.status = BookingStatus::held;
+        b.created_at = now;
+        b.expires_at = now + options_.hold_ttl;
+        b.idempotency_key = stored_key;
+        b.total = Money{0, currency};
+        plan.request_fingerprint = fp;
+        plan.max_held_by_client = req.max_held_by_client;
+        plan.idempotency_cutoff = key_cutoff;
+        for (std::size_t i = 0; i < req.lines.size(); ++i) {
+          const Tier& t = *tiers[i];
+          const std::int64_t qty = req.lines[i].qty;
+          if (t.max_per_order && qty > *t.max_per_order) {
+            return make_error(errc::per_user_limit,
+                              "at most " + std::to_string(*t.max_per_order) + " tickets of '" +
+                                  t.key + "' per order",
+                              {{"key", t.key}, {"maxPerOrder", *t.max_per_order}});
+          }
+          if (t.max_per_user && !b.user_id) {
+            return make_error(errc::validation_failed,
+                              "event group '" + t.key + "' limits tickets per user",
+                              {{"userId", "is required"}});
+          }
+          plan.max_per_user.push_back(t.max_per_user);
+          b.lines.push_back(BookingLine{t.key, qty, t.price.minor});
+          BOOKING_TRY(auto line_total, checked_mul(t.price.minor, qty));
+          BOOKING_TRY(b.total.minor, checked_add(b.total.minor, line_total));
+        }
+        if (const ReleaseWave* wave = open_wave(event, now)) plan.wave_start = wave->start;
+        plan.event_id = event.id;
+        plan.event_version = event.version;
 
-    // Per-user limits, the wave and stock are judged by storage, atomically and in that order.
-    // The tier locks order the holds of a tier: a hold is submitted under them, which fixes its
-    // place in storage's order, and they are released before its commit, so that a hot tier's
-    // holds can share one (group commit) instead of queueing one commit at a time behind the
-    // lock. Correctness never rests on the locks: storage's stock take is conditional.
-    std::vector<std::string> keys;
-    for (const Tier* t : tiers) keys.push_back(tier_lock_key(t->key));
-    BOOKING_TRY(auto lease, lock_tiers(keys));
-    auto pending = repo_.submit_hold(std::move(plan));
-    (void)lease.release();
-    auto stored = pending->wait();
-    if (!stored && stored.error().code == errc::duplicate_key && req.idempotency_key) {
-      // Another request with this key won the race: answer as its replay.
-      BOOKING_TRY(auto rec, repo_.find_idempotency_key(*stored_key));
-      if (rec) return replay(*rec);
+        // Per-user limits, the wave and stock are judged by storage, atomically and in that order.
+        // The tier locks order the holds of a tier: a hold is submitted under them, which fixes its
+        // place in storage's order, and they are released before its commit, so that a hot tier's
+        // holds can share one (group commit) instead of queueing one commit at a time behind the
+        // lock. Correctness never rests on the locks: storage's stock take is conditional.
+        std::vector<std::string> keys;
+        for (const Tier* t : tiers) keys.push_back(tier_lock_key(t->key));
+        BOOKING_TRY(auto lease, lock_tiers(keys));
+        auto pending = repo_.submit_hold(std::move(plan));
+        (void)lease.release();
+        auto stored = pending->wait();
+        if (!stored && stored.error().code == errc::duplicate_key && req.idempotency_key) {
+          // Another request with this key won the race: answer as its replay.
+          BOOKING_TRY(auto rec, repo_.find_idempotency_key(*stored_key));
+          if (rec) return replay(*rec);
+        }
+        return stored;
+      }();
+      if (!answer && answer.error().code == errc::precondition_failed && attempt < 3) {
+        forget_definition(req.event_key);
+        continue;
+      }
+      return answer;
     }
-    return stored;
   });
+}
+
+void BookingService::forget_definition(const std::string& key) {
+  std::unique_lock lock(definitions_mu_);
+  definitions_.erase(key);
+}
+
+result<Event> BookingService::close_event(std::string_view key,
+                                          std::optional<std::int64_t> if_version) {
+  if (!is_valid_key(key)) return detail::not_found_error("event", key);
+  auto r = repo_.set_event_status(key, EventStatus::closed, if_version);
+  forget_definition(std::string(key));
+  return r;
+}
+
+result<Event> BookingService::reopen_event(std::string_view key,
+                                           std::optional<std::int64_t> if_version) {
+  if (!is_valid_key(key)) return detail::not_found_error("event", key);
+  auto r = repo_.set_event_status(key, EventStatus::on_sale, if_version);
+  forget_definition(std::string(key));
+  return r;
+}
+
+result<EventCancellation> BookingService::cancel_event(std::string_view key,
+                                                       std::optional<std::int64_t> if_version) {
+  if (!is_valid_key(key)) return detail::not_found_error("event", key);
+  // First the status, for good and at once: no hold commits into the event after this.
+  auto cancelled = repo_.set_event_status(key, EventStatus::cancelled, if_version);
+  forget_definition(std::string(key));
+  if (!cancelled) return cancelled.error();
+  // Then its bookings, in batches that each commit on their own: other events' holds never
+  // wait long behind a big event. Running it again (after a crash) finishes the job.
+  EventCancellation out;
+  while (true) {
+    BOOKING_TRY(auto n, repo_.cancel_event_bookings(key, options_.expire_batch, clock_.now()));
+    out.bookings_cancelled += n;
+    if (n == 0) break;
+  }
+  BOOKING_TRY(out.event, repo_.get_event(key));
+  return out;
 }
 
 result<std::shared_ptr<const Event>> BookingService::definition(const std::string& key) {

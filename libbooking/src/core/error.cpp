@@ -32,6 +32,8 @@ constexpr CodeInfo info(errc code) noexcept {
     case errc::unauthorized: return {"unauthorized", 401, 2};
     case errc::forbidden: return {"forbidden", 403, 2};
     case errc::rate_limited: return {"rate_limited", 429, 5};
+    case errc::sale_closed: return {"sale_closed", 409, 4};
+    case errc::precondition_failed: return {"precondition_failed", 412, 4};
   }
   return {"internal", 500, 1};
 }

@@ -8,6 +8,22 @@
 
 namespace booking {
 
+std::string_view to_string(EventStatus status) noexcept {
+  switch (status) {
+    case EventStatus::on_sale: return "on_sale";
+    case EventStatus::closed: return "closed";
+    case EventStatus::cancelled: return "cancelled";
+  }
+  return "on_sale";
+}
+
+std::optional<EventStatus> parse_event_status(std::string_view text) noexcept {
+  if (text == "on_sale") return EventStatus::on_sale;
+  if (text == "closed") return EventStatus::closed;
+  if (text == "cancelled") return EventStatus::cancelled;
+  return std::nullopt;
+}
+
 bool is_valid_key(std::string_view key) noexcept {
   if (key.empty() || key.size() > 64) return false;
   return std::all_of(key.begin(), key.end(), [](char c) {

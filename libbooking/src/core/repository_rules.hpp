@@ -3,6 +3,7 @@
 
 #include <booking/booking.hpp>
 #include <booking/error.hpp>
+#include <booking/event.hpp>
 #include <booking/time.hpp>
 #include <array>
 #include <cstddef>
@@ -91,6 +92,14 @@ inline result<void> require_live_hold(const Booking& b, std::string_view action)
 }
 
 // A hold whose deadline `expires_at` has passed.
+inline error sale_closed_error(std::string_view event, EventStatus status) {
+  return make_error(errc::sale_closed,
+                    "event '" + std::string(event) + "' is " +
+                        (status == EventStatus::cancelled ? "cancelled" : "closed") +
+                        ": it takes no new holds",
+                    {{"key", event}, {"status", to_string(status)}});
+}
+
 inline error hold_expired_error(Instant expires_at) {
   return make_error(errc::hold_expired, "the hold expired at " + format_instant(expires_at));
 }

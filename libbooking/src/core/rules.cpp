@@ -75,6 +75,16 @@ result<Booking> apply_hold(StorageTransaction& tx, const HoldPlan& plan) {
     if (!found) return detail::not_found_error("event", b.event_key);
     event_id = *found;
   }
+  const auto state = tx.load_event_state(event_id);
+  if (!state) return detail::not_found_error("event", b.event_key);
+  if (state->status != EventStatus::on_sale) {
+    return detail::sale_closed_error(b.event_key, state->status);
+  }
+  if (plan.event_version != 0 && state->version != plan.event_version) {
+    return make_error(errc::precondition_failed,
+                      "event '" + b.event_key + "' changed while this hold was being planned",
+                      {{"version", state->version}});
+  }
   if (b.user_id) {
     for (std::size_t i = 0; i < b.lines.size() && i < plan.max_per_user.size(); ++i) {
       if (!plan.max_per_user[i]) continue;
@@ -144,6 +154,59 @@ result<Booking> apply_cancel(StorageTransaction& tx, std::string_view id, Instan
   }
   move(tx, sb, BookingStatus::cancelled);
   return std::move(sb.booking);
+}
+
+result<EventState> apply_event_status(StorageTransaction& tx, std::string_view key,
+                                      EventStatus status, std::optional<std::int64_t> if_version) {
+  auto state = tx.lock_event(key);
+  if (!state) return detail::not_found_error("event", key);
+  if (if_version && *if_version != state->version) {
+    return make_error(errc::precondition_failed,
+                      "event '" + std::string(key) + "' is at version " +
+                          std::to_string(state->version) + ", not " + std::to_string(*if_version),
+                      {{"version", state->version}});
+  }
+  if (state->status == status) return *state;  // already so: nothing changes
+  if (state->status == EventStatus::cancelled) {
+    return make_error(errc::invalid_state,
+                      "event '" + std::string(key) + "' is cancelled; that is final");
+  }
+  state->status = status;
+  ++state->version;
+  tx.set_event_state(*state);
+  return *state;
+}
+
+result<std::size_t> apply_cancel_event_bookings(StorageTransaction& tx, std::string_view key,
+                                                std::size_t max, Instant now) {
+  auto state = tx.lock_event(key);
+  if (!state) return detail::not_found_error("event", key);
+  if (state->status != EventStatus::cancelled) {
+    return make_error(errc::invalid_state,
+                      "event '" + std::string(key) + "' is not cancelled; cancel it first");
+  }
+  std::size_t cancelled = 0;
+  for (const std::string& id : tx.live_booking_ids(state->id, max)) {
+    auto sb = tx.load_booking(id);
+    if (!sb) continue;
+    const bool due = sb->booking.status == BookingStatus::held && sb->booking.expires_at <= now;
+    move(tx, *sb, due ? BookingStatus::expired : BookingStatus::cancelled);
+    if (!due) ++cancelled;
+  }
+  return cancelled;
+}
+
+result<Event> RuleBasedRepository::set_event_status(std::string_view key, EventStatus status,
+                                                    std::optional<std::int64_t> if_version) {
+  BOOKING_TRY(write_as<EventState>(
+      [&](StorageTransaction& tx) { return apply_event_status(tx, key, status, if_version); }));
+  return get_event(key);
+}
+
+result<std::size_t> RuleBasedRepository::cancel_event_bookings(std::string_view key,
+                                                               std::size_t max, Instant now) {
+  return write_as<std::size_t>(
+      [&](StorageTransaction& tx) { return apply_cancel_event_bookings(tx, key, max, now); });
 }
 
 result<Booking> RuleBasedRepository::insert_hold(const HoldPlan& plan) {

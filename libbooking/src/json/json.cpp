@@ -386,6 +386,8 @@ json::object to_json(const Event& e) {
                          {"booked", w.booked}});
   }
   o["eventSchedules"] = std::move(schedules);
+  o["status"] = to_string(e.status);
+  o["version"] = e.version;
   return o;
 }
 

@@ -140,6 +140,8 @@ class MemoryRepository final : public RuleBasedRepository, private StorageTransa
       tier_owner_[t.key] = e.key;
     }
     for (ReleaseWave& w : e.waves) w.booked = 0;
+    e.status = EventStatus::on_sale;
+    e.version = 1;
     by_id_[e.id] = e.key;
     events_[e.key] = e;
     return e;
@@ -166,6 +168,33 @@ class MemoryRepository final : public RuleBasedRepository, private StorageTransa
     auto it = idempotency_.find(std::string(key));
     if (it == idempotency_.end()) return std::nullopt;
     return it->second;
+  }
+  std::optional<EventState> load_event_state(std::int64_t event_id) override {
+    auto it = by_id_.find(event_id);
+    if (it == by_id_.end()) return std::nullopt;
+    const Event& e = events_.at(it->second);
+    return EventState{e.id, e.status, e.version};
+  }
+  std::optional<EventState> lock_event(std::string_view key) override {
+    auto it = events_.find(std::string(key));
+    if (it == events_.end()) return std::nullopt;
+    return EventState{it->second.id, it->second.status, it->second.version};
+  }
+  void set_event_state(const EventState& s) override {
+    Event& e = events_.at(by_id_.at(s.id));
+    e.status = s.status;
+    e.version = s.version;
+  }
+  std::vector<std::string> live_booking_ids(std::int64_t event_id, std::size_t max) override {
+    std::vector<std::string> ids;
+    for (const auto& [id, sb] : bookings_) {
+      if (ids.size() >= max) break;
+      const auto s = sb.booking.status;
+      if (sb.event_id == event_id && (s == BookingStatus::held || s == BookingStatus::confirmed)) {
+        ids.push_back(id);
+      }
+    }
+    return ids;
   }
   std::int64_t count_client_held(std::string_view client) override {
     auto it = client_held_.find(std::string(client));

@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <booking/storage.hpp>
 #include <set>
+#include <unordered_map>
 #include <utility>
 
 #include "core/group_commit.hpp"
@@ -76,7 +77,8 @@ result<std::int64_t> insert_event(Connection& c, const Event& e) {
 }
 
 constexpr const char* kEventColumns =
-    "SELECT id, key, name, type, promoter, date_ms, venue, address, utc_offset_min FROM events ";
+    "SELECT id, key, name, type, promoter, date_ms, venue, address, utc_offset_min, status, "
+    "version FROM events ";
 
 // Events of `rows` (in kEventColumns order) with their tiers and waves: three queries for a
 // whole page, not three per event.
@@ -93,6 +95,8 @@ std::vector<Event> load_events(Connection& c, const Result& rows) {
     e.date = instant(rows.int64(r, 5));
     e.location = {rows.text(r, 6), rows.text(r, 7)};
     e.utc_offset_minutes = static_cast<std::int32_t>(rows.int64(r, 8));
+    e.status = parse_event_status(rows.text(r, 9)).value_or(EventStatus::on_sale);
+    e.version = rows.int64(r, 10);
     if (r) ids += ',';
     ids += std::to_string(e.id);
     out.push_back(std::move(e));
@@ -187,6 +191,12 @@ std::string array_literal(const Items& items) {
   return out + "}";
 }
 
+std::optional<EventState> event_state(const Result& r) {
+  if (r.rows() == 0) return std::nullopt;
+  return EventState{r.int64(0, 0), parse_event_status(r.text(0, 1)).value_or(EventStatus::on_sale),
+                    r.int64(0, 2)};
+}
+
 std::optional<IdempotencyRecord> find_idempotency_record(Connection& c, std::string_view key) {
   Result r = c.exec(
       "SELECT id, request_hash, created_ms FROM bookings WHERE idempotency_key = $1", {param(key)});
@@ -249,6 +259,34 @@ class Transaction final : public StorageTransaction {
   }
   std::optional<IdempotencyRecord> find_idempotency(std::string_view key) override {
     return find_idempotency_record(c_, key);
+  }
+  std::optional<EventState> load_event_state(std::int64_t event_id) override {
+    // Locked shared once per transaction (a batch has many holds of one event): a status change
+    // waits for this batch, and the state cannot change before it commits.
+    if (auto it = event_states_.find(event_id); it != event_states_.end()) return it->second;
+    auto state = event_state(c_.exec(
+        "SELECT id, status, version FROM events WHERE id = $1 FOR SHARE", {param(event_id)}));
+    if (state) event_states_.emplace(event_id, *state);
+    return state;
+  }
+  std::optional<EventState> lock_event(std::string_view key) override {
+    return event_state(c_.exec("SELECT id, status, version FROM events WHERE key = $1 FOR UPDATE",
+                               {param(key)}));
+  }
+  void set_event_state(const EventState& s) override {
+    c_.exec("UPDATE events SET status = $1, version = $2 WHERE id = $3",
+            {param(to_string(s.status)), param(s.version), param(s.id)});
+    event_states_.erase(s.id);
+  }
+  void forget_event_locks() { event_states_.clear(); }
+  std::vector<std::string> live_booking_ids(std::int64_t event_id, std::size_t max) override {
+    Result r = c_.exec(
+        "SELECT id FROM bookings WHERE event_id = $1 AND status IN ('HELD', 'CONFIRMED') "
+        "LIMIT $2",
+        {param(event_id), param(static_cast<std::int64_t>(max))});
+    std::vector<std::string> ids;
+    for (int i = 0; i < r.rows(); ++i) ids.push_back(r.text(i, 0));
+    return ids;
   }
   std::int64_t count_client_held(std::string_view client) override {
     // Like count_user_tickets: serialized per client across instances until commit.
@@ -349,6 +387,7 @@ class Transaction final : public StorageTransaction {
 
  private:
   Connection& c_;
+  std::unordered_map<std::int64_t, EventState> event_states_;  // locked by this transaction
 };
 
 // Turns libpq failures into errors at the boundary where they arise.
@@ -387,6 +426,8 @@ class PostgresRepository final : public RuleBasedRepository {
           stored.id = id;
           for (Tier& t : stored.tiers) t.stock = TierStock{t.capacity, t.capacity, 0, 0};
           for (ReleaseWave& w : stored.waves) w.booked = 0;
+          stored.status = EventStatus::on_sale;
+          stored.version = 1;
           return stored;
         },
         &event);
@@ -637,6 +678,7 @@ class PostgresRepository final : public RuleBasedRepository {
         } catch (const PgError& e) {
           if (alone || e.sqlstate() != "23505" || e.constraint() != "bookings_idempotency") throw;
           c.exec_simple("ROLLBACK TO SAVEPOINT hold");
+          primitives.forget_event_locks();  // the rollback released locks taken after it
           outcomes[i] = make_error(errc::duplicate_key, "idempotency key already used");
         }
         if (!alone) c.exec_simple("RELEASE SAVEPOINT hold");

@@ -11,7 +11,7 @@ namespace {
 
 // Migration N brings the schema from version N to N+1; never edit a shipped one, append.
 // pg_trgm is a trusted extension: a database owner may create it without superuser rights.
-constexpr std::array<Migration, 3> kMigrations{{
+constexpr std::array<Migration, 4> kMigrations{{
     {R"sql(
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
 CREATE TABLE events (
@@ -104,6 +104,14 @@ CREATE TABLE api_tokens (
 CREATE INDEX bookings_idempotency_age ON bookings(created_ms) WHERE idempotency_key IS NOT NULL;
 ALTER TABLE bookings ADD COLUMN client TEXT;
 CREATE INDEX bookings_client_held ON bookings(client) WHERE status = 'HELD' AND client IS NOT NULL;
+)sql",
+     true},
+    // 4: an event's sale status and the version of its definition.
+    {R"sql(
+ALTER TABLE events ADD COLUMN status TEXT NOT NULL DEFAULT 'on_sale'
+  CHECK (status IN ('on_sale', 'closed', 'cancelled'));
+ALTER TABLE events ADD COLUMN version BIGINT NOT NULL DEFAULT 1;
+CREATE INDEX bookings_event ON bookings(event_id, status);
 )sql",
      true},
 }};

@@ -75,7 +75,7 @@ void WriteTransaction::end() noexcept {
 namespace {
 // Migration N brings the schema from user_version N to N+1. Never edit a shipped migration;
 // append a new one.
-constexpr std::array<Migration, 4> kMigrations{{
+constexpr std::array<Migration, 5> kMigrations{{
     {R"sql(
 CREATE TABLE events (
   id        INTEGER PRIMARY KEY,
@@ -178,6 +178,14 @@ CREATE TABLE api_tokens (
 CREATE INDEX bookings_idempotency_age ON bookings(created_ms) WHERE idempotency_key IS NOT NULL;
 ALTER TABLE bookings ADD COLUMN client TEXT;
 CREATE INDEX bookings_client_held ON bookings(client) WHERE status = 'HELD' AND client IS NOT NULL;
+)sql",
+     true},
+    // 5: an event's sale status and the version of its definition.
+    {R"sql(
+ALTER TABLE events ADD COLUMN status TEXT NOT NULL DEFAULT 'on_sale'
+  CHECK (status IN ('on_sale', 'closed', 'cancelled'));
+ALTER TABLE events ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+CREATE INDEX bookings_event ON bookings(event_id, status);
 )sql",
      true},
 }};

@@ -134,6 +134,8 @@ std::optional<Event> load_event_where(Connection& c, const char* sql, auto bind)
   e.date = instant(st.getColumn(5).getInt64());
   e.location = {st.getColumn(6).getString(), st.getColumn(7).getString()};
   e.utc_offset_minutes = st.getColumn(8).getInt();
+  e.status = parse_event_status(st.getColumn(9).getString()).value_or(EventStatus::on_sale);
+  e.version = st.getColumn(10).getInt64();
 
   auto& tiers = c.prepare(
       "SELECT key, category, price_minor, currency, capacity, available, held, sold, start_ms, "
@@ -165,7 +167,8 @@ std::optional<Event> load_event_where(Connection& c, const char* sql, auto bind)
 }
 
 constexpr const char* kEventColumns =
-    "SELECT id, key, name, type, promoter, date_ms, venue, address, utc_offset_min FROM events ";
+    "SELECT id, key, name, type, promoter, date_ms, venue, address, utc_offset_min, status, "
+    "version FROM events ";
 }  // namespace
 
 std::optional<Event> load_event(Connection& c, std::string_view key) {
@@ -264,6 +267,47 @@ std::optional<std::int64_t> Transaction::find_event_id(std::string_view key) {
   st.bind(1, std::string(key));
   if (!st.executeStep()) return std::nullopt;
   return st.getColumn(0).getInt64();
+}
+
+namespace {
+std::optional<EventState> event_state(SQLite::Statement& st) {
+  if (!st.executeStep()) return std::nullopt;
+  return EventState{
+      st.getColumn(0).getInt64(),
+      parse_event_status(st.getColumn(1).getString()).value_or(EventStatus::on_sale),
+      st.getColumn(2).getInt64()};
+}
+}  // namespace
+
+// SQLite has one writer at a time: the write transaction already excludes every other change.
+std::optional<EventState> Transaction::load_event_state(std::int64_t event_id) {
+  auto& st = c_.prepare("SELECT id, status, version FROM events WHERE id = ?");
+  st.bind(1, static_cast<int64_t>(event_id));
+  return event_state(st);
+}
+
+std::optional<EventState> Transaction::lock_event(std::string_view key) {
+  auto& st = c_.prepare("SELECT id, status, version FROM events WHERE key = ?");
+  st.bind(1, std::string(key));
+  return event_state(st);
+}
+
+void Transaction::set_event_state(const EventState& s) {
+  auto& st = c_.prepare("UPDATE events SET status = ?, version = ? WHERE id = ?");
+  st.bind(1, std::string(to_string(s.status)));
+  st.bind(2, static_cast<int64_t>(s.version));
+  st.bind(3, static_cast<int64_t>(s.id));
+  st.exec();
+}
+
+std::vector<std::string> Transaction::live_booking_ids(std::int64_t event_id, std::size_t max) {
+  auto& st = c_.prepare(
+      "SELECT id FROM bookings WHERE event_id = ? AND status IN ('HELD', 'CONFIRMED') LIMIT ?");
+  st.bind(1, static_cast<int64_t>(event_id));
+  st.bind(2, static_cast<int64_t>(max));
+  std::vector<std::string> ids;
+  while (st.executeStep()) ids.push_back(st.getColumn(0).getString());
+  return ids;
 }
 
 std::optional<IdempotencyRecord> Transaction::find_idempotency(std::string_view key) {

@@ -22,6 +22,10 @@ class Transaction final : public StorageTransaction {
  public:
   explicit Transaction(Connection& c) : c_(c) {}
   std::optional<std::int64_t> find_event_id(std::string_view key) override;
+  std::optional<EventState> load_event_state(std::int64_t event_id) override;
+  std::optional<EventState> lock_event(std::string_view key) override;
+  void set_event_state(const EventState& state) override;
+  std::vector<std::string> live_booking_ids(std::int64_t event_id, std::size_t max) override;
   std::optional<IdempotencyRecord> find_idempotency(std::string_view key) override;
   std::int64_t count_user_tickets(std::string_view user, std::int64_t event_id,
                                   std::string_view tier) override;

@@ -90,6 +90,8 @@ class SqliteRepository final : public RuleBasedRepository {
       stored.id = id;
       for (Tier& t : stored.tiers) t.stock = TierStock{t.capacity, t.capacity, 0, 0};
       for (ReleaseWave& w : stored.waves) w.booked = 0;
+      stored.status = EventStatus::on_sale;
+      stored.version = 1;
       return stored;
     });
   }
