@@ -270,6 +270,39 @@ int main(int argc, char** argv) {
   std::vector<std::string> tier_args;
   std::string user;
   std::string idempotency_key;
+  std::string status_key;
+  auto* close = event->add_subcommand("close", "Stop the sale: no new holds until reopened");
+  close->add_option("KEY", status_key, "Event key")->required();
+  with(close, [&](Engine& e) {
+    return print(
+        g, e.service->close_event(status_key), [](const Event& x) { return to_json(x); },
+        render_event);
+  });
+  auto* reopen = event->add_subcommand("reopen", "Reopen a closed sale");
+  reopen->add_option("KEY", status_key, "Event key")->required();
+  with(reopen, [&](Engine& e) {
+    return print(
+        g, e.service->reopen_event(status_key), [](const Event& x) { return to_json(x); },
+        render_event);
+  });
+  auto* cancel_event =
+      event->add_subcommand("cancel", "Cancel the event for good, and all its bookings");
+  cancel_event->add_option("KEY", status_key, "Event key")->required();
+  with(cancel_event, [&](Engine& e) {
+    return print(
+        g, e.service->cancel_event(status_key),
+        [](const EventCancellation& c) {
+          json::object o = to_json(c.event);
+          o["bookingsCancelled"] = c.bookings_cancelled;
+          return o;
+        },
+        [](const EventCancellation& c, const Style& style) {
+          return render_event(c.event, style) + fmt::format("cancelled {} booking{}\n",
+                                                            c.bookings_cancelled,
+                                                            c.bookings_cancelled == 1 ? "" : "s");
+        });
+  });
+
   auto* book = app.add_subcommand("book", "Hold tickets (pay with `booking confirm`)");
   book->add_option("EVENT", hold.event_key, "Event key")->required();
   book->add_option("TIER=QTY", tier_args, "Tickets per tier")->required();
@@ -339,8 +372,8 @@ int main(int argc, char** argv) {
         g, created, [](const Event& x) { return to_json(x); }, render_event);
   });
 
-  auto* token = app.add_subcommand(
-      "token", "Manage the API tokens bookingd accepts (roles: admin, sales)");
+  auto* token =
+      app.add_subcommand("token", "Manage the API tokens bookingd accepts (roles: admin, sales)");
   token->require_subcommand(1);
   std::string token_name;
   std::string token_role = "sales";
@@ -365,8 +398,7 @@ int main(int argc, char** argv) {
           return fmt::format(
               "{}\n{} token '{}' created; it is shown only this once. Send it as\n"
               "  Authorization: Bearer {}\n",
-              t.secret, style.bold(std::string(to_string(t.token.role))), t.token.name,
-              t.secret);
+              t.secret, style.bold(std::string(to_string(t.token.role))), t.token.name, t.secret);
         });
   });
   auto* token_list = token->add_subcommand("list", "List tokens (never their secrets)");

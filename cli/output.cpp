@@ -87,6 +87,10 @@ std::string render_event(const Event& e, const Style& style) {
   out += fmt::format("{} · {} · {}{}\n", e.type, format_instant(e.date, off),
                      e.location.venue.empty() ? "no venue" : e.location.venue,
                      e.promoter ? " · by " + *e.promoter : "");
+  if (e.status != EventStatus::on_sale) {
+    out += style.bold(e.status == EventStatus::closed ? "sale closed" : "event cancelled") +
+           fmt::format(" (version {})\n", e.version);
+  }
   Table t({"TIER", "CATEGORY", "PRICE", "CAPACITY", "HELD", "SOLD", "AVAILABLE",
            "ON SALE (" + format_utc_offset(off) + ")"},
           {false, false, true, true, true, true, true, false});

@@ -27,6 +27,7 @@ struct RequestContext {
   std::string route;
   std::string booking_id;
   Caller caller;
+  std::optional<std::size_t> cancelled;  // bookings an event cancellation cancelled
 };
 thread_local RequestContext t_request;
 
@@ -53,6 +54,15 @@ const std::vector<RouteEntry>& route_table() {
       {{"POST", "/v1/api/events", "admin"}, "/v1/api/events", Need::admin},
       {{"GET", "/v1/api/events", ""}, "/v1/api/events", Need::anyone},
       {{"GET", "/v1/api/events/{key}", ""}, "/v1/api/events/([^/]+)", Need::anyone},
+      {{"POST", "/v1/api/events/{key}/close", "admin"},
+       "/v1/api/events/([^/]+)/close",
+       Need::admin},
+      {{"POST", "/v1/api/events/{key}/reopen", "admin"},
+       "/v1/api/events/([^/]+)/reopen",
+       Need::admin},
+      {{"POST", "/v1/api/events/{key}/cancel", "admin"},
+       "/v1/api/events/([^/]+)/cancel",
+       Need::admin},
       {{"POST", "/v1/api/books", ""}, "/v1/api/books", Need::anyone},
       {{"GET", "/v1/api/books/{bookId}", ""}, "/v1/api/books/([^/]+)", Need::anyone},
       {{"POST", "/v1/api/books/{bookId}/confirm", "sales"},
@@ -117,6 +127,23 @@ result<json::value> json_body(const httplib::Request& req) {
                           req.get_header_value("Content-Type").substr(0, 100) + "'");
   }
   return parse_json(req.body);
+}
+
+// The version an If-Match names ("3", W/"3" or 3); none without the header. `*` matches any.
+result<std::optional<std::int64_t>> parse_if_match(const httplib::Request& req) {
+  if (!req.has_header("If-Match")) return std::optional<std::int64_t>{};
+  std::string v = req.get_header_value("If-Match");
+  if (v == "*") return std::optional<std::int64_t>{};
+  if (v.starts_with("W/")) v = v.substr(2);
+  if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+  std::int64_t n = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (ec != std::errc{} || p != v.data() + v.size() || n < 1) {
+    return make_error(errc::precondition_failed,
+                      "If-Match must be an ETag this server gave (\"3\"), got '" +
+                          req.get_header_value("If-Match").substr(0, 64) + "'");
+  }
+  return std::optional<std::int64_t>{n};
 }
 
 result<std::int64_t> query_int(const httplib::Request& req, const char* name,
@@ -224,7 +251,27 @@ class HttpServer::Impl {
     on("POST", "/v1/api/events", [this](const auto& req, auto& res) { create_event(req, res); });
     on("GET", "/v1/api/events", [this](const auto& req, auto& res) { search(req, res); });
     on("GET", "/v1/api/events/{key}", [this](const auto& req, auto& res) {
-      reply(res, 200, service_.get_event(req.matches[1].str()));
+      auto event = service_.get_event(req.matches[1].str());
+      if (event) res.set_header("ETag", "\"" + std::to_string(event.value().version) + "\"");
+      reply(res, 200, event);
+    });
+    on("POST", "/v1/api/events/{key}/close", [this](const auto& req, auto& res) {
+      change_status(req, res, [this](const std::string& key, std::optional<std::int64_t> v) {
+        return service_.close_event(key, v);
+      });
+    });
+    on("POST", "/v1/api/events/{key}/reopen", [this](const auto& req, auto& res) {
+      change_status(req, res, [this](const std::string& key, std::optional<std::int64_t> v) {
+        return service_.reopen_event(key, v);
+      });
+    });
+    on("POST", "/v1/api/events/{key}/cancel", [this](const auto& req, auto& res) {
+      change_status(req, res,
+                    [this](const std::string& key, std::optional<std::int64_t> v) -> result<Event> {
+                      BOOKING_TRY(auto done, service_.cancel_event(key, v));
+                      t_request.cancelled = done.bookings_cancelled;
+                      return done.event;
+                    });
     });
     on("POST", "/v1/api/books", [this](const auto& req, auto& res) { hold(req, res); });
     on("GET", "/v1/api/books/{bookId}", [this](const auto& req, auto& res) {
@@ -247,6 +294,23 @@ class HttpServer::Impl {
       const auto scope = t_request.caller.anonymous() ? CancelScope::held_only : CancelScope::any;
       reply(res, 200, service_.cancel(req.matches[1].str(), scope));
     });
+  }
+
+  // close, reopen, cancel: an empty or JSON body, an optional If-Match, the event as stored
+  // (with its ETag) in the answer.
+  template <class F>
+  void change_status(const httplib::Request& req, httplib::Response& res, F change) {
+    auto body = json_body(req);
+    if (!body) return send_error(res, body.error());
+    auto if_match = parse_if_match(req);
+    if (!if_match) return send_error(res, if_match.error());
+    t_request.cancelled.reset();
+    auto event = change(req.matches[1].str(), if_match.value());
+    if (!event) return send_error(res, event.error());
+    res.set_header("ETag", "\"" + std::to_string(event.value().version) + "\"");
+    json::object data = to_json(event.value());
+    if (t_request.cancelled) data["bookingsCancelled"] = *t_request.cancelled;
+    send_data(res, 200, std::move(data));
   }
 
   template <class T>
@@ -343,7 +407,8 @@ class HttpServer::Impl {
   void install_hooks() {
     server_.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
       // Called once the headers are in and before the body is read.
-      t_request = RequestContext{std::chrono::steady_clock::now(), next_request_id(), {}, {}, {}};
+      t_request =
+          RequestContext{std::chrono::steady_clock::now(), next_request_id(), {}, {}, {}, {}};
       const auto lengths = req.get_header_value_count("Content-Length");
       bool conflicting = lengths > 0 && req.has_header("Transfer-Encoding");
       for (std::size_t i = 1; i < lengths; ++i) {

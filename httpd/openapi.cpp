@@ -1,7 +1,6 @@
 // The OpenAPI 3 document of bookingd. A test checks that its paths and methods are exactly the
 // routes the server serves.
 #include <booking/version.hpp>
-
 #include <boost/json.hpp>
 #include <cctype>
 
@@ -36,6 +35,23 @@ const char* const kDocument = R"json({
               "parameters": [{"name": "key", "in": "path", "required": true, "schema": {"type": "string"}}],
               "responses": {"200": {"description": "the event", "content": {"application/json": {"schema": {"type": "object", "properties": {"data": {"$ref": "#/components/schemas/Event"}}}}}},
                             "404": {"$ref": "#/components/responses/Error"}}}},
+    "/v1/api/events/{key}/close": {
+      "post": {"summary": "Stop the sale: no new holds (409 sale_closed); bookings can still be confirmed and cancelled",
+               "parameters": [{"$ref": "#/components/parameters/EventKey"}, {"$ref": "#/components/parameters/IfMatch"}],
+               "responses": {"200": {"$ref": "#/components/responses/EventChanged"},
+                             "404": {"$ref": "#/components/responses/Error"}, "409": {"$ref": "#/components/responses/Error"},
+                             "412": {"$ref": "#/components/responses/Error"}}}},
+    "/v1/api/events/{key}/reopen": {
+      "post": {"summary": "Reopen a closed sale (a cancelled event cannot be reopened: 409 invalid_state)",
+               "parameters": [{"$ref": "#/components/parameters/EventKey"}, {"$ref": "#/components/parameters/IfMatch"}],
+               "responses": {"200": {"$ref": "#/components/responses/EventChanged"},
+                             "404": {"$ref": "#/components/responses/Error"}, "409": {"$ref": "#/components/responses/Error"},
+                             "412": {"$ref": "#/components/responses/Error"}}}},
+    "/v1/api/events/{key}/cancel": {
+      "post": {"summary": "Cancel the event for good: its status at once, then every HELD and CONFIRMED booking in batches; data.bookingsCancelled says how many",
+               "parameters": [{"$ref": "#/components/parameters/EventKey"}, {"$ref": "#/components/parameters/IfMatch"}],
+               "responses": {"200": {"$ref": "#/components/responses/EventChanged"},
+                             "404": {"$ref": "#/components/responses/Error"}, "412": {"$ref": "#/components/responses/Error"}}}},
     "/v1/api/books": {
       "post": {"summary": "Hold tickets",
                "parameters": [{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "maxLength": 255}, "description": "A repeat with the same key and body returns the first result and books nothing new."}],
@@ -66,10 +82,13 @@ const char* const kDocument = R"json({
                              "410": {"$ref": "#/components/responses/Error"}}}}
   },
   "components": {
-    "parameters": {"BookId": {"name": "bookId", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}}},
+    "parameters": {"BookId": {"name": "bookId", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}},
+                   "EventKey": {"name": "key", "in": "path", "required": true, "schema": {"type": "string"}},
+                   "IfMatch": {"name": "If-Match", "in": "header", "schema": {"type": "string", "example": "\"3\""}, "description": "the ETag of GET /v1/api/events/{key}: the change is made only if the event is still at that version (412 precondition_failed otherwise)"}},
     "responses": {
       "Error": {"description": "an error envelope", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "Unavailable": {"description": "lock_timeout: retry after the Retry-After header", "headers": {"Retry-After": {"schema": {"type": "integer"}}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "EventChanged": {"description": "the event as stored now (status, version)", "headers": {"ETag": {"schema": {"type": "string"}}}, "content": {"application/json": {"schema": {"type": "object", "properties": {"data": {"$ref": "#/components/schemas/Event"}}}}}},
       "Unauthorized": {"description": "unauthorized: no token where one is needed, or an unknown or revoked one", "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "Forbidden": {"description": "forbidden: the token lacks the role", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "RateLimited": {"description": "rate_limited: too many holds from this address, or too many tickets held at once", "headers": {"Retry-After": {"schema": {"type": "integer"}}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
@@ -77,7 +96,7 @@ const char* const kDocument = R"json({
     "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "An API token made with `booking token create NAME --role admin|sales`. Without one, a caller is anonymous (or, on a loopback listen while no token exists, admin)."}},
     "schemas": {
       "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
-        "code": {"type": "string", "enum": ["invalid_json", "not_found", "validation_failed", "duplicate_key", "insufficient_stock", "sale_not_open", "wave_limit_reached", "per_user_limit", "invalid_state", "hold_expired", "idempotency_conflict", "payload_too_large", "unsupported_media_type", "method_not_allowed", "bad_request", "uri_too_long", "lock_timeout", "internal", "unauthorized", "forbidden", "rate_limited"]},
+        "code": {"type": "string", "enum": ["invalid_json", "not_found", "validation_failed", "duplicate_key", "insufficient_stock", "sale_not_open", "wave_limit_reached", "per_user_limit", "invalid_state", "hold_expired", "idempotency_conflict", "payload_too_large", "unsupported_media_type", "method_not_allowed", "bad_request", "uri_too_long", "lock_timeout", "internal", "unauthorized", "forbidden", "rate_limited", "sale_closed", "precondition_failed"]},
         "message": {"type": "string"},
         "requestId": {"type": "string", "description": "on 5xx only: quote it to the operator, whose log has the cause under it"},
         "details": {"type": "object", "nullable": true, "description": "validation_failed: one entry per bad field; insufficient_stock: {available: {tierKey: n}}"}}}}},
@@ -102,7 +121,10 @@ const char* const kDocument = R"json({
         "eventGroups": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/EventGroupInput"}},
         "eventSchedules": {"type": "array", "items": {"$ref": "#/components/schemas/Schedule"}}}},
       "Event": {"allOf": [{"$ref": "#/components/schemas/EventInput"}, {"type": "object", "properties": {
-        "id": {"type": "integer"}, "eventGroups": {"type": "array", "items": {"$ref": "#/components/schemas/EventGroup"}}}}]},
+        "id": {"type": "integer"}, "eventGroups": {"type": "array", "items": {"$ref": "#/components/schemas/EventGroup"}},
+        "status": {"type": "string", "enum": ["on_sale", "closed", "cancelled"]},
+        "version": {"type": "integer", "description": "+1 per change of the definition; also the ETag"},
+        "bookingsCancelled": {"type": "integer", "description": "only in the answer to cancel"}}}]},
       "HoldRequest": {"type": "object", "required": ["key", "groupKeys"], "properties": {
         "key": {"type": "string", "description": "event key"}, "userId": {"type": "string"},
         "groupKeys": {"type": "array", "minItems": 1, "items": {"type": "object", "required": ["key", "qty"], "properties": {"key": {"type": "string"}, "qty": {"type": "integer", "minimum": 1}}}}}},

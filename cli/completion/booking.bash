@@ -39,14 +39,14 @@ _booking() {
   case "$cmd" in
     event)
       if [ -z "$sub" ]; then
-        COMPREPLY=($(compgen -W "create import search show --help" -- "$cur"))
+        COMPREPLY=($(compgen -W "cancel close create import reopen search show --help" -- "$cur"))
         return
       fi
       case "$sub" in
         create) options="--help" ;;
         import) options="--strict --skip-existing --batch --help" ;;
         search) options="--limit --offset --help" ;;
-        show) options="--help" ;;
+        show | close | reopen | cancel) options="--help" ;;
       esac
       if [[ "$cur" != -* && ("$sub" == create || "$sub" == import) ]]; then
         COMPREPLY=($(compgen -f -- "$cur"))

@@ -110,6 +110,65 @@ TEST_CASE("each CLI command succeeds and prints the HTTP shapes with --json", "[
   CHECK(table.out.find("\033[") == std::string::npos);  // not a terminal: no colour
 }
 
+namespace {
+// An operator's session against `db` (SQLite path or PostgreSQL URL), the CLI as a subprocess:
+// tokens, then close, reopen and cancel a sale.
+void operator_session(const std::string& db) {
+  auto cli = [&](std::vector<std::string> args, const std::string& input = "") {
+    args.insert(args.begin(), {BOOKING_CLI_PATH, "--db", db});
+    return run_command(args, input);
+  };
+  auto token = cli({"--json", "token", "create", "ops", "--role", "admin"});
+  INFO(token.err);
+  REQUIRE(token.code == 0);
+  CHECK(parse(token.out).at("token").as_string().starts_with("bk_"));
+  auto listed = cli({"token", "list"});
+  CHECK(listed.out.find("ops") != std::string::npos);
+  CHECK(listed.out.find(std::string(parse(token.out).at("token").as_string())) ==
+        std::string::npos);
+  CHECK(cli({"token", "create", "ops"}).code == 4);
+  CHECK(cli({"token", "create", "x", "--role", "root"}).code == 2);
+
+  REQUIRE(cli({"event", "create", "-"}, live_event("Run", 10)).code == 0);
+  const std::string paid(
+      parse(cli({"--json", "book", "Run", "gold-Run=2"}).out).at("bookId").as_string());
+  REQUIRE(cli({"confirm", paid}).code == 0);
+  REQUIRE(cli({"book", "Run", "gold-Run=1"}).code == 0);
+
+  auto closed = cli({"--json", "event", "close", "Run"});
+  REQUIRE(closed.code == 0);
+  CHECK(parse(closed.out).at("status").as_string() == "closed");
+  auto refused = cli({"--json", "book", "Run", "gold-Run=1"});
+  CHECK(refused.code == 4);
+  CHECK(parse(refused.err).at("error").at("code").as_string() == "sale_closed");
+  CHECK(cli({"event", "reopen", "Run"}).code == 0);
+  CHECK(cli({"book", "Run", "gold-Run=1"}).code == 0);
+  auto cancelled = cli({"--json", "event", "cancel", "Run"});
+  REQUIRE(cancelled.code == 0);
+  CHECK(parse(cancelled.out).at("bookingsCancelled").as_int64() == 3);
+  CHECK(cli({"event", "cancel", "Run"}).out.find("cancelled 0 bookings") != std::string::npos);
+  CHECK(cli({"event", "reopen", "Run"}).code == 4);
+  auto e = parse(cli({"--json", "event", "show", "Run"}).out);
+  CHECK(e.at("status").as_string() == "cancelled");
+  CHECK(e.at("eventGroups").at(0).at("qty").as_int64() == 10);
+  CHECK(cli({"token", "revoke", "ops"}).code == 0);
+  CHECK(cli({"token", "revoke", "ops"}).code == 3);
+}
+}  // namespace
+
+TEST_CASE("an operator's session from the shell: tokens, close, reopen, cancel (SQLite)",
+          "[cli][sale]") {
+  TempDir dir;
+  operator_session(dir.file("ops.db"));
+}
+
+#if BOOKING_TEST_POSTGRES
+TEST_CASE("an operator's session from the shell: tokens, close, reopen, cancel (PostgreSQL)",
+          "[cli][sale][postgres]") {
+  operator_session(shared_postgres().create_database());
+}
+#endif
+
 TEST_CASE("each CLI exit code, with the error object on stderr under --json", "[cli]") {
   Cli cli;
   REQUIRE(cli({"event", "create", "-"}, live_event("X", 2)).code == 0);
@@ -157,8 +216,8 @@ TEST_CASE("the CLI's messages say what is wrong in a newcomer's words", "[cli]")
   CHECK(bad_db.err.find(nowhere) != std::string::npos);
 
   // A cancelled booking does not read as paid.
-  auto id = std::string(
-      parse(cli({"--json", "book", "W", "gold-W=1"}).out).at("bookId").as_string());
+  auto id =
+      std::string(parse(cli({"--json", "book", "W", "gold-W=1"}).out).at("bookId").as_string());
   REQUIRE(cli({"confirm", id, "--method", "card", "--reference", "R7"}).code == 0);
   auto cancelled = cli({"cancel", id});
   REQUIRE(cancelled.code == 0);
@@ -166,8 +225,7 @@ TEST_CASE("the CLI's messages say what is wrong in a newcomer's words", "[cli]")
   CHECK(cancelled.out.find("cancelled after payment by card (reference R7)") != std::string::npos);
 }
 
-TEST_CASE("tables line up for names in any script, and a search says when more match",
-          "[cli]") {
+TEST_CASE("tables line up for names in any script, and a search says when more match", "[cli]") {
   Cli cli;
   for (int i = 0; i < 22; ++i) {
     std::string key = "S";

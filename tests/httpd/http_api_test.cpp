@@ -259,3 +259,44 @@ TEST_CASE("the OpenAPI document lists exactly the routes served", "[http]") {
   REQUIRE(created.status == 201);
   CHECK(created.body.at("data").at("eventGroups").at(0).at("price").as_double() == 25.5);
 }
+
+TEST_CASE("an operator closes, reopens and cancels a sale over HTTP, with ETag and If-Match",
+          "[http][sale]") {
+  HttpFixture f;
+  REQUIRE(f.service.create_event(sample_event("Op", {{"gold", 10}})));
+  const std::string hold = R"({"key":"Op","groupKeys":[{"key":"gold-Op","qty":2}]})";
+  auto first = f.post("/v1/api/books", hold);
+  REQUIRE(first.status == 201);
+  auto got = f.get("/v1/api/events/Op");
+  CHECK(got.body.at("data").at("status") == "on_sale");
+  CHECK(got.body.at("data").at("version") == 1);
+  CHECK(httplib::detail::get_header_value(got.headers, "ETag", 0, "") == std::string("\"1\""));
+
+  auto closed = f.post("/v1/api/events/Op/close", "", "application/json", {{"If-Match", "\"1\""}});
+  REQUIRE(closed.status == 200);
+  CHECK(closed.body.at("data").at("status") == "closed");
+  CHECK(httplib::detail::get_header_value(closed.headers, "ETag", 0, "") == std::string("\"2\""));
+  auto refused = f.post("/v1/api/books", hold);
+  CHECK(refused.status == 409);
+  CHECK(refused.body.at("error").at("code") == "sale_closed");
+  // A stale If-Match loses; so does nonsense.
+  auto stale = f.post("/v1/api/events/Op/reopen", "", "application/json", {{"If-Match", "\"1\""}});
+  CHECK(stale.status == 412);
+  CHECK(stale.body.at("error").at("code") == "precondition_failed");
+  CHECK(f.post("/v1/api/events/Op/reopen", "", "application/json", {{"If-Match", "abc"}}).status ==
+        412);
+  CHECK(f.post("/v1/api/events/Op/reopen", "").status == 200);
+  CHECK(f.post("/v1/api/books", hold).status == 201);
+
+  auto cancelled = f.post("/v1/api/events/Op/cancel", "");
+  REQUIRE(cancelled.status == 200);
+  CHECK(cancelled.body.at("data").at("status") == "cancelled");
+  CHECK(cancelled.body.at("data").at("bookingsCancelled") == 2);
+  auto booking =
+      f.get("/v1/api/books/" + std::string(first.body.at("data").at("bookId").as_string()));
+  CHECK(booking.body.at("data").at("status") == "CANCELLED");
+  CHECK(f.post("/v1/api/events/Op/reopen", "").status == 409);
+  CHECK(f.post("/v1/api/events/Nope/close", "").status == 404);
+  auto e = f.get("/v1/api/events/Op").body.at("data");
+  CHECK(e.at("eventGroups").at(0).at("qty") == 10);
+}
