@@ -303,6 +303,34 @@ int main(int argc, char** argv) {
         });
   });
 
+  BookingListRequest list;
+  auto* bookings = app.add_subcommand("bookings", "List bookings, newest first");
+  bookings->add_option("--event", list.event_key, "Only this event's");
+  bookings->add_option("--status", list.status, "HELD, CONFIRMED, CANCELLED or EXPIRED");
+  bookings->add_option("--user", list.user_id, "Only this user's");
+  bookings->add_option("--limit", list.limit, "At most this many (1-100)")->capture_default_str();
+  bookings->add_option("--cursor", list.cursor, "Continue where a previous page ended");
+  with(bookings, [&](Engine& e) {
+    return print(
+        g, e.service->list_bookings(list),
+        [](const BookingPage& p) {
+          json::array out;
+          for (const Booking& b : p.bookings) out.push_back(to_json(b));
+          json::object o{{"data", std::move(out)}};
+          if (p.next) o["next"] = *p.next;
+          return o;
+        },
+        render_bookings);
+  });
+  std::string report_key;
+  auto* report_cmd = app.add_subcommand("report", "An event's tickets and revenue per tier");
+  report_cmd->add_option("KEY", report_key, "Event key")->required();
+  with(report_cmd, [&](Engine& e) {
+    return print(
+        g, e.service->event_report(report_key), [](const EventReport& r) { return to_json(r); },
+        render_report);
+  });
+
   auto* book = app.add_subcommand("book", "Hold tickets (pay with `booking confirm`)");
   book->add_option("EVENT", hold.event_key, "Event key")->required();
   book->add_option("TIER=QTY", tier_args, "Tickets per tier")->required();

@@ -6,6 +6,7 @@
 #include <booking/money.hpp>
 #include <cstdlib>
 #include <cwchar>
+#include <map>
 
 namespace booking::cli {
 
@@ -103,10 +104,9 @@ std::string render_event(const Event& e, const Style& style) {
   }
   out += t.render(style);
   for (const ReleaseWave& w : e.waves) {
-    out += fmt::format("wave {} → {} ({}): {} of {} booked\n",
-                       format_instant(w.start, off).substr(0, 16),
-                       format_instant(w.end, off).substr(0, 16), format_utc_offset(off), w.booked,
-                       w.limit);
+    out += fmt::format(
+        "wave {} → {} ({}): {} of {} booked\n", format_instant(w.start, off).substr(0, 16),
+        format_instant(w.end, off).substr(0, 16), format_utc_offset(off), w.booked, w.limit);
   }
   return out;
 }
@@ -119,11 +119,42 @@ std::string render_events(const std::vector<Event>& events, const Style& style) 
     t.add({e.key, e.name,
            format_instant(e.date, e.utc_offset_minutes).substr(0, 16) +
                format_utc_offset(e.utc_offset_minutes),
-           std::to_string(e.tiers.size()),
-           format_integer(available)});
+           std::to_string(e.tiers.size()), format_integer(available)});
   }
   return t.render(style) +
          fmt::format("{} event{}\n", events.size(), events.size() == 1 ? "" : "s");
+}
+
+std::string render_bookings(const BookingPage& page, const Style& style) {
+  Table t({"BOOKING", "STATUS", "EVENT", "USER", "TICKETS", "TOTAL", "CREATED"},
+          {false, false, false, false, true, true, false});
+  for (const Booking& b : page.bookings) {
+    t.add({b.id, style.status(b.status), b.event_key, b.user_id.value_or("-"),
+           format_integer(b.ticket_count()), format_money(b.total),
+           format_instant(b.created_at).substr(0, 19)});
+  }
+  std::string out = t.render(style) + fmt::format("{} booking{}\n", page.bookings.size(),
+                                                  page.bookings.size() == 1 ? "" : "s");
+  if (page.next) out += style.dim("more: add --cursor " + *page.next) + "\n";
+  return out;
+}
+
+std::string render_report(const EventReport& r, const Style& style) {
+  Table t({"TIER", "CAPACITY", "AVAILABLE", "HELD", "SOLD", "CANCELLED", "EXPIRED", "REVENUE"},
+          {false, true, true, true, true, true, true, true});
+  std::map<std::string, std::pair<std::int64_t, std::int64_t>> totals;
+  for (const TierReport& x : r.tiers) {
+    t.add({x.key, format_integer(x.capacity), format_integer(x.available), format_integer(x.held),
+           format_integer(x.sold), format_integer(x.cancelled), format_integer(x.expired),
+           format_money({x.revenue_minor, x.currency})});
+    totals[x.currency].first += x.sold;
+    totals[x.currency].second += x.revenue_minor;
+  }
+  for (const auto& [currency, total] : totals) {
+    t.add({"total " + currency, "", "", "", format_integer(total.first), "", "",
+           style.bold(format_money({total.second, currency}))});
+  }
+  return style.bold(r.event_key) + "\n" + t.render(style);
 }
 
 std::string render_booking(const Booking& b, const Style& style) {

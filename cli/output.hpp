@@ -1,6 +1,7 @@
 // Human output of the booking CLI: aligned tables, optional colour, a progress bar.
 #pragma once
 
+#include <booking/booking_service.hpp>
 #include <booking/booking.hpp>
 #include <booking/event.hpp>
 
@@ -40,6 +41,9 @@ class Table {
 std::string render_event(const Event& e, const Style& style);
 std::string render_events(const std::vector<Event>& events, const Style& style);
 std::string render_booking(const Booking& b, const Style& style);
+// A page of bookings as one table, and how to get the next page.
+std::string render_bookings(const BookingPage& page, const Style& style);
+std::string render_report(const EventReport& report, const Style& style);
 
 // A progress bar on stderr, drawn only when stderr is a terminal: count, rate and ETA.
 class Progress {

@@ -63,7 +63,11 @@ const std::vector<RouteEntry>& route_table() {
       {{"POST", "/v1/api/events/{key}/cancel", "admin"},
        "/v1/api/events/([^/]+)/cancel",
        Need::admin},
+      {{"GET", "/v1/api/events/{key}/report", "sales"},
+       "/v1/api/events/([^/]+)/report",
+       Need::sales},
       {{"POST", "/v1/api/books", ""}, "/v1/api/books", Need::anyone},
+      {{"GET", "/v1/api/books", "sales"}, "/v1/api/books", Need::sales},
       {{"GET", "/v1/api/books/{bookId}", ""}, "/v1/api/books/([^/]+)", Need::anyone},
       {{"POST", "/v1/api/books/{bookId}/confirm", "sales"},
        "/v1/api/books/([^/]+)/confirm",
@@ -274,6 +278,12 @@ class HttpServer::Impl {
                     });
     });
     on("POST", "/v1/api/books", [this](const auto& req, auto& res) { hold(req, res); });
+    on("GET", "/v1/api/books", [this](const auto& req, auto& res) { list_bookings(req, res); });
+    on("GET", "/v1/api/events/{key}/report", [this](const auto& req, auto& res) {
+      auto report = service_.event_report(req.matches[1].str());
+      if (!report) return send_error(res, report.error());
+      send_data(res, 200, to_json(report.value()));
+    });
     on("GET", "/v1/api/books/{bookId}", [this](const auto& req, auto& res) {
       t_request.booking_id = req.matches[1].str();
       reply(res, 200, service_.get_booking(req.matches[1].str()));
@@ -325,6 +335,28 @@ class HttpServer::Impl {
     auto event = event_from_json(body.value());
     if (!event) return send_error(res, event.error());
     reply(res, 201, service_.create_event(event.value()));
+  }
+
+  void list_bookings(const httplib::Request& req, httplib::Response& res) {
+    BookingListRequest q;
+    auto text = [&](const char* name) -> std::optional<std::string> {
+      if (!req.has_param(name)) return std::nullopt;
+      return req.get_param_value(name);
+    };
+    q.event_key = text("event");
+    q.status = text("status");
+    q.user_id = text("userId");
+    q.cursor = text("cursor");
+    auto limit = query_int(req, "limit", 20);
+    if (!limit) return send_error(res, limit.error());
+    q.limit = limit.value();
+    auto page = service_.list_bookings(q);
+    if (!page) return send_error(res, page.error());
+    json::array out;
+    for (const Booking& b : page.value().bookings) out.push_back(to_json(b));
+    json::object body{{"data", std::move(out)}};
+    if (page.value().next) body["next"] = *page.value().next;
+    send_json(res, 200, body);
   }
 
   void search(const httplib::Request& req, httplib::Response& res) {

@@ -8,7 +8,7 @@ _booking() {
   cur="${COMP_WORDS[COMP_CWORD]}"
   prev="${COMP_WORDS[COMP_CWORD - 1]}"
   local globals="--db --lock --json --hold-ttl --help --version"
-  local commands="event book show confirm cancel expire demo token"
+  local commands="event book bookings show confirm cancel expire demo report token"
   # The command and subcommand typed so far, skipping global options and their values.
   local i cmd="" sub=""
   for ((i = 1; i < COMP_CWORD; i++)); do
@@ -28,7 +28,8 @@ _booking() {
     --db) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --lock) COMPREPLY=($(compgen -W "memory file: redis://" -- "$cur")); return ;;
     --hold-ttl | --batch | --limit | --offset | --user | --idempotency-key | --method | \
-      --reference) COMPREPLY=(); return ;;
+      --reference | --event | --cursor) COMPREPLY=(); return ;;
+    --status) COMPREPLY=($(compgen -W "HELD CONFIRMED CANCELLED EXPIRED" -- "$cur")); return ;;
     --role) COMPREPLY=($(compgen -W "admin sales" -- "$cur")); return ;;
   esac
   if [ -z "$cmd" ]; then
@@ -64,8 +65,9 @@ _booking() {
       esac
       ;;
     book) options="--user --idempotency-key --help" ;;
+    bookings) options="--event --status --user --limit --cursor --help" ;;
     confirm) options="--method --reference --help" ;;
-    show | cancel | expire | demo) options="--help" ;;
+    show | cancel | expire | demo | report) options="--help" ;;
   esac
   COMPREPLY=($(compgen -W "$options" -- "$cur"))
 }

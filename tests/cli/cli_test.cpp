@@ -135,6 +135,14 @@ void operator_session(const std::string& db) {
   REQUIRE(cli({"confirm", paid}).code == 0);
   REQUIRE(cli({"book", "Run", "gold-Run=1"}).code == 0);
 
+  auto listed_bookings = parse(cli({"--json", "bookings", "--event", "Run", "--limit", "1"}).out);
+  CHECK(listed_bookings.at("data").as_array().size() == 1);
+  CHECK(listed_bookings.as_object().contains("next"));
+  auto report = parse(cli({"--json", "report", "Run"}).out);
+  CHECK(report.at("tiers").at(0).at("sold").as_int64() == 2);
+  CHECK(report.at("totals").at(0).at("revenue").to_number<double>() == 25.0);
+  CHECK(cli({"bookings", "--status", "PAID"}).code == 2);
+
   auto closed = cli({"--json", "event", "close", "Run"});
   REQUIRE(closed.code == 0);
   CHECK(parse(closed.out).at("status").as_string() == "closed");

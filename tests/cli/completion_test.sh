@@ -42,7 +42,7 @@ done
 check "token subcommands" "$(subcommands token)" "$(complete_line booking token "" | words_only)"
 check "token create options" "$(options_of token create)" "$(complete_line booking token create -)"
 check "--role values" "admin sales" "$(complete_line booking token create --role "")"
-for cmd in book confirm show cancel expire demo; do
+for cmd in book bookings confirm show cancel expire demo report; do
   check "$cmd options" "$(options_of "$cmd")" "$(complete_line booking "$cmd" -)"
 done
 check "prefix" "event expire" "$(complete_line booking e)"

@@ -1,6 +1,7 @@
 // Every endpoint and every error code of the HTTP API (docs/api.md) through real HTTP.
 #include <booking/json_codec.hpp>
 #include <boost/json.hpp>
+#include <set>
 
 #include "httpd/http_fixture.hpp"
 
@@ -299,4 +300,36 @@ TEST_CASE("an operator closes, reopens and cancels a sale over HTTP, with ETag a
   CHECK(f.post("/v1/api/events/Nope/close", "").status == 404);
   auto e = f.get("/v1/api/events/Op").body.at("data");
   CHECK(e.at("eventGroups").at(0).at("qty") == 10);
+}
+
+TEST_CASE("bookings are listed in cursor pages and the report adds up, over HTTP", "[http][sale]") {
+  HttpFixture f;
+  REQUIRE(f.service.create_event(sample_event("Ls", {{"gold", 10}})));
+  for (int i = 0; i < 5; ++i) {
+    REQUIRE(
+        f.post("/v1/api/books", R"({"key":"Ls","groupKeys":[{"key":"gold-Ls","qty":1}]})").status ==
+        201);
+    f.clock.advance(std::chrono::seconds(1));
+  }
+  std::set<std::string> seen;
+  std::string path = "/v1/api/books?event=Ls&limit=2";
+  for (int i = 0; i < 5 && !path.empty(); ++i) {
+    auto page = f.get(path);
+    REQUIRE(page.status == 200);
+    for (const auto& b : page.body.at("data").as_array()) {
+      CHECK(seen.insert(std::string(b.at("bookId").as_string())).second);
+    }
+    const auto& o = page.body.as_object();
+    path = o.contains("next")
+               ? "/v1/api/books?event=Ls&limit=2&cursor=" + std::string(o.at("next").as_string())
+               : "";
+  }
+  CHECK(seen.size() == 5);
+  CHECK(f.get("/v1/api/books?limit=500").status == 422);
+  CHECK(f.get("/v1/api/books?cursor=zzz").status == 422);
+  auto report = f.get("/v1/api/events/Ls/report");
+  REQUIRE(report.status == 200);
+  CHECK(report.body.at("data").at("tiers").at(0).at("held") == 5);
+  CHECK(report.body.at("data").at("totals").at(0).at("currency") == "IDR");
+  CHECK(f.get("/v1/api/events/Nope/report").status == 404);
 }

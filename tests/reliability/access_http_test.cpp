@@ -158,6 +158,10 @@ TEST_CASE("the permission table holds from the outside for anonymous, sales and 
       {"", "POST", "/v1/api/books/" + paid + "/cancel", "", 403},
       {"", "POST", "/v1/api/books/" + held + "/cancel", "", 200},
       {"", "GET", "/metrics", "", 401},
+      {"", "GET", "/v1/api/books?event=Pm", "", 401},
+      {"", "GET", "/v1/api/events/Pm/report", "", 401},
+      {"sales", "GET", "/v1/api/books?event=Pm", "", 200},
+      {"sales", "GET", "/v1/api/events/Pm/report", "", 200},
       {"", "POST", "/v1/api/events", live_event_json("Pm2", 1), 401},
       {"sales", "POST", "/v1/api/books", hold_for_bob, 201},
       {"sales", "POST", "/v1/api/books/" + held2 + "/confirm", R"({"paymentMethod":"card"})", 200},
@@ -407,6 +411,8 @@ TEST_CASE("slow sockets cannot starve other clients, and SIGTERM ends bookingd w
     }
   }
   CHECK(closed == 16);
+  done = true;  // before closing: the dribbler must not send to a reused descriptor number
+  dribble.join();
   for (int fd : slow) ::close(fd);
 
   // SIGTERM with slow and idle connections open: bookingd exits within 2 s.
@@ -422,8 +428,6 @@ TEST_CASE("slow sockets cannot starve other clients, and SIGTERM ends bookingd w
   const int rc = d.stop(SIGTERM);
   CHECK(rc == 0);
   CHECK(Steady::now() - start < 2s);
-  done = true;
-  dribble.join();
   for (int fd : again) ::close(fd);
 }
 

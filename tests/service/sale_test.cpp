@@ -1,6 +1,7 @@
 // Running a sale: close, reopen and cancel an event, on every storage; a change made through
 // another service (another process or instance) is obeyed at once.
 #include <atomic>
+#include <boost/json.hpp>
 #include <thread>
 
 #include "process.hpp"
@@ -131,4 +132,84 @@ TEMPLATE_TEST_CASE("holds racing an event's cancellation leave no live booking b
   CHECK(e.tiers[0].stock.sold == 0);
   CHECK(e.tiers[0].stock.available == 100000);
   require_conserved(*f.repo, "Sale");
+}
+
+TEMPLATE_TEST_CASE("bookings list newest first in cursor pages, filtered; the report adds up",
+                   "[sale]", ALL_BACKENDS) {
+  TestType b;
+  Fixture f(b.repo);
+  REQUIRE(f.service.create_event(sample_event("Sale", {{"gold", 100}, {"sil", 50}})));
+  REQUIRE(f.service.create_event(sample_event("Other", {{"gold", 10}})));
+  std::vector<std::string> ids;  // in creation order
+  for (int i = 0; i < 7; ++i) {
+    HoldRequest r = one(i + 1);
+    r.user_id = i % 2 ? "odd" : "even";
+    if (i == 3) r.lines.push_back({"sil-Sale", 5});
+    ids.push_back(f.service.hold(r).value().id);
+    f.clock.advance(i == 4 ? 0ms : 1s);  // two bookings in one millisecond: ordered by id
+  }
+  HoldRequest other;
+  other.event_key = "Other";
+  other.lines = {{"gold-Other", 1}};
+  REQUIRE(f.service.hold(other));
+  REQUIRE(f.service.confirm(ids[0], Payment{"card", "a"}));
+  REQUIRE(f.service.confirm(ids[3], Payment{"card", "b"}));
+  REQUIRE(f.service.cancel(ids[1]));
+
+  // Pages of 3 over the event: every booking once, newest first.
+  BookingListRequest q;
+  q.event_key = "Sale";
+  q.limit = 3;
+  std::vector<Booking> seen;
+  for (int page = 0; page < 5; ++page) {
+    auto listed = f.service.list_bookings(q);
+    INFO((listed ? ""
+                 : listed.error().message + " " + boost::json::serialize(listed.error().details)));
+    REQUIRE(listed);
+    auto p = std::move(listed).value();
+    CHECK(p.bookings.size() <= 3);
+    seen.insert(seen.end(), p.bookings.begin(), p.bookings.end());
+    if (!p.next) break;
+    q.cursor = p.next;
+  }
+  REQUIRE(seen.size() == 7);
+  for (std::size_t i = 1; i < seen.size(); ++i) {
+    CHECK(std::pair(seen[i - 1].created_at, seen[i - 1].id) >
+          std::pair(seen[i].created_at, seen[i].id));
+  }
+  CHECK(seen.front().id == ids[6]);
+  CHECK(seen[3].lines.size() == 2);  // bookings come with their lines
+
+  BookingListRequest confirmed;
+  confirmed.status = "CONFIRMED";
+  auto c = f.service.list_bookings(confirmed).value();
+  REQUIRE(c.bookings.size() == 2);
+  CHECK_FALSE(c.next);
+  BookingListRequest odd;
+  odd.user_id = "odd";
+  odd.event_key = "Sale";
+  CHECK(f.service.list_bookings(odd).value().bookings.size() == 3);
+  BookingListRequest bad;
+  bad.limit = 101;
+  bad.status = "PAID";
+  bad.cursor = "yesterday";
+  auto refused = f.service.list_bookings(bad);
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().details.size() == 3);
+
+  // Expire what is left, then the report: stock, cancelled, expired, revenue.
+  f.clock.advance(1h);
+  REQUIRE(f.service.expire_due());
+  auto report = f.service.event_report("Sale").value();
+  REQUIRE(report.tiers.size() == 2);
+  const TierReport& gold = report.tiers[0];
+  CHECK(gold.sold == 1 + 4);
+  CHECK(gold.cancelled == 2);
+  CHECK(gold.expired == 3 + 5 + 6 + 7);
+  CHECK(gold.held == 0);
+  CHECK(gold.available == 100 - 5);
+  CHECK(gold.revenue_minor == std::int64_t{5} * 500'000'000);
+  CHECK(report.tiers[1].sold == 5);
+  CHECK(report.tiers[1].revenue_minor == std::int64_t{5} * 500'000'000);
+  CHECK(f.service.event_report("Nope").error().code == errc::not_found);
 }

@@ -58,6 +58,20 @@ struct HoldRequest {
   std::optional<std::int64_t> max_held_by_client;
 };
 
+// A filter for list_bookings; `cursor` is a page's `next`.
+struct BookingListRequest {
+  std::optional<std::string> event_key;
+  std::optional<std::string> status;  // HELD, CONFIRMED, CANCELLED, EXPIRED
+  std::optional<std::string> user_id;
+  std::int64_t limit = 20;  // 1-100
+  std::optional<std::string> cursor;
+};
+
+struct BookingPage {
+  std::vector<Booking> bookings;    // newest first
+  std::optional<std::string> next;  // the cursor of the next page; none on the last
+};
+
 struct EventCancellation {
   Event event;                         // as stored after (status cancelled)
   std::size_t bookings_cancelled = 0;  // by this call
@@ -123,6 +137,12 @@ class BookingService {
   // interruption finishes the job.
   result<EventCancellation> cancel_event(std::string_view key,
                                          std::optional<std::int64_t> if_version = {});
+
+  // Bookings newest first, cursor-paginated. validation_failed for a bad limit, status or
+  // cursor.
+  result<BookingPage> list_bookings(const BookingListRequest& request);
+  // Per tier: stock, cancelled and expired tickets, confirmed revenue. not_found.
+  result<EventReport> event_report(std::string_view key);
 
   // Expires every HELD booking past its deadline, returning stock exactly once, and forgets
   // idempotency keys older than idempotency_ttl. Safe to call from several threads or

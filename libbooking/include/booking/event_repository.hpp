@@ -55,6 +55,35 @@ struct IdempotencyRecord {
   Instant created_at{};  // when the key was first used (its booking's created_at)
 };
 
+// Bookings newest first (created_at, then id, descending), filtered.
+struct BookingQuery {
+  std::optional<std::string> event_key;
+  std::optional<BookingStatus> status;
+  std::optional<std::string> user_id;
+  std::int64_t limit = 20;
+  // Only bookings strictly older than this (created_at, id): where the previous page ended.
+  std::optional<std::pair<Instant, std::string>> before;
+};
+
+// Per tier of an event: its stock now, the tickets of its cancelled and expired bookings, and
+// the money of its confirmed ones (minor units).
+struct TierReport {
+  std::string key;
+  std::int64_t capacity = 0;
+  std::int64_t available = 0;
+  std::int64_t held = 0;
+  std::int64_t sold = 0;
+  std::int64_t cancelled = 0;
+  std::int64_t expired = 0;
+  std::int64_t revenue_minor = 0;
+  std::string currency;
+};
+
+struct EventReport {
+  std::string event_key;
+  std::vector<TierReport> tiers;
+};
+
 struct SearchQuery {
   std::string name;  // case-insensitive substring; empty lists all
   std::int64_t limit = 20;
@@ -132,6 +161,11 @@ class EventRepository {
   // one transaction. Returns how many were cancelled; call until it returns 0.
   virtual result<std::size_t> cancel_event_bookings(std::string_view key, std::size_t max,
                                                     Instant now) = 0;
+
+  // Up to query.limit bookings matching `query`, newest first.
+  virtual result<std::vector<Booking>> list_bookings(const BookingQuery& query) = 0;
+  // The report of event `key` (not_found).
+  virtual result<EventReport> event_report(std::string_view key) = 0;
 
   // Forgets up to `max` idempotency keys first used at or before `cutoff` (they expired);
   // returns how many.

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <booking/booking.hpp>
+#include <booking/event_repository.hpp>
 #include <booking/booking_service.hpp>
 #include <booking/error.hpp>
 #include <booking/event.hpp>
@@ -28,6 +29,9 @@ result<Event> event_from_json(const boost::json::value& json);
 
 // A booking with its lines and status.
 boost::json::object to_json(const Booking& booking);
+// {eventKey, tiers: [{key, capacity, available, held, sold, cancelled, expired, revenue,
+// currency}], totals: [{currency, sold, revenue}]}; revenue in major units like prices.
+boost::json::object to_json(const EventReport& report);
 // The answer to a hold: {bookId, price, currency, status, expiresAt}.
 boost::json::object hold_result_json(const Booking& booking);
 // {"key": EVENT, "groupKeys": [{"key": TIER, "qty": N}], "userId": U}.

@@ -2,6 +2,7 @@
 #include <booking/booking_service.hpp>
 #include <map>
 #include <set>
+#include <charconv>
 #include <thread>
 
 #include "core/repository_rules.hpp"
@@ -262,6 +263,50 @@ result<Booking> BookingService::hold(const HoldRequest& req) {
       return answer;
     }
   });
+}
+
+result<BookingPage> BookingService::list_bookings(const BookingListRequest& req) {
+  json::object problems;
+  BookingQuery q;
+  q.event_key = req.event_key;
+  q.user_id = req.user_id;
+  if (req.limit < 1 || req.limit > 100) problems["limit"] = "must be 1-100";
+  if (req.status) {
+    q.status = parse_booking_status(*req.status);
+    if (!q.status) problems["status"] = "must be HELD, CONFIRMED, CANCELLED or EXPIRED";
+  }
+  if (req.cursor) {
+    // "<created ms>-<id>": where the previous page ended.
+    const std::string& c = *req.cursor;
+    const auto dash = c.find('-');
+    std::int64_t created = 0;
+    const bool number =
+        dash != std::string::npos &&
+        std::from_chars(c.data(), c.data() + dash, created).ptr == c.data() + dash;
+    if (!number || !is_booking_id(std::string_view(c).substr(dash + 1))) {
+      problems["cursor"] = "must be a `next` this API gave";
+    } else {
+      q.before = std::pair{Instant(std::chrono::milliseconds(created)), c.substr(dash + 1)};
+    }
+  }
+  if (!problems.empty()) {
+    return make_error(errc::validation_failed, "invalid booking list", std::move(problems));
+  }
+  q.limit = req.limit + 1;  // one more: is there a next page?
+  BOOKING_TRY(auto found, repo_.list_bookings(q));
+  BookingPage page;
+  if (static_cast<std::int64_t>(found.size()) > req.limit) {
+    found.resize(static_cast<std::size_t>(req.limit));
+    const Booking& last = found.back();
+    page.next = std::to_string(last.created_at.time_since_epoch().count()) + "-" + last.id;
+  }
+  page.bookings = std::move(found);
+  return page;
+}
+
+result<EventReport> BookingService::event_report(std::string_view key) {
+  if (!is_valid_key(key)) return detail::not_found_error("event", key);
+  return repo_.event_report(key);
 }
 
 void BookingService::forget_definition(const std::string& key) {

@@ -3,6 +3,7 @@
 #include <array>
 #include <booking/json_codec.hpp>
 #include <boost/json.hpp>
+#include <map>
 #include <boost/json/basic_parser_impl.hpp>
 #include <charconv>
 #include <set>
@@ -449,6 +450,32 @@ result<Event> event_from_json(const json::value& v) {
   if (!problems.empty()) return validation(std::move(problems), "invalid event");
   BOOKING_TRY(validate_new_event(e));
   return e;
+}
+
+json::object to_json(const EventReport& r) {
+  json::array tiers;
+  std::map<std::string, std::pair<std::int64_t, std::int64_t>> totals;  // currency: sold, money
+  for (const TierReport& t : r.tiers) {
+    tiers.push_back({{"key", t.key},
+                     {"capacity", t.capacity},
+                     {"available", t.available},
+                     {"held", t.held},
+                     {"sold", t.sold},
+                     {"cancelled", t.cancelled},
+                     {"expired", t.expired},
+                     {"revenue", money_json(t.revenue_minor, t.currency)},
+                     {"currency", t.currency}});
+    auto& total = totals[t.currency];
+    total.first += t.sold;
+    total.second += t.revenue_minor;
+  }
+  json::array sums;
+  for (const auto& [currency, total] : totals) {
+    sums.push_back({{"currency", currency},
+                    {"sold", total.first},
+                    {"revenue", money_json(total.second, currency)}});
+  }
+  return {{"eventKey", r.event_key}, {"tiers", std::move(tiers)}, {"totals", std::move(sums)}};
 }
 
 json::object to_json(const Booking& b) {

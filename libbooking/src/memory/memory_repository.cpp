@@ -73,6 +73,52 @@ class MemoryRepository final : public RuleBasedRepository, private StorageTransa
     return std::optional<IdempotencyRecord>{it->second};
   }
 
+  result<std::vector<Booking>> list_bookings(const BookingQuery& q) override {
+    std::lock_guard lock(mu_);
+    std::vector<const Booking*> found;
+    for (const auto& [id, sb] : bookings_) {
+      const Booking& b = sb.booking;
+      if (q.event_key && b.event_key != *q.event_key) continue;
+      if (q.status && b.status != *q.status) continue;
+      if (q.user_id && b.user_id != q.user_id) continue;
+      if (q.before && std::pair(b.created_at, b.id) >= *q.before) continue;
+      found.push_back(&b);
+    }
+    std::sort(found.begin(), found.end(), [](const Booking* x, const Booking* y) {
+      return std::pair(x->created_at, x->id) > std::pair(y->created_at, y->id);
+    });
+    std::vector<Booking> out;
+    for (const Booking* b : found) {
+      if (static_cast<std::int64_t>(out.size()) >= q.limit) break;
+      out.push_back(*b);
+    }
+    return out;
+  }
+
+  result<EventReport> event_report(std::string_view key) override {
+    std::lock_guard lock(mu_);
+    auto it = events_.find(std::string(key));
+    if (it == events_.end()) return detail::not_found_error("event", key);
+    EventReport r;
+    r.event_key = it->second.key;
+    std::map<std::string, std::size_t> at;
+    for (const Tier& t : it->second.tiers) {
+      at[t.key] = r.tiers.size();
+      r.tiers.push_back(TierReport{t.key, t.stock.capacity, t.stock.available, t.stock.held,
+                                   t.stock.sold, 0, 0, 0, t.price.currency});
+    }
+    for (const auto& [id, sb] : bookings_) {
+      if (sb.booking.event_key != r.event_key) continue;
+      for (const BookingLine& l : sb.booking.lines) {
+        TierReport& t = r.tiers[at.at(l.tier_key)];
+        if (sb.booking.status == BookingStatus::confirmed) t.revenue_minor += l.qty * l.unit_price_minor;
+        if (sb.booking.status == BookingStatus::cancelled) t.cancelled += l.qty;
+        if (sb.booking.status == BookingStatus::expired) t.expired += l.qty;
+      }
+    }
+    return r;
+  }
+
   result<std::size_t> purge_idempotency_keys(Instant cutoff, std::size_t max) override {
     std::lock_guard lock(mu_);
     std::size_t n = 0;

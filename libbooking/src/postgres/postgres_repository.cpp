@@ -18,6 +18,7 @@
 // rows in one global order: per-user advisory locks, then tiers by key, then waves by id.
 #include <algorithm>
 #include <booking/storage.hpp>
+#include <array>
 #include <set>
 #include <unordered_map>
 #include <utility>
@@ -448,6 +449,108 @@ class PostgresRepository final : public RuleBasedRepository {
       auto events = load_events(c, c.exec(sql.c_str(), {param(key)}));
       if (events.empty()) return detail::not_found_error("event", key);
       return std::move(events.front());
+    });
+  }
+
+  result<std::vector<Booking>> list_bookings(const BookingQuery& q) override {
+    return read([&](Connection& c) -> result<std::vector<Booking>> {
+      // Statements are prepared once per text (cached by its address): one text per
+      // combination of filters, made once; the placeholders are numbered in order of use.
+      static const std::array<std::string, 16> shapes = [] {
+        std::array<std::string, 16> out;
+        for (std::size_t m = 0; m < out.size(); ++m) {
+          std::string sql =
+              "SELECT id, event_key, user_id, status, total_minor, currency, created_ms, "
+              "expires_ms, payment_method, payment_ref, idempotency_key, client FROM bookings "
+              "WHERE true";
+          int n = 0;
+          auto next = [&n] {
+            std::string placeholder = "$";
+            placeholder += std::to_string(++n);
+            return placeholder;
+          };
+          if (m & 1) sql += " AND event_id = (SELECT id FROM events WHERE key = " + next() + ")";
+          if (m & 2) sql += " AND status = " + next();
+          if (m & 4) sql += " AND user_id = " + next();
+          if (m & 8) {
+            const std::string at = next();
+            sql += " AND (created_ms, id) < (" + at + ", " + next() + ")";
+          }
+          out[m] = sql + " ORDER BY created_ms DESC, id DESC LIMIT " + next();
+        }
+        return out;
+      }();
+      std::vector<detail::pg::Param> params;
+      if (q.event_key) params.push_back(param(*q.event_key));
+      if (q.status) params.push_back(param(to_string(*q.status)));
+      if (q.user_id) params.push_back(param(*q.user_id));
+      if (q.before) {
+        params.push_back(param(ms(q.before->first)));
+        params.push_back(param(q.before->second));
+      }
+      params.push_back(param(q.limit));
+      const std::size_t shape = (q.event_key ? 1 : 0) | (q.status ? 2 : 0) |
+                                (q.user_id ? 4 : 0) | (q.before ? 8 : 0);
+      Result r = c.exec(shapes[shape].c_str(), params);
+      std::vector<Booking> out;
+      std::map<std::string, std::size_t> at;
+      std::vector<std::string> ids;
+      for (int i = 0; i < r.rows(); ++i) {
+        Booking b;
+        b.id = r.text(i, 0);
+        b.event_key = r.text(i, 1);
+        b.user_id = r.optional_text(i, 2);
+        b.status = parse_booking_status(r.text(i, 3)).value_or(BookingStatus::held);
+        b.total = Money{r.int64(i, 4), r.text(i, 5)};
+        b.created_at = instant(r.int64(i, 6));
+        b.expires_at = instant(r.int64(i, 7));
+        b.payment_method = r.optional_text(i, 8);
+        b.payment_reference = r.optional_text(i, 9);
+        b.idempotency_key = r.optional_text(i, 10);
+        b.client = r.optional_text(i, 11);
+        at[b.id] = out.size();
+        ids.push_back(b.id);
+        out.push_back(std::move(b));
+      }
+      if (ids.empty()) return out;
+      Result lines = c.exec(
+          "SELECT booking_id, tier_key, qty, unit_price_minor FROM booking_lines "
+          "WHERE booking_id = ANY($1::text[]) ORDER BY booking_id, position",
+          {param(array_literal(ids))});
+      for (int i = 0; i < lines.rows(); ++i) {
+        out[at.at(lines.text(i, 0))].lines.push_back(
+            BookingLine{lines.text(i, 1), lines.int64(i, 2), lines.int64(i, 3)});
+      }
+      return out;
+    });
+  }
+
+  result<EventReport> event_report(std::string_view key) override {
+    BOOKING_TRY(auto event, get_event(key));
+    return read([&](Connection& c) -> result<EventReport> {
+      EventReport r;
+      r.event_key = event.key;
+      std::map<std::string, std::size_t> at;
+      for (const Tier& t : event.tiers) {
+        at[t.key] = r.tiers.size();
+        r.tiers.push_back(TierReport{t.key, t.stock.capacity, t.stock.available, t.stock.held,
+                                     t.stock.sold, 0, 0, 0, t.price.currency});
+      }
+      Result rows = c.exec(
+          "SELECT l.tier_key, b.status, SUM(l.qty), SUM(l.qty * l.unit_price_minor) "
+          "FROM bookings b JOIN booking_lines l ON l.booking_id = b.id WHERE b.event_id = $1 "
+          "AND b.status IN ('CONFIRMED', 'CANCELLED', 'EXPIRED') GROUP BY 1, 2",
+          {param(event.id)});
+      for (int i = 0; i < rows.rows(); ++i) {
+        auto it = at.find(rows.text(i, 0));
+        if (it == at.end()) continue;
+        TierReport& t = r.tiers[it->second];
+        const std::string status = rows.text(i, 1);
+        if (status == "CONFIRMED") t.revenue_minor += rows.int64(i, 3);
+        if (status == "CANCELLED") t.cancelled += rows.int64(i, 2);
+        if (status == "EXPIRED") t.expired += rows.int64(i, 2);
+      }
+      return r;
     });
   }
 

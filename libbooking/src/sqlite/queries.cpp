@@ -1,6 +1,8 @@
 #include "sqlite/queries.hpp"
 
 #include <boost/json.hpp>
+#include <array>
+#include <map>
 
 #include "core/repository_rules.hpp"
 #include "core/text.hpp"
@@ -222,12 +224,12 @@ std::vector<Event> search(Connection& c, const SearchQuery& q) {
   return out;
 }
 
-std::optional<Booking> load_booking(Connection& c, std::string_view id) {
-  auto& st = c.prepare(
-      "SELECT id, event_key, user_id, status, total_minor, currency, created_ms, expires_ms, "
-      "payment_method, payment_ref, idempotency_key, lines, client FROM bookings WHERE id = ?");
-  st.bind(1, std::string(id));
-  if (!st.executeStep()) return std::nullopt;
+namespace {
+constexpr const char* kBookingColumns =
+    "SELECT id, event_key, user_id, status, total_minor, currency, created_ms, expires_ms, "
+    "payment_method, payment_ref, idempotency_key, lines, client FROM bookings ";
+
+Booking read_booking(SQLite::Statement& st) {
   Booking b;
   b.id = st.getColumn(0).getString();
   b.event_key = st.getColumn(1).getString();
@@ -242,6 +244,75 @@ std::optional<Booking> load_booking(Connection& c, std::string_view id) {
   b.lines = decode_lines(st.getColumn(11).getString());
   b.client = optional_text(st.getColumn(12));
   return b;
+}
+}  // namespace
+
+std::optional<Booking> load_booking(Connection& c, std::string_view id) {
+  static const std::string sql = std::string(kBookingColumns) + "WHERE id = ?";
+  auto& st = c.prepare(sql.c_str());
+  st.bind(1, std::string(id));
+  if (!st.executeStep()) return std::nullopt;
+  return read_booking(st);
+}
+
+std::vector<Booking> list_bookings(Connection& c, const BookingQuery& q) {
+  // The connection caches statements by the address of their text: one text per combination of
+  // filters, made once.
+  static const std::array<std::string, 16> shapes = [] {
+    std::array<std::string, 16> out;
+    for (std::size_t m = 0; m < out.size(); ++m) {
+      std::string sql = std::string(kBookingColumns) + "WHERE 1 = 1";
+      if (m & 1) sql += " AND event_id = (SELECT id FROM events WHERE key = :event)";
+      if (m & 2) sql += " AND status = :status";
+      if (m & 4) sql += " AND user_id = :user";
+      if (m & 8) sql += " AND (created_ms < :ms OR (created_ms = :ms AND id < :id))";
+      out[m] = sql + " ORDER BY created_ms DESC, id DESC LIMIT :limit";
+    }
+    return out;
+  }();
+  const std::size_t shape = (q.event_key ? 1 : 0) | (q.status ? 2 : 0) | (q.user_id ? 4 : 0) |
+                            (q.before ? 8 : 0);
+  auto& st = c.prepare(shapes[shape].c_str());
+  if (q.event_key) st.bind(":event", *q.event_key);
+  if (q.status) st.bind(":status", std::string(to_string(*q.status)));
+  if (q.user_id) st.bind(":user", *q.user_id);
+  if (q.before) {
+    st.bind(":ms", static_cast<int64_t>(ms(q.before->first)));
+    st.bind(":id", q.before->second);
+  }
+  st.bind(":limit", static_cast<int64_t>(q.limit));
+  std::vector<Booking> out;
+  while (st.executeStep()) out.push_back(read_booking(st));
+  return out;
+}
+
+std::optional<EventReport> event_report(Connection& c, std::string_view key) {
+  auto event = load_event(c, key);
+  if (!event) return std::nullopt;
+  EventReport r;
+  r.event_key = event->key;
+  std::map<std::string, std::size_t> at;
+  for (const Tier& t : event->tiers) {
+    at[t.key] = r.tiers.size();
+    r.tiers.push_back(TierReport{t.key, t.stock.capacity, t.stock.available, t.stock.held,
+                                 t.stock.sold, 0, 0, 0, t.price.currency});
+  }
+  auto& st = c.prepare(
+      "SELECT json_extract(l.value, '$[0]'), b.status, SUM(json_extract(l.value, '$[1]')), "
+      "SUM(json_extract(l.value, '$[1]') * json_extract(l.value, '$[2]')) "
+      "FROM bookings b, json_each(b.lines) AS l WHERE b.event_id = ? "
+      "AND b.status IN ('CONFIRMED', 'CANCELLED', 'EXPIRED') GROUP BY 1, 2");
+  st.bind(1, static_cast<int64_t>(event->id));
+  while (st.executeStep()) {
+    auto it = at.find(st.getColumn(0).getString());
+    if (it == at.end()) continue;
+    TierReport& t = r.tiers[it->second];
+    const std::string status = st.getColumn(1).getString();
+    if (status == "CONFIRMED") t.revenue_minor += st.getColumn(3).getInt64();
+    if (status == "CANCELLED") t.cancelled += st.getColumn(2).getInt64();
+    if (status == "EXPIRED") t.expired += st.getColumn(2).getInt64();
+  }
+  return r;
 }
 
 std::optional<IdempotencyRecord> find_idempotency(Connection& c, std::string_view key) {

@@ -156,6 +156,22 @@ class SqliteRepository final : public RuleBasedRepository {
     });
   }
 
+  result<std::vector<Booking>> list_bookings(const BookingQuery& q) override {
+    return guarded([&]() -> result<std::vector<Booking>> {
+      Reader r(*this);
+      return detail::list_bookings(*r, q);
+    });
+  }
+
+  result<EventReport> event_report(std::string_view key) override {
+    return guarded([&]() -> result<EventReport> {
+      Reader r(*this);
+      auto report = detail::event_report(*r, key);
+      if (!report) return detail::not_found_error("event", key);
+      return std::move(*report);
+    });
+  }
+
   result<std::size_t> purge_idempotency_keys(Instant cutoff, std::size_t max) override {
     return guarded([&]() -> result<std::size_t> {
       std::lock_guard lock(write_mu_);
