@@ -11,6 +11,7 @@
 #include <chrono>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -61,11 +62,13 @@ class TokenVerifier {
   result<bool> any_tokens();
 
  private:
-  result<void> refresh_if_stale();
+  // Runs `use` on a snapshot of the unrevoked tokens no older than refresh_.
+  template <class F>
+  auto with_tokens(F&& use) -> result<decltype(use(std::declval<const std::vector<ApiToken>&>()))>;
 
   EventRepository& repo_;
   std::chrono::milliseconds refresh_;
-  std::mutex mu_;  // guards the snapshot below
+  std::shared_mutex mu_;  // guards the snapshot below: shared to read it, unique to renew it
   std::vector<ApiToken> active_;
   std::optional<std::chrono::steady_clock::time_point> read_at_;
 };

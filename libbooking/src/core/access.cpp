@@ -60,39 +60,48 @@ result<IssuedToken> create_token(EventRepository& repo, std::string_view name, R
 TokenVerifier::TokenVerifier(EventRepository& repo, std::chrono::milliseconds refresh)
     : repo_(repo), refresh_(refresh) {}
 
-result<void> TokenVerifier::refresh_if_stale() {
-  const auto now = std::chrono::steady_clock::now();
-  if (read_at_ && now - *read_at_ < refresh_) return boost::outcome_v2::success();
-  BOOKING_TRY(auto all, repo_.list_tokens());
-  active_.clear();
-  for (auto& t : all) {
-    if (!t.revoked_at) active_.push_back(std::move(t));
+template <class F>
+auto TokenVerifier::with_tokens(F&& use)
+    -> result<decltype(use(std::declval<const std::vector<ApiToken>&>()))> {
+  const auto fresh = [&] {
+    return read_at_ && std::chrono::steady_clock::now() - *read_at_ < refresh_;
+  };
+  {
+    std::shared_lock lock(mu_);  // every request: readers do not wait for each other
+    if (fresh()) return use(active_);
   }
-  read_at_ = now;
-  return boost::outcome_v2::success();
+  std::unique_lock lock(mu_);
+  if (!fresh()) {  // one caller renews; the others then find it fresh
+    BOOKING_TRY(auto all, repo_.list_tokens());
+    active_.clear();
+    for (auto& t : all) {
+      if (!t.revoked_at) active_.push_back(std::move(t));
+    }
+    read_at_ = std::chrono::steady_clock::now();
+  }
+  return use(active_);
 }
 
 result<ApiToken> TokenVerifier::verify(std::string_view secret) {
   const std::string hash = hash_token_secret(secret);
-  std::lock_guard lock(mu_);
-  BOOKING_TRY(refresh_if_stale());
-  // Every stored hash is compared, each in constant time: the answer's timing says nothing
-  // about how close a guess came, or which token it resembled.
-  const ApiToken* found = nullptr;
-  for (const ApiToken& t : active_) {
-    if (t.hash.size() == hash.size() &&
-        CRYPTO_memcmp(t.hash.data(), hash.data(), hash.size()) == 0) {
-      found = &t;
-    }
-  }
+  BOOKING_TRY(auto found, with_tokens([&](const std::vector<ApiToken>& tokens) {
+                // Every stored hash is compared, each in constant time: the answer's timing says
+                // nothing about how close a guess came, or which token it resembled.
+                std::optional<ApiToken> match;
+                for (const ApiToken& t : tokens) {
+                  if (t.hash.size() == hash.size() &&
+                      CRYPTO_memcmp(t.hash.data(), hash.data(), hash.size()) == 0) {
+                    match = t;
+                  }
+                }
+                return match;
+              }));
   if (!found) return make_error(errc::unauthorized, "unknown or revoked token");
-  return *found;
+  return std::move(*found);
 }
 
 result<bool> TokenVerifier::any_tokens() {
-  std::lock_guard lock(mu_);
-  BOOKING_TRY(refresh_if_stale());
-  return !active_.empty();
+  return with_tokens([](const std::vector<ApiToken>& tokens) { return !tokens.empty(); });
 }
 
 }  // namespace booking

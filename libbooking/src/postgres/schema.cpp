@@ -112,7 +112,6 @@ ALTER TABLE events ADD COLUMN status TEXT NOT NULL DEFAULT 'on_sale'
   CHECK (status IN ('on_sale', 'closed', 'cancelled'));
 ALTER TABLE events ADD COLUMN version BIGINT NOT NULL DEFAULT 1;
 CREATE INDEX bookings_event ON bookings(event_id, created_ms, id);
-CREATE INDEX bookings_created ON bookings(created_ms, id);
 )sql",
      true},
 }};
