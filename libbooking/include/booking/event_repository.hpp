@@ -84,6 +84,14 @@ struct EventReport {
   std::vector<TierReport> tiers;
 };
 
+// Tickets and money (minor units) of an event's bookings in one status, per tier.
+struct BookingTotal {
+  std::string tier_key;
+  BookingStatus status = BookingStatus::held;
+  std::int64_t tickets = 0;
+  std::int64_t money_minor = 0;
+};
+
 struct SearchQuery {
   std::string name;  // case-insensitive substring; empty lists all
   std::int64_t limit = 20;
@@ -164,8 +172,9 @@ class EventRepository {
 
   // Up to query.limit bookings matching `query`, newest first.
   virtual result<std::vector<Booking>> list_bookings(const BookingQuery& query) = 0;
-  // The report of event `key` (not_found).
-  virtual result<EventReport> event_report(std::string_view key) = 0;
+  // Per tier and status, the tickets and money of event `key`'s bookings (none: no bookings;
+  // an unknown event has none either).
+  virtual result<std::vector<BookingTotal>> booking_totals(std::string_view key) = 0;
 
   // Forgets up to `max` idempotency keys first used at or before `cutoff` (they expired);
   // returns how many.

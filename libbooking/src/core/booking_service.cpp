@@ -1,8 +1,8 @@
 #include <algorithm>
 #include <booking/booking_service.hpp>
+#include <charconv>
 #include <map>
 #include <set>
-#include <charconv>
 #include <thread>
 
 #include "core/repository_rules.hpp"
@@ -280,9 +280,8 @@ result<BookingPage> BookingService::list_bookings(const BookingListRequest& req)
     const std::string& c = *req.cursor;
     const auto dash = c.find('-');
     std::int64_t created = 0;
-    const bool number =
-        dash != std::string::npos &&
-        std::from_chars(c.data(), c.data() + dash, created).ptr == c.data() + dash;
+    const bool number = dash != std::string::npos &&
+                        std::from_chars(c.data(), c.data() + dash, created).ptr == c.data() + dash;
     if (!number || !is_booking_id(std::string_view(c).substr(dash + 1))) {
       problems["cursor"] = "must be a `next` this API gave";
     } else {
@@ -306,7 +305,26 @@ result<BookingPage> BookingService::list_bookings(const BookingListRequest& req)
 
 result<EventReport> BookingService::event_report(std::string_view key) {
   if (!is_valid_key(key)) return detail::not_found_error("event", key);
-  return repo_.event_report(key);
+  BOOKING_TRY(auto event, repo_.get_event(key));
+  BOOKING_TRY(auto totals, repo_.booking_totals(key));
+  EventReport r;
+  r.event_key = event.key;
+  for (const Tier& t : event.tiers) {
+    TierReport& tr = r.tiers.emplace_back();
+    tr.key = t.key;
+    tr.capacity = t.stock.capacity;
+    tr.available = t.stock.available;
+    tr.held = t.stock.held;
+    tr.sold = t.stock.sold;
+    tr.currency = t.price.currency;
+    for (const BookingTotal& total : totals) {
+      if (total.tier_key != t.key) continue;
+      if (total.status == BookingStatus::confirmed) tr.revenue_minor += total.money_minor;
+      if (total.status == BookingStatus::cancelled) tr.cancelled += total.tickets;
+      if (total.status == BookingStatus::expired) tr.expired += total.tickets;
+    }
+  }
+  return r;
 }
 
 void BookingService::forget_definition(const std::string& key) {

@@ -95,28 +95,22 @@ class MemoryRepository final : public RuleBasedRepository, private StorageTransa
     return out;
   }
 
-  result<EventReport> event_report(std::string_view key) override {
+  result<std::vector<BookingTotal>> booking_totals(std::string_view key) override {
     std::lock_guard lock(mu_);
-    auto it = events_.find(std::string(key));
-    if (it == events_.end()) return detail::not_found_error("event", key);
-    EventReport r;
-    r.event_key = it->second.key;
-    std::map<std::string, std::size_t> at;
-    for (const Tier& t : it->second.tiers) {
-      at[t.key] = r.tiers.size();
-      r.tiers.push_back(TierReport{t.key, t.stock.capacity, t.stock.available, t.stock.held,
-                                   t.stock.sold, 0, 0, 0, t.price.currency});
-    }
+    std::map<std::pair<std::string, BookingStatus>, BookingTotal> sums;
     for (const auto& [id, sb] : bookings_) {
-      if (sb.booking.event_key != r.event_key) continue;
+      if (sb.booking.event_key != key) continue;
       for (const BookingLine& l : sb.booking.lines) {
-        TierReport& t = r.tiers[at.at(l.tier_key)];
-        if (sb.booking.status == BookingStatus::confirmed) t.revenue_minor += l.qty * l.unit_price_minor;
-        if (sb.booking.status == BookingStatus::cancelled) t.cancelled += l.qty;
-        if (sb.booking.status == BookingStatus::expired) t.expired += l.qty;
+        BookingTotal& t = sums[{l.tier_key, sb.booking.status}];
+        t.tier_key = l.tier_key;
+        t.status = sb.booking.status;
+        t.tickets += l.qty;
+        t.money_minor += l.qty * l.unit_price_minor;
       }
     }
-    return r;
+    std::vector<BookingTotal> out;
+    for (auto& [k, t] : sums) out.push_back(std::move(t));
+    return out;
   }
 
   result<std::size_t> purge_idempotency_keys(Instant cutoff, std::size_t max) override {
@@ -338,8 +332,8 @@ class MemoryRepository final : public RuleBasedRepository, private StorageTransa
       }
     }
     if (b.client && (stored.status == BookingStatus::held) != (b.status == BookingStatus::held)) {
-      client_held_[*b.client] += b.status == BookingStatus::held ? b.ticket_count()
-                                                                 : -b.ticket_count();
+      client_held_[*b.client] +=
+          b.status == BookingStatus::held ? b.ticket_count() : -b.ticket_count();
     }
     if (stored.status == BookingStatus::held) due_.erase({stored.expires_at, b.id});
     if (b.status == BookingStatus::held) due_.insert({b.expires_at, b.id});
@@ -356,8 +350,8 @@ class MemoryRepository final : public RuleBasedRepository, private StorageTransa
   std::map<std::pair<std::string, std::string>, std::int64_t> user_usage_;
   std::unordered_map<std::string, IdempotencyRecord> idempotency_;
   std::set<std::pair<Instant, std::string>> idempotency_age_;  // (first used, key)
-  std::unordered_map<std::string, std::int64_t> client_held_;   // tickets in HELD bookings
-  std::map<std::string, ApiToken> tokens_;  // by name
+  std::unordered_map<std::string, std::int64_t> client_held_;  // tickets in HELD bookings
+  std::map<std::string, ApiToken> tokens_;                     // by name
 };
 
 }  // namespace

@@ -17,8 +17,8 @@
 // across the database round trips. Batches of several instances (and confirm, cancel) lock
 // rows in one global order: per-user advisory locks, then tiers by key, then waves by id.
 #include <algorithm>
-#include <booking/storage.hpp>
 #include <array>
+#include <booking/storage.hpp>
 #include <set>
 #include <unordered_map>
 #include <utility>
@@ -141,14 +141,15 @@ std::vector<Event> load_events(Connection& c, const Result& rows) {
 }
 
 std::optional<StoredBooking> load_booking(Connection& c, std::string_view id, bool for_update) {
-  Result r = c.exec(for_update ? "SELECT id, event_key, user_id, status, total_minor, currency, "
-                                 "created_ms, expires_ms, payment_method, payment_ref, "
-                                 "idempotency_key, event_id, wave_id, client FROM bookings WHERE id = $1 "
-                                 "FOR UPDATE"
-                               : "SELECT id, event_key, user_id, status, total_minor, currency, "
-                                 "created_ms, expires_ms, payment_method, payment_ref, "
-                                 "idempotency_key, event_id, wave_id, client FROM bookings WHERE id = $1",
-                    {param(id)});
+  Result r =
+      c.exec(for_update ? "SELECT id, event_key, user_id, status, total_minor, currency, "
+                          "created_ms, expires_ms, payment_method, payment_ref, "
+                          "idempotency_key, event_id, wave_id, client FROM bookings WHERE id = $1 "
+                          "FOR UPDATE"
+                        : "SELECT id, event_key, user_id, status, total_minor, currency, "
+                          "created_ms, expires_ms, payment_method, payment_ref, "
+                          "idempotency_key, event_id, wave_id, client FROM bookings WHERE id = $1",
+             {param(id)});
   if (r.rows() == 0) return std::nullopt;
   StoredBooking sb;
   Booking& b = sb.booking;
@@ -199,16 +200,16 @@ std::optional<EventState> event_state(const Result& r) {
 }
 
 std::optional<IdempotencyRecord> find_idempotency_record(Connection& c, std::string_view key) {
-  Result r = c.exec(
-      "SELECT id, request_hash, created_ms FROM bookings WHERE idempotency_key = $1", {param(key)});
+  Result r = c.exec("SELECT id, request_hash, created_ms FROM bookings WHERE idempotency_key = $1",
+                    {param(key)});
   if (r.rows() == 0) return std::nullopt;
   return IdempotencyRecord{r.text(0, 0), r.text(0, 1), instant(r.int64(0, 2))};
 }
 
 // Locks, in the one global order, every row the holds of `batch` may change: the per-user and
-// per-client advisory locks (by hash), the tiers (by key), the waves of their events (by id). Two batches
-// (or a batch and a confirm) then never wait for each other in a cycle, which PostgreSQL would
-// only break after deadlock_timeout (1 s). A lone hold on one tier without waves or per-user
+// per-client advisory locks (by hash), the tiers (by key), the waves of their events (by id). Two
+// batches (or a batch and a confirm) then never wait for each other in a cycle, which PostgreSQL
+// would only break after deadlock_timeout (1 s). A lone hold on one tier without waves or per-user
 // limits needs none: its one UPDATE is its one lock.
 void lock_rows(Connection& c, std::span<QueuedHold* const> batch) {
   std::set<std::string> tiers;
@@ -271,8 +272,8 @@ class Transaction final : public StorageTransaction {
     return state;
   }
   std::optional<EventState> lock_event(std::string_view key) override {
-    return event_state(c_.exec("SELECT id, status, version FROM events WHERE key = $1 FOR UPDATE",
-                               {param(key)}));
+    return event_state(
+        c_.exec("SELECT id, status, version FROM events WHERE key = $1 FOR UPDATE", {param(key)}));
   }
   void set_event_state(const EventState& s) override {
     c_.exec("UPDATE events SET status = $1, version = $2 WHERE id = $3",
@@ -489,8 +490,8 @@ class PostgresRepository final : public RuleBasedRepository {
         params.push_back(param(q.before->second));
       }
       params.push_back(param(q.limit));
-      const std::size_t shape = (q.event_key ? 1 : 0) | (q.status ? 2 : 0) |
-                                (q.user_id ? 4 : 0) | (q.before ? 8 : 0);
+      const std::size_t shape =
+          (q.event_key ? 1 : 0) | (q.status ? 2 : 0) | (q.user_id ? 4 : 0) | (q.before ? 8 : 0);
       Result r = c.exec(shapes[shape].c_str(), params);
       std::vector<Booking> out;
       std::map<std::string, std::size_t> at;
@@ -525,32 +526,20 @@ class PostgresRepository final : public RuleBasedRepository {
     });
   }
 
-  result<EventReport> event_report(std::string_view key) override {
-    BOOKING_TRY(auto event, get_event(key));
-    return read([&](Connection& c) -> result<EventReport> {
-      EventReport r;
-      r.event_key = event.key;
-      std::map<std::string, std::size_t> at;
-      for (const Tier& t : event.tiers) {
-        at[t.key] = r.tiers.size();
-        r.tiers.push_back(TierReport{t.key, t.stock.capacity, t.stock.available, t.stock.held,
-                                     t.stock.sold, 0, 0, 0, t.price.currency});
-      }
+  result<std::vector<BookingTotal>> booking_totals(std::string_view key) override {
+    return read([&](Connection& c) -> result<std::vector<BookingTotal>> {
       Result rows = c.exec(
           "SELECT l.tier_key, b.status, SUM(l.qty), SUM(l.qty * l.unit_price_minor) "
-          "FROM bookings b JOIN booking_lines l ON l.booking_id = b.id WHERE b.event_id = $1 "
-          "AND b.status IN ('CONFIRMED', 'CANCELLED', 'EXPIRED') GROUP BY 1, 2",
-          {param(event.id)});
+          "FROM bookings b JOIN booking_lines l ON l.booking_id = b.id "
+          "WHERE b.event_id = (SELECT id FROM events WHERE key = $1) GROUP BY 1, 2",
+          {param(key)});
+      std::vector<BookingTotal> out;
       for (int i = 0; i < rows.rows(); ++i) {
-        auto it = at.find(rows.text(i, 0));
-        if (it == at.end()) continue;
-        TierReport& t = r.tiers[it->second];
-        const std::string status = rows.text(i, 1);
-        if (status == "CONFIRMED") t.revenue_minor += rows.int64(i, 3);
-        if (status == "CANCELLED") t.cancelled += rows.int64(i, 2);
-        if (status == "EXPIRED") t.expired += rows.int64(i, 2);
+        out.push_back(BookingTotal{
+            rows.text(i, 0), parse_booking_status(rows.text(i, 1)).value_or(BookingStatus::held),
+            rows.int64(i, 2), rows.int64(i, 3)});
       }
-      return r;
+      return out;
     });
   }
 
@@ -655,8 +644,8 @@ class PostgresRepository final : public RuleBasedRepository {
 
   result<std::vector<ApiToken>> list_tokens() override {
     return read([&](Connection& c) -> result<std::vector<ApiToken>> {
-      Result r = c.exec(
-          "SELECT name, role, hash, created_ms, revoked_ms FROM api_tokens ORDER BY name");
+      Result r =
+          c.exec("SELECT name, role, hash, created_ms, revoked_ms FROM api_tokens ORDER BY name");
       std::vector<ApiToken> out;
       for (int i = 0; i < r.rows(); ++i) {
         ApiToken t;
@@ -675,9 +664,9 @@ class PostgresRepository final : public RuleBasedRepository {
 
   result<void> revoke_token(std::string_view name, Instant at) override {
     return in_transaction([&](Connection& c) -> result<void> {
-      Result r = c.exec(
-          "UPDATE api_tokens SET revoked_ms = $1 WHERE name = $2 AND revoked_ms IS NULL",
-          {param(ms(at)), param(name)});
+      Result r =
+          c.exec("UPDATE api_tokens SET revoked_ms = $1 WHERE name = $2 AND revoked_ms IS NULL",
+                 {param(ms(at)), param(name)});
       if (r.affected() == 0) return detail::not_found_error("token", name);
       return boost::outcome_v2::success();
     });

@@ -1,7 +1,7 @@
 #include "sqlite/queries.hpp"
 
-#include <boost/json.hpp>
 #include <array>
+#include <boost/json.hpp>
 #include <map>
 
 #include "core/repository_rules.hpp"
@@ -270,8 +270,8 @@ std::vector<Booking> list_bookings(Connection& c, const BookingQuery& q) {
     }
     return out;
   }();
-  const std::size_t shape = (q.event_key ? 1 : 0) | (q.status ? 2 : 0) | (q.user_id ? 4 : 0) |
-                            (q.before ? 8 : 0);
+  const std::size_t shape =
+      (q.event_key ? 1 : 0) | (q.status ? 2 : 0) | (q.user_id ? 4 : 0) | (q.before ? 8 : 0);
   auto& st = c.prepare(shapes[shape].c_str());
   if (q.event_key) st.bind(":event", *q.event_key);
   if (q.status) st.bind(":status", std::string(to_string(*q.status)));
@@ -286,33 +286,21 @@ std::vector<Booking> list_bookings(Connection& c, const BookingQuery& q) {
   return out;
 }
 
-std::optional<EventReport> event_report(Connection& c, std::string_view key) {
-  auto event = load_event(c, key);
-  if (!event) return std::nullopt;
-  EventReport r;
-  r.event_key = event->key;
-  std::map<std::string, std::size_t> at;
-  for (const Tier& t : event->tiers) {
-    at[t.key] = r.tiers.size();
-    r.tiers.push_back(TierReport{t.key, t.stock.capacity, t.stock.available, t.stock.held,
-                                 t.stock.sold, 0, 0, 0, t.price.currency});
-  }
+std::vector<BookingTotal> booking_totals(Connection& c, std::string_view key) {
   auto& st = c.prepare(
       "SELECT json_extract(l.value, '$[0]'), b.status, SUM(json_extract(l.value, '$[1]')), "
       "SUM(json_extract(l.value, '$[1]') * json_extract(l.value, '$[2]')) "
-      "FROM bookings b, json_each(b.lines) AS l WHERE b.event_id = ? "
-      "AND b.status IN ('CONFIRMED', 'CANCELLED', 'EXPIRED') GROUP BY 1, 2");
-  st.bind(1, static_cast<int64_t>(event->id));
+      "FROM bookings b, json_each(b.lines) AS l "
+      "WHERE b.event_id = (SELECT id FROM events WHERE key = ?) GROUP BY 1, 2");
+  st.bind(1, std::string(key));
+  std::vector<BookingTotal> out;
   while (st.executeStep()) {
-    auto it = at.find(st.getColumn(0).getString());
-    if (it == at.end()) continue;
-    TierReport& t = r.tiers[it->second];
-    const std::string status = st.getColumn(1).getString();
-    if (status == "CONFIRMED") t.revenue_minor += st.getColumn(3).getInt64();
-    if (status == "CANCELLED") t.cancelled += st.getColumn(2).getInt64();
-    if (status == "EXPIRED") t.expired += st.getColumn(2).getInt64();
+    out.push_back(BookingTotal{
+        st.getColumn(0).getString(),
+        parse_booking_status(st.getColumn(1).getString()).value_or(BookingStatus::held),
+        st.getColumn(2).getInt64(), st.getColumn(3).getInt64()});
   }
-  return r;
+  return out;
 }
 
 std::optional<IdempotencyRecord> find_idempotency(Connection& c, std::string_view key) {
@@ -343,10 +331,9 @@ std::optional<std::int64_t> Transaction::find_event_id(std::string_view key) {
 namespace {
 std::optional<EventState> event_state(SQLite::Statement& st) {
   if (!st.executeStep()) return std::nullopt;
-  return EventState{
-      st.getColumn(0).getInt64(),
-      parse_event_status(st.getColumn(1).getString()).value_or(EventStatus::on_sale),
-      st.getColumn(2).getInt64()};
+  return EventState{st.getColumn(0).getInt64(),
+                    parse_event_status(st.getColumn(1).getString()).value_or(EventStatus::on_sale),
+                    st.getColumn(2).getInt64()};
 }
 }  // namespace
 

@@ -163,12 +163,10 @@ class SqliteRepository final : public RuleBasedRepository {
     });
   }
 
-  result<EventReport> event_report(std::string_view key) override {
-    return guarded([&]() -> result<EventReport> {
+  result<std::vector<BookingTotal>> booking_totals(std::string_view key) override {
+    return guarded([&]() -> result<std::vector<BookingTotal>> {
       Reader r(*this);
-      auto report = detail::event_report(*r, key);
-      if (!report) return detail::not_found_error("event", key);
-      return std::move(*report);
+      return detail::booking_totals(*r, key);
     });
   }
 
