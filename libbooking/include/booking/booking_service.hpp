@@ -162,6 +162,8 @@ class BookingService {
   // is always read from storage.
   result<std::shared_ptr<const Event>> definition(const std::string& key);
   void forget_definition(const std::string& key);
+  result<Event> set_status(std::string_view key, EventStatus status,
+                           std::optional<std::int64_t> if_version);
 
   EventRepository& repo_;
   LockProvider& locks_;

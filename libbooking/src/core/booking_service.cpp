@@ -332,29 +332,28 @@ void BookingService::forget_definition(const std::string& key) {
   definitions_.erase(key);
 }
 
-result<Event> BookingService::close_event(std::string_view key,
-                                          std::optional<std::int64_t> if_version) {
+result<Event> BookingService::set_status(std::string_view key, EventStatus status,
+                                         std::optional<std::int64_t> if_version) {
   if (!is_valid_key(key)) return detail::not_found_error("event", key);
-  auto r = repo_.set_event_status(key, EventStatus::closed, if_version);
+  auto r = repo_.set_event_status(key, status, if_version);
   forget_definition(std::string(key));
   return r;
+}
+
+result<Event> BookingService::close_event(std::string_view key,
+                                          std::optional<std::int64_t> if_version) {
+  return set_status(key, EventStatus::closed, if_version);
 }
 
 result<Event> BookingService::reopen_event(std::string_view key,
                                            std::optional<std::int64_t> if_version) {
-  if (!is_valid_key(key)) return detail::not_found_error("event", key);
-  auto r = repo_.set_event_status(key, EventStatus::on_sale, if_version);
-  forget_definition(std::string(key));
-  return r;
+  return set_status(key, EventStatus::on_sale, if_version);
 }
 
 result<EventCancellation> BookingService::cancel_event(std::string_view key,
                                                        std::optional<std::int64_t> if_version) {
-  if (!is_valid_key(key)) return detail::not_found_error("event", key);
   // First the status, for good and at once: no hold commits into the event after this.
-  auto cancelled = repo_.set_event_status(key, EventStatus::cancelled, if_version);
-  forget_definition(std::string(key));
-  if (!cancelled) return cancelled.error();
+  BOOKING_TRY(set_status(key, EventStatus::cancelled, if_version));
   // Then its bookings, in batches that each commit on their own: other events' holds never
   // wait long behind a big event. Running it again (after a crash) finishes the job.
   EventCancellation out;

@@ -1,0 +1,197 @@
+#include "postgres/queries.hpp"
+
+#include <algorithm>
+#include <set>
+
+#include "core/repository_rules.hpp"
+
+namespace booking::detail::pg {
+
+std::int64_t ms(Instant t) { return t.time_since_epoch().count(); }
+Instant instant(std::int64_t v) { return Instant(std::chrono::milliseconds(v)); }
+
+bool exists(Connection& c, const char* sql, const std::string& key) {
+  return c.exec(sql, {param(key)}).rows() > 0;
+}
+
+result<std::int64_t> insert_event(Connection& c, const Event& e) {
+  if (exists(c, "SELECT 1 FROM events WHERE key = $1", e.key))
+    return detail::duplicate_key_error(e.key);
+  for (const Tier& t : e.tiers) {
+    if (exists(c, "SELECT 1 FROM tiers WHERE key = $1", t.key))
+      return detail::duplicate_key_error(t.key);
+  }
+  Result id = c.exec(
+      "INSERT INTO events (key, name, type, promoter, date_ms, venue, address, utc_offset_min) "
+      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+      {param(e.key), param(e.name), param(e.type), param(e.promoter), param(ms(e.date)),
+       param(e.location.venue), param(e.location.address),
+       param(std::int64_t{e.utc_offset_minutes})});
+  const std::int64_t event_id = id.int64(0, 0);
+  for (std::size_t i = 0; i < e.tiers.size(); ++i) {
+    const Tier& t = e.tiers[i];
+    c.exec(
+        "INSERT INTO tiers (key, event_id, position, category, price_minor, currency, capacity, "
+        "available, held, sold, start_ms, end_ms, max_per_order, max_per_user) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $7, 0, 0, $8, $9, $10, $11)",
+        {param(t.key), param(event_id), param(static_cast<std::int64_t>(i)), param(t.category),
+         param(t.price.minor), param(t.price.currency), param(t.capacity), param(ms(t.start)),
+         param(ms(t.end)), param(t.max_per_order), param(t.max_per_user)});
+  }
+  for (const ReleaseWave& w : e.waves) {
+    c.exec("INSERT INTO waves (event_id, start_ms, end_ms, lim) VALUES ($1, $2, $3, $4)",
+           {param(event_id), param(ms(w.start)), param(ms(w.end)), param(w.limit)});
+  }
+  return event_id;
+}
+
+// Events of `rows` (in kEventColumns order) with their tiers and waves: three queries for a
+// whole page, not three per event.
+std::vector<Event> load_events(Connection& c, const Result& rows) {
+  std::vector<Event> out;
+  std::string ids = "{";
+  for (int r = 0; r < rows.rows(); ++r) {
+    Event e;
+    e.id = rows.int64(r, 0);
+    e.key = rows.text(r, 1);
+    e.name = rows.text(r, 2);
+    e.type = rows.text(r, 3);
+    e.promoter = rows.optional_text(r, 4);
+    e.date = instant(rows.int64(r, 5));
+    e.location = {rows.text(r, 6), rows.text(r, 7)};
+    e.utc_offset_minutes = static_cast<std::int32_t>(rows.int64(r, 8));
+    e.status = parse_event_status(rows.text(r, 9)).value_or(EventStatus::on_sale);
+    e.version = rows.int64(r, 10);
+    if (r) ids += ',';
+    ids += std::to_string(e.id);
+    out.push_back(std::move(e));
+  }
+  ids += "}";
+  if (out.empty()) return out;
+  auto find = [&](std::int64_t id) -> Event& {
+    for (Event& e : out) {
+      if (e.id == id) return e;
+    }
+    throw PgError("row for an event not asked for", "XX000", "", false);
+  };
+  Result tiers = c.exec(
+      "SELECT event_id, key, category, price_minor, currency, capacity, available, held, sold, "
+      "start_ms, end_ms, max_per_order, max_per_user FROM tiers WHERE event_id = ANY($1::bigint[]) "
+      "ORDER BY event_id, position",
+      {param(ids)});
+  for (int r = 0; r < tiers.rows(); ++r) {
+    Tier t;
+    t.key = tiers.text(r, 1);
+    t.category = tiers.text(r, 2);
+    t.price = Money{tiers.int64(r, 3), tiers.text(r, 4)};
+    t.capacity = tiers.int64(r, 5);
+    t.stock = TierStock{t.capacity, tiers.int64(r, 6), tiers.int64(r, 7), tiers.int64(r, 8)};
+    t.start = instant(tiers.int64(r, 9));
+    t.end = instant(tiers.int64(r, 10));
+    t.max_per_order = tiers.optional_int64(r, 11);
+    t.max_per_user = tiers.optional_int64(r, 12);
+    find(tiers.int64(r, 0)).tiers.push_back(std::move(t));
+  }
+  Result waves = c.exec(
+      "SELECT event_id, start_ms, end_ms, lim, booked FROM waves "
+      "WHERE event_id = ANY($1::bigint[]) ORDER BY event_id, start_ms",
+      {param(ids)});
+  for (int r = 0; r < waves.rows(); ++r) {
+    find(waves.int64(r, 0))
+        .waves.push_back(ReleaseWave{instant(waves.int64(r, 1)), instant(waves.int64(r, 2)),
+                                     waves.int64(r, 3), waves.int64(r, 4)});
+  }
+  return out;
+}
+
+std::optional<StoredBooking> load_booking(Connection& c, std::string_view id, bool for_update) {
+  Result r =
+      c.exec(for_update ? "SELECT id, event_key, user_id, status, total_minor, currency, "
+                          "created_ms, expires_ms, payment_method, payment_ref, "
+                          "idempotency_key, event_id, wave_id, client FROM bookings WHERE id = $1 "
+                          "FOR UPDATE"
+                        : "SELECT id, event_key, user_id, status, total_minor, currency, "
+                          "created_ms, expires_ms, payment_method, payment_ref, "
+                          "idempotency_key, event_id, wave_id, client FROM bookings WHERE id = $1",
+             {param(id)});
+  if (r.rows() == 0) return std::nullopt;
+  StoredBooking sb;
+  Booking& b = sb.booking;
+  b.id = r.text(0, 0);
+  b.event_key = r.text(0, 1);
+  b.user_id = r.optional_text(0, 2);
+  b.status = parse_booking_status(r.text(0, 3)).value_or(BookingStatus::held);
+  b.total = Money{r.int64(0, 4), r.text(0, 5)};
+  b.created_at = instant(r.int64(0, 6));
+  b.expires_at = instant(r.int64(0, 7));
+  b.payment_method = r.optional_text(0, 8);
+  b.payment_reference = r.optional_text(0, 9);
+  b.idempotency_key = r.optional_text(0, 10);
+  sb.event_id = r.int64(0, 11);
+  sb.wave_id = r.optional_int64(0, 12);
+  b.client = r.optional_text(0, 13);
+  Result lines = c.exec(
+      "SELECT tier_key, qty, unit_price_minor FROM booking_lines WHERE booking_id = $1 "
+      "ORDER BY position",
+      {param(b.id)});
+  for (int i = 0; i < lines.rows(); ++i) {
+    b.lines.push_back(BookingLine{lines.text(i, 0), lines.int64(i, 1), lines.int64(i, 2)});
+  }
+  return sb;
+}
+
+std::optional<EventState> event_state(const Result& r) {
+  if (r.rows() == 0) return std::nullopt;
+  return EventState{r.int64(0, 0), parse_event_status(r.text(0, 1)).value_or(EventStatus::on_sale),
+                    r.int64(0, 2)};
+}
+
+std::optional<IdempotencyRecord> find_idempotency_record(Connection& c, std::string_view key) {
+  Result r = c.exec("SELECT id, request_hash, created_ms FROM bookings WHERE idempotency_key = $1",
+                    {param(key)});
+  if (r.rows() == 0) return std::nullopt;
+  return IdempotencyRecord{r.text(0, 0), r.text(0, 1), instant(r.int64(0, 2))};
+}
+
+// Locks, in the one global order, every row the holds of `batch` may change: the per-user and
+// per-client advisory locks (by hash), the tiers (by key), the waves of their events (by id). Two
+// batches (or a batch and a confirm) then never wait for each other in a cycle, which PostgreSQL
+// would only break after deadlock_timeout (1 s). A lone hold on one tier without waves or per-user
+// limits needs none: its one UPDATE is its one lock.
+void lock_rows(Connection& c, std::span<QueuedHold* const> batch) {
+  std::set<std::string> tiers;
+  std::vector<std::string> users;   // with events[i]: the (user, event) pairs of
+  std::vector<std::string> events;  // per-user limited holds
+  std::set<std::string> wave_events;
+  for (const QueuedHold* h : batch) {
+    const HoldPlan& plan = h->plan();
+    for (const BookingLine& l : plan.booking.lines) tiers.insert(l.tier_key);
+    const bool limited = std::any_of(plan.max_per_user.begin(), plan.max_per_user.end(),
+                                     [](const auto& m) { return m.has_value(); });
+    if (plan.booking.user_id && limited) {
+      users.push_back(*plan.booking.user_id);
+      events.push_back(std::to_string(plan.event_id));
+    }
+    if (plan.booking.client && plan.max_held_by_client) {  // count_client_held's lock
+      users.push_back(*plan.booking.client);
+      events.push_back("0");
+    }
+    if (plan.wave_start) wave_events.insert(std::to_string(plan.event_id));
+  }
+  if (batch.size() == 1 && tiers.size() == 1 && users.empty() && wave_events.empty()) return;
+  if (!users.empty()) {
+    // The subquery's ORDER BY feeds the aggregate in hash order: the locks are taken in it.
+    c.exec(
+        "SELECT COUNT(pg_advisory_xact_lock(h)) FROM (SELECT DISTINCT hashtextextended(u, e) AS h "
+        "FROM unnest($1::text[], $2::bigint[]) AS t(u, e) ORDER BY h) s",
+        {param(array_literal(users)), param(array_literal(events))});
+  }
+  c.exec("SELECT key FROM tiers WHERE key = ANY($1::text[]) ORDER BY key FOR UPDATE",
+         {param(array_literal(tiers))});
+  if (!wave_events.empty()) {
+    c.exec("SELECT id FROM waves WHERE event_id = ANY($1::bigint[]) ORDER BY id FOR UPDATE",
+           {param(array_literal(wave_events))});
+  }
+}
+
+}  // namespace booking::detail::pg

@@ -1,0 +1,196 @@
+// The PostgreSQL repository's queries: reading events and bookings, the batch's row locks, and
+// the rules' primitives (`Transaction`) on one connection inside its transaction.
+#pragma once
+
+#include <booking/storage.hpp>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/group_commit.hpp"
+#include "postgres/pg.hpp"
+
+namespace booking::detail::pg {
+
+std::int64_t ms(Instant t);
+Instant instant(std::int64_t v);
+bool exists(Connection& c, const char* sql, const std::string& key);
+
+constexpr const char* kEventColumns =
+    "SELECT id, key, name, type, promoter, date_ms, venue, address, utc_offset_min, status, "
+    "version FROM events ";
+
+result<std::int64_t> insert_event(Connection& c, const Event& e);
+// Events of `rows` (in kEventColumns order) with their tiers and waves: three queries for a
+// whole page, not three per event.
+std::vector<Event> load_events(Connection& c, const Result& rows);
+std::optional<StoredBooking> load_booking(Connection& c, std::string_view id, bool for_update);
+std::optional<EventState> event_state(const Result& r);
+std::optional<IdempotencyRecord> find_idempotency_record(Connection& c, std::string_view key);
+// Locks, in the one global order, every row the holds of `batch` may change (see the .cpp).
+void lock_rows(Connection& c, std::span<QueuedHold* const> batch);
+
+// A PostgreSQL array literal ({"a","b"} or {1,2}) for a `$1::text[]` or `$1::bigint[]`
+// parameter: each item quoted, with " and \ escaped.
+template <class Items>
+std::string array_literal(const Items& items) {
+  std::string out = "{";
+  for (const auto& item : items) {
+    if (out.size() > 1) out += ',';
+    out += '"';
+    for (char ch : item) {
+      if (ch == '"' || ch == '\\') out += '\\';
+      out += ch;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
+// The rules' primitives on one connection inside its transaction. Reads that a rule's decision
+// rests on lock their rows (FOR UPDATE; per-user counts an advisory lock), since other
+// instances write the same rows at the same time.
+class Transaction final : public StorageTransaction {
+ public:
+  explicit Transaction(Connection& c) : c_(c) {}
+
+  std::optional<std::int64_t> find_event_id(std::string_view key) override {
+    Result r = c_.exec("SELECT id FROM events WHERE key = $1", {param(key)});
+    if (r.rows() == 0) return std::nullopt;
+    return r.int64(0, 0);
+  }
+  std::optional<IdempotencyRecord> find_idempotency(std::string_view key) override {
+    return find_idempotency_record(c_, key);
+  }
+  std::optional<EventState> load_event_state(std::int64_t event_id) override {
+    // Locked shared once per transaction (a batch has many holds of one event): a status change
+    // waits for this batch, and the state cannot change before it commits.
+    if (auto it = event_states_.find(event_id); it != event_states_.end()) return it->second;
+    auto state = event_state(c_.exec(
+        "SELECT id, status, version FROM events WHERE id = $1 FOR SHARE", {param(event_id)}));
+    if (state) event_states_.emplace(event_id, *state);
+    return state;
+  }
+  std::optional<EventState> lock_event(std::string_view key) override {
+    return event_state(
+        c_.exec("SELECT id, status, version FROM events WHERE key = $1 FOR UPDATE", {param(key)}));
+  }
+  void set_event_state(const EventState& s) override {
+    c_.exec("UPDATE events SET status = $1, version = $2 WHERE id = $3",
+            {param(to_string(s.status)), param(s.version), param(s.id)});
+    event_states_.erase(s.id);
+  }
+  void forget_event_locks() { event_states_.clear(); }
+  std::vector<std::string> live_booking_ids(std::int64_t event_id, std::size_t max) override {
+    Result r = c_.exec(
+        "SELECT id FROM bookings WHERE event_id = $1 AND status IN ('HELD', 'CONFIRMED') "
+        "LIMIT $2",
+        {param(event_id), param(static_cast<std::int64_t>(max))});
+    std::vector<std::string> ids;
+    for (int i = 0; i < r.rows(); ++i) ids.push_back(r.text(i, 0));
+    return ids;
+  }
+  std::int64_t count_client_held(std::string_view client) override {
+    // Like count_user_tickets: serialized per client across instances until commit.
+    c_.exec("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", {param(client)});
+    return c_
+        .exec(
+            "SELECT COALESCE(SUM(l.qty), 0) FROM bookings b JOIN booking_lines l "
+            "ON l.booking_id = b.id WHERE b.client = $1 AND b.status = 'HELD'",
+            {param(client)})
+        .int64(0, 0);
+  }
+  void forget_idempotency(std::string_view key) override {
+    c_.exec(
+        "UPDATE bookings SET idempotency_key = NULL, request_hash = NULL "
+        "WHERE idempotency_key = $1",
+        {param(key)});
+  }
+  std::int64_t count_user_tickets(std::string_view user, std::int64_t event_id,
+                                  std::string_view tier) override {
+    // A SUM cannot lock rows that do not exist yet: serialize this user's holds on this event
+    // across instances until commit (re-entrant, and already taken by a batch's lock_rows).
+    c_.exec("SELECT pg_advisory_xact_lock(hashtextextended($1, $2))",
+            {param(user), param(event_id)});
+    return c_
+        .exec(
+            "SELECT COALESCE(SUM(l.qty), 0) FROM bookings b JOIN booking_lines l "
+            "ON l.booking_id = b.id WHERE b.user_id = $1 AND b.event_id = $2 AND l.tier_key = $3 "
+            "AND b.status IN ('HELD', 'CONFIRMED')",
+            {param(user), param(event_id), param(tier)})
+        .int64(0, 0);
+  }
+  std::optional<TierCounters> load_tier(std::int64_t event_id, std::string_view tier) override {
+    Result r = c_.exec(
+        "SELECT capacity, available, held, sold FROM tiers WHERE key = $1 AND event_id = $2 "
+        "FOR UPDATE",
+        {param(tier), param(event_id)});
+    if (r.rows() == 0) return std::nullopt;
+    return TierCounters{r.int64(0, 0), r.int64(0, 1), r.int64(0, 2), r.int64(0, 3)};
+  }
+  std::optional<WaveCounters> load_wave(std::int64_t event_id, Instant start) override {
+    Result r = c_.exec(
+        "SELECT id, lim, booked FROM waves WHERE event_id = $1 AND start_ms = $2 FOR UPDATE",
+        {param(event_id), param(ms(start))});
+    if (r.rows() == 0) return std::nullopt;
+    return WaveCounters{r.int64(0, 0), r.int64(0, 1), r.int64(0, 2)};
+  }
+  bool take_stock(std::int64_t event_id, std::string_view tier, std::int64_t qty) override {
+    // PostgreSQL re-checks the condition on the latest row version after waiting for a
+    // concurrent writer, so two instances can never both take the last ticket.
+    return c_.exec(
+                 "UPDATE tiers SET available = available - $1, held = held + $1 "
+                 "WHERE key = $2 AND event_id = $3 AND available >= $1",
+                 {param(qty), param(tier), param(event_id)})
+               .affected() > 0;
+  }
+  void add_stock(std::string_view tier, const StockDelta& d) override {
+    c_.exec(
+        "UPDATE tiers SET available = available + $1, held = held + $2, sold = sold + $3 "
+        "WHERE key = $4",
+        {param(d.available), param(d.held), param(d.sold), param(tier)});
+  }
+  void add_wave_booked(std::int64_t wave_id, std::int64_t delta) override {
+    c_.exec("UPDATE waves SET booked = booked + $1 WHERE id = $2", {param(delta), param(wave_id)});
+  }
+  void insert_booking(const Booking& b, std::int64_t event_id, std::optional<std::int64_t> wave_id,
+                      const std::string& fingerprint) override {
+    c_.exec(
+        "INSERT INTO bookings (id, event_id, event_key, user_id, status, total_minor, currency, "
+        "created_ms, expires_ms, wave_id, idempotency_key, request_hash, client) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        {param(b.id), param(event_id), param(b.event_key), param(b.user_id),
+         param(to_string(b.status)), param(b.total.minor), param(b.total.currency),
+         param(ms(b.created_at)), param(ms(b.expires_at)), param(wave_id), param(b.idempotency_key),
+         b.idempotency_key ? param(fingerprint) : std::nullopt, param(b.client)});
+    std::vector<std::string> tiers;
+    std::vector<std::string> qtys;
+    std::vector<std::string> prices;
+    for (const BookingLine& l : b.lines) {
+      tiers.push_back(l.tier_key);
+      qtys.push_back(std::to_string(l.qty));
+      prices.push_back(std::to_string(l.unit_price_minor));
+    }
+    c_.exec(
+        "INSERT INTO booking_lines (booking_id, position, tier_key, qty, unit_price_minor) "
+        "SELECT $1, n - 1, t, q, p FROM unnest($2::text[], $3::bigint[], $4::bigint[]) "
+        "WITH ORDINALITY AS l(t, q, p, n)",
+        {param(b.id), param(array_literal(tiers)), param(array_literal(qtys)),
+         param(array_literal(prices))});
+  }
+  std::optional<StoredBooking> load_booking(std::string_view id) override {
+    return pg::load_booking(c_, id, true);
+  }
+  void update_booking(const Booking& b) override {
+    c_.exec("UPDATE bookings SET status = $1, payment_method = $2, payment_ref = $3 WHERE id = $4",
+            {param(to_string(b.status)), param(b.payment_method), param(b.payment_reference),
+             param(b.id)});
+  }
+
+ private:
+  Connection& c_;
+  std::unordered_map<std::int64_t, EventState> event_states_;  // locked by this transaction
+};
+
+}  // namespace booking::detail::pg
