@@ -34,6 +34,11 @@ admin=$("$cli" --db "$tmp/b.db" --json token create ops --role admin |
 "$bookingd" --db "$tmp/b.db" --listen "127.0.0.1:$bport" --trusted-proxy 127.0.0.1 \
   --log-level info >"$tmp/bookingd.out" 2>"$tmp/bookingd.log" &
 pids+=($!)
+for _ in $(seq 200); do  # bookingd prints its address once it listens (slow under sanitizers)
+  grep -q '^listening on' "$tmp/bookingd.out" && break
+  sleep 0.05
+done
+grep -q '^listening on' "$tmp/bookingd.out" || fail "bookingd did not start"
 
 # The documented file, with only the ports and certificate paths replaced.
 sed -e "s#listen 443 ssl#listen 127.0.0.1:$nport ssl#" -e "s#127.0.0.1:8080#127.0.0.1:$bport#" \
@@ -61,8 +66,8 @@ nginx -p "$tmp" -c "$tmp/nginx.conf" &
 pids+=($!)
 
 base="https://127.0.0.1:$nport"
-for _ in $(seq 100); do
-  curl -sk -o /dev/null "$base/healthz" && break
+for _ in $(seq 200); do
+  curl -skf -o /dev/null "$base/healthz" && break
   sleep 0.05
 done
 code() { curl -sk -o /dev/null -w '%{http_code}' "$@"; }
