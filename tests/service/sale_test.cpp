@@ -70,13 +70,24 @@ TEMPLATE_TEST_CASE("cancelling an event cancels its bookings in batches, for goo
   other.lines = {{"gold-Other", 1}};
   auto elsewhere = f.service.hold(other).value();
 
+  // Two holds past their deadline: with batches of 2, a whole batch of them expires, and the
+  // cancellation must go on to the others.
+  f.clock.advance(9min);
+  REQUIRE(f.service.hold(one(1)));
+  REQUIRE(f.service.hold(one(1)));
+  f.clock.advance(2min);  // the first five are past their 10 min deadline, these two are not
   auto done = f.service.cancel_event("Sale");
   REQUIRE(done);
   CHECK(done.value().event.status == EventStatus::cancelled);
-  CHECK(done.value().bookings_cancelled == 4);  // 2 paid, 2 held
-  for (const Booking& bk : held) {
-    CHECK(f.repo->get_booking(bk.id).value().status == BookingStatus::cancelled);
-  }
+  CHECK(done.value().bookings_cancelled == 2 + 2);  // 2 paid, 2 fresh holds
+  CHECK(f.repo->get_booking(held[0].id).value().status == BookingStatus::cancelled);
+  CHECK(f.repo->get_booking(held[1].id).value().status == BookingStatus::cancelled);
+  CHECK(f.repo->get_booking(held[3].id).value().status == BookingStatus::expired);
+  CHECK(f.repo->get_booking(held[4].id).value().status == BookingStatus::expired);
+  BookingListRequest live;
+  live.event_key = "Sale";
+  live.status = "HELD";
+  CHECK(f.service.list_bookings(live).value().bookings.empty());
   CHECK(f.repo->get_event("Sale").value().tiers[0].stock == TierStock{100, 100, 0, 0});
   CHECK(f.repo->get_booking(elsewhere.id).value().status == BookingStatus::held);
   CHECK(f.service.hold(one()).error().code == errc::sale_closed);

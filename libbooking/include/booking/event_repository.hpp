@@ -44,6 +44,12 @@ struct HoldPlan {
   Instant idempotency_cutoff{};
 };
 
+// What one batch of an event's cancellation did.
+struct CancelledBatch {
+  std::size_t cancelled = 0;
+  std::size_t expired = 0;  // HELD bookings found past their deadline
+};
+
 // Who may cancel what: anyone holding a booking's id may cancel it while it is HELD (the id is
 // the customer's capability); a paid booking only with the organiser's authority.
 enum class CancelScope { any, held_only };
@@ -166,9 +172,9 @@ class EventRepository {
                                          std::optional<std::int64_t> if_version) = 0;
   // For a cancelled event (invalid_state otherwise): up to `max` of its HELD and CONFIRMED
   // bookings become CANCELLED (a HELD one past its deadline EXPIRED), their stock returned, in
-  // one transaction. Returns how many were cancelled; call until it returns 0.
-  virtual result<std::size_t> cancel_event_bookings(std::string_view key, std::size_t max,
-                                                    Instant now) = 0;
+  // one transaction. Says how many of each; call until both are 0.
+  virtual result<CancelledBatch> cancel_event_bookings(std::string_view key, std::size_t max,
+                                                       Instant now) = 0;
 
   // Up to query.limit bookings matching `query`, newest first.
   virtual result<std::vector<Booking>> list_bookings(const BookingQuery& query) = 0;

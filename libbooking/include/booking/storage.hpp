@@ -145,7 +145,7 @@ result<EventState> apply_event_status(StorageTransaction& tx, std::string_view k
 
 // Cancels up to `max` live bookings of cancelled event `key` (see
 // EventRepository::cancel_event_bookings).
-result<std::size_t> apply_cancel_event_bookings(StorageTransaction& tx, std::string_view key,
+result<CancelledBatch> apply_cancel_event_bookings(StorageTransaction& tx, std::string_view key,
                                                 std::size_t max, Instant now);
 
 // An EventRepository whose holds, confirms and cancels are the rules above, run by the storage
@@ -160,7 +160,7 @@ class RuleBasedRepository : public EventRepository {
                          CancelScope scope = CancelScope::any) final;
   result<Event> set_event_status(std::string_view key, EventStatus status,
                                  std::optional<std::int64_t> if_version) final;
-  result<std::size_t> cancel_event_bookings(std::string_view key, std::size_t max,
+  result<CancelledBatch> cancel_event_bookings(std::string_view key, std::size_t max,
                                             Instant now) final;
 
  protected:

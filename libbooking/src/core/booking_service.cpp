@@ -358,9 +358,10 @@ result<EventCancellation> BookingService::cancel_event(std::string_view key,
   // wait long behind a big event. Running it again (after a crash) finishes the job.
   EventCancellation out;
   while (true) {
-    BOOKING_TRY(auto n, repo_.cancel_event_bookings(key, options_.expire_batch, clock_.now()));
-    out.bookings_cancelled += n;
-    if (n == 0) break;
+    BOOKING_TRY(auto batch,
+                repo_.cancel_event_bookings(key, options_.expire_batch, clock_.now()));
+    out.bookings_cancelled += batch.cancelled;
+    if (batch.cancelled + batch.expired == 0) break;
   }
   BOOKING_TRY(out.event, repo_.get_event(key));
   return out;

@@ -177,7 +177,7 @@ result<EventState> apply_event_status(StorageTransaction& tx, std::string_view k
   return *state;
 }
 
-result<std::size_t> apply_cancel_event_bookings(StorageTransaction& tx, std::string_view key,
+result<CancelledBatch> apply_cancel_event_bookings(StorageTransaction& tx, std::string_view key,
                                                 std::size_t max, Instant now) {
   auto state = tx.lock_event(key);
   if (!state) return detail::not_found_error("event", key);
@@ -185,15 +185,15 @@ result<std::size_t> apply_cancel_event_bookings(StorageTransaction& tx, std::str
     return make_error(errc::invalid_state,
                       "event '" + std::string(key) + "' is not cancelled; cancel it first");
   }
-  std::size_t cancelled = 0;
+  CancelledBatch done;
   for (const std::string& id : tx.live_booking_ids(state->id, max)) {
     auto sb = tx.load_booking(id);
     if (!sb) continue;
     const bool due = sb->booking.status == BookingStatus::held && sb->booking.expires_at <= now;
     move(tx, *sb, due ? BookingStatus::expired : BookingStatus::cancelled);
-    if (!due) ++cancelled;
+    ++(due ? done.expired : done.cancelled);
   }
-  return cancelled;
+  return done;
 }
 
 result<Event> RuleBasedRepository::set_event_status(std::string_view key, EventStatus status,
@@ -203,9 +203,9 @@ result<Event> RuleBasedRepository::set_event_status(std::string_view key, EventS
   return get_event(key);
 }
 
-result<std::size_t> RuleBasedRepository::cancel_event_bookings(std::string_view key,
-                                                               std::size_t max, Instant now) {
-  return write_as<std::size_t>(
+result<CancelledBatch> RuleBasedRepository::cancel_event_bookings(std::string_view key,
+                                                                  std::size_t max, Instant now) {
+  return write_as<CancelledBatch>(
       [&](StorageTransaction& tx) { return apply_cancel_event_bookings(tx, key, max, now); });
 }
 
