@@ -90,8 +90,10 @@ result<void> AccessControl::permit(const Caller& caller, Need need) {
 std::optional<std::chrono::milliseconds> RateLimiter::take(const std::string& key) {
   const auto now = std::chrono::steady_clock::now();
   std::lock_guard lock(mu_);
-  if (buckets_.size() > 100'000) {
-    // Forget buckets that have refilled: they are as good as new ones.
+  if (buckets_.size() > 100'000 && now - last_prune_ > std::chrono::seconds(1)) {
+    // Forget buckets that have refilled: they are as good as new ones. At most once a second,
+    // so that a flood from many addresses does not make every request scan the table.
+    last_prune_ = now;
     std::erase_if(buckets_, [&](const auto& kv) {
       const double secs = std::chrono::duration<double>(now - kv.second.last).count();
       return kv.second.tokens + secs * rate_ >= burst_;

@@ -66,6 +66,7 @@ class RateLimiter {
   double burst_;
   std::mutex mu_;
   std::unordered_map<std::string, Bucket> buckets_;
+  std::chrono::steady_clock::time_point last_prune_{};
 };
 
 // `text` fit for one log line: control characters, DEL and bytes outside printable ASCII as
