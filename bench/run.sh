@@ -146,6 +146,9 @@ for instances in 1 3; do
   done
   wait "${loaders[@]}"
   curl -s "http://127.0.0.1:${ports[0]}/v1/api/events/Multi" > "$work/multi$instances-event.json"
+  for i in $(seq 0 $((instances - 1))); do  # open mode: no token in this database
+    curl -s "http://127.0.0.1:${ports[$i]}/metrics" > "$work/multi$instances-metrics-$i.txt"
+  done
   python3 - "$instances" "$work/multi$instances-event.json" "$work/setup$instances.json" \
     "$work"/multi"$instances"-[0-9]*.json <<'PY'
 import json, sys
@@ -159,6 +162,19 @@ ok = booked == event["capacity"] - event["qty"] and \
 print(f"{instances} bookingd on PostgreSQL: {rps:.0f} requests/s, p99 {max(r['p99_ms'] for r in runs):.1f} ms, "
       f"5xx {sum(r['server_errors'] for r in runs)}, lock_timeout {sum(r['lock_timeouts'] for r in runs)}, "
       f"invariant {ok} ({booked} booked)")
+PY
+  python3 - "$work"/multi"$instances"-metrics-*.txt <<'PY'
+import re, sys
+buckets, waits, longest = {}, 0, 0.0
+for path in sys.argv[1:]:
+    for line in open(path):
+        m = re.match(r'booking_lock_wait_seconds_bucket\{le="([^"]+)"\} (\d+)', line)
+        if m: buckets[m.group(1)] = buckets.get(m.group(1), 0) + int(m.group(2))
+        if line.startswith("booking_lock_wait_seconds_count "): waits += int(line.split()[1])
+        if line.startswith("booking_lock_wait_seconds_max "): longest = max(longest, float(line.split()[1]))
+cumulative = [(le, n) for le, n in buckets.items() if le != "+Inf"]
+shares = ", ".join(f"<= {float(le) * 1000:g} ms {100.0 * n / max(waits, 1):.1f} %" for le, n in cumulative)
+print(f"  tier-lock waits: {waits}; {shares}; max {longest * 1000:.1f} ms")
 PY
 done
 kill -INT "$pg_pid"  # fast shutdown; the bookingd instances are stopped at exit

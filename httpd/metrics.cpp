@@ -11,6 +11,7 @@ void Histogram::observe(std::chrono::nanoseconds d) {
   while (i < kBounds.size() && s > kBounds[i]) ++i;
   ++counts_[i];
   sum_ += s;
+  max_ = std::max(max_, s);
   ++count_;
 }
 
@@ -24,6 +25,8 @@ void Histogram::render(std::string& out, const std::string& name, const std::str
   }
   out += fmt::format("{}_bucket{{le=\"+Inf\"}} {}\n{}_sum {}\n{}_count {}\n", name, count_, name,
                      sum_, name, count_);
+  out += fmt::format("# HELP {}_max The longest since start.\n# TYPE {}_max gauge\n{}_max {}\n",
+                     name, name, name, max_);
 }
 
 void Metrics::count_request(const std::string& route, const std::string& method, int status) {

@@ -24,6 +24,7 @@ class Histogram {
   mutable std::mutex mu_;
   std::array<std::uint64_t, kBounds.size() + 1> counts_{};
   double sum_ = 0;
+  double max_ = 0;  // the longest observation since start (buckets hide the tail's end)
   std::uint64_t count_ = 0;
 };
 

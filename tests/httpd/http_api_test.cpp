@@ -105,6 +105,7 @@ TEST_CASE("every endpoint answers its success path", "[http]") {
   CHECK(text.find("booking_tickets_available{event=\"Con1\",tier=\"gold-Con1\"} 100") !=
         std::string::npos);
   CHECK(text.find("booking_lock_wait_seconds_count 1") != std::string::npos);
+  CHECK(text.find("# TYPE booking_lock_wait_seconds_max gauge") != std::string::npos);
   CHECK(f.get("/openapi.json").body.at("openapi").as_string() == "3.0.3");
 }
 

@@ -7,17 +7,19 @@
 // Waiters poll that script: the head often (50 us growing to 1 ms), the others less the further
 // back they are. A waiter that stops polling (its process died) is dropped from the head once
 // its liveness passes, so a crash costs the queue at most kWaiterLiveness. Keys are taken one at
-// a time in sorted order, holding the earlier ones. This is the queue Redisson keeps for its
-// fair lock, polled rather than subscribed: hiredis 0.14's blocking reads die on the command
-// timeout. Release and extend are Lua scripts that act only where the key still holds our
-// token. Single server by design: with asynchronous replication a failover can hand a lock to
-// two holders, which is why the stock take is also conditional in storage.
+// a time in sorted order, holding the earlier ones. The threads of one process queue in front of
+// that, in-process (a FifoTable), so at most one of them per key polls the server. This is the
+// queue Redisson keeps for its fair lock, polled rather than subscribed: hiredis 0.14's blocking
+// reads die on the command timeout. Release and extend are Lua scripts that act only where the key
+// still holds our token. Single server by design: with asynchronous replication a failover can hand
+// a lock to two holders, which is why the stock take is also conditional in storage.
 #include <hiredis/hiredis.h>
 
 #include <booking/lock_provider.hpp>
 #include <optional>
 #include <thread>
 
+#include "locks/fifo_table.hpp"
 #include "locks/lock_util.hpp"
 #include "locks/redis_client.hpp"
 
@@ -106,6 +108,38 @@ class RedisLockProvider final : public LockProvider {
   result<LeaseInfo> acquire(std::span<const std::string> keys, std::chrono::milliseconds ttl,
                             SteadyTime deadline) override {
     LeaseInfo lease{detail::sorted_unique(keys), random_token(), {}};
+    // The threads of this process first queue here, in arrival order, and hand the key to each
+    // other without Redis: only one waiter per process and key polls the server's queue.
+    BOOKING_TRY(local_.acquire(lease, ttl, deadline, "redis"));
+    const SteadyTime local_until = lease.valid_until;
+    if (auto remote = acquire_remote(lease, ttl, deadline); !remote) {
+      local_.release(lease);
+      return remote.error();
+    }
+    lease.valid_until = std::min(local_until, lease.valid_until);
+    return lease;
+  }
+
+  result<ReleaseOutcome> release(const LeaseInfo& lease) override {
+    auto remote = release_remote(lease);
+    local_.release(lease);  // whatever Redis said: this process's next waiter may go on
+    return remote;
+  }
+
+  result<void> extend(LeaseInfo& lease, std::chrono::milliseconds ttl) override {
+    BOOKING_TRY(local_.extend(lease, ttl));
+    const SteadyTime local_until = lease.valid_until;
+    BOOKING_TRY(extend_remote(lease, ttl));
+    lease.valid_until = std::min(local_until, lease.valid_until);
+    return boost::outcome_v2::success();
+  }
+
+  std::string describe() const override { return "redis://" + client_.endpoint(); }
+
+ private:
+  // Takes `lease`'s keys on the server, queueing in its waiter lists; sets lease.valid_until.
+  result<void> acquire_remote(LeaseInfo& lease, std::chrono::milliseconds ttl,
+                              SteadyTime deadline) {
     const std::string ttl_ms = std::to_string(ttl.count());
     const std::string liveness_ms = std::to_string(kWaiterLiveness.count());
     std::vector<std::string> taken;  // full lock keys already ours
@@ -158,10 +192,10 @@ class RedisLockProvider final : public LockProvider {
     }
     // Every key's TTL ran from its own SET; the earliest bounds the lease.
     lease.valid_until = first_taken.value_or(std::chrono::steady_clock::now()) + ttl;
-    return lease;
+    return boost::outcome_v2::success();
   }
 
-  result<ReleaseOutcome> release(const LeaseInfo& lease) override {
+  result<ReleaseOutcome> release_remote(const LeaseInfo& lease) {
     BOOKING_TRY(auto reply, client_.eval(kReleaseScript, prefixed(lease), {lease.token}));
     long long released = 0;
     long long gone = 0;
@@ -177,7 +211,7 @@ class RedisLockProvider final : public LockProvider {
     return ReleaseOutcome::expired;
   }
 
-  result<void> extend(LeaseInfo& lease, std::chrono::milliseconds ttl) override {
+  result<void> extend_remote(LeaseInfo& lease, std::chrono::milliseconds ttl) {
     const auto start = std::chrono::steady_clock::now();
     BOOKING_TRY(auto reply, client_.eval(kExtendScript, prefixed(lease),
                                          {lease.token, std::to_string(ttl.count())}));
@@ -188,9 +222,6 @@ class RedisLockProvider final : public LockProvider {
     return boost::outcome_v2::success();
   }
 
-  std::string describe() const override { return "redis://" + client_.endpoint(); }
-
- private:
   std::vector<std::string> prefixed(const LeaseInfo& lease) const {
     std::vector<std::string> out;
     for (const auto& k : lease.keys) out.push_back(options_.key_prefix + k);
@@ -199,6 +230,7 @@ class RedisLockProvider final : public LockProvider {
 
   RedisLockOptions options_;
   detail::RedisClient client_;
+  detail::FifoTable local_;
 };
 
 }  // namespace
