@@ -266,6 +266,32 @@ int main(int argc, char** argv) {
         g, e.service->get_event(show_key), [](const Event& x) { return to_json(x); }, render_event);
   });
 
+  std::string update_key;
+  std::string update_path;
+  std::optional<std::int64_t> update_version;
+  auto* update = event->add_subcommand(
+      "update", "Change an event with a JSON merge patch from a file (- for stdin)");
+  update->add_option("KEY", update_key, "Event key")->required();
+  update->add_option("FILE", update_path, "The patch as in PATCH /v1/api/events/{key}")->required();
+  update->add_option("--if-version", update_version,
+                     "Change it only if it is still at this version (see `event show`)");
+  update->footer(
+      "Examples:\n"
+      "  echo '{\"eventGroups\": [{\"key\": \"gold-Con10124\", \"capacity\": 150}]}' |\n"
+      "    booking event update Con10124 -\n"
+      "  booking event update Con10124 patch.json --if-version 3");
+  with(update, [&](Engine& e) {
+    auto text = read_input(update_path);
+    if (!text) return report(g, text.error());
+    auto parsed = parse_json(text.value());
+    if (!parsed) return report(g, parsed.error());
+    auto patch = event_patch_from_json(parsed.value());
+    if (!patch) return report(g, patch.error());
+    return print(
+        g, e.service->update_event(update_key, patch.value(), update_version),
+        [](const Event& x) { return to_json(x); }, render_event);
+  });
+
   HoldRequest hold;
   std::vector<std::string> tier_args;
   std::string user;

@@ -91,6 +91,8 @@ std::string render_event(const Event& e, const Style& style) {
   if (e.status != EventStatus::on_sale) {
     out += style.bold(e.status == EventStatus::closed ? "sale closed" : "event cancelled") +
            fmt::format(" (version {})\n", e.version);
+  } else {
+    out += fmt::format("on sale (version {})\n", e.version);
   }
   Table t({"TIER", "CATEGORY", "PRICE", "CAPACITY", "HELD", "SOLD", "AVAILABLE",
            "ON SALE (" + format_utc_offset(off) + ")"},

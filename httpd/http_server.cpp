@@ -54,6 +54,7 @@ const std::vector<RouteEntry>& route_table() {
       {{"POST", "/v1/api/events", "admin"}, "/v1/api/events", Need::admin},
       {{"GET", "/v1/api/events", ""}, "/v1/api/events", Need::anyone},
       {{"GET", "/v1/api/events/{key}", ""}, "/v1/api/events/([^/]+)", Need::anyone},
+      {{"PATCH", "/v1/api/events/{key}", "admin"}, "/v1/api/events/([^/]+)", Need::admin},
       {{"POST", "/v1/api/events/{key}/close", "admin"},
        "/v1/api/events/([^/]+)/close",
        Need::admin},
@@ -114,20 +115,23 @@ void send_error(httplib::Response& res, const error& e) {
   }
 }
 
-bool is_json_media_type(const std::string& content_type) {
+// The media type of a Content-Type header, lower case, without parameters.
+std::string media_type(const std::string& content_type) {
   std::string media = content_type.substr(0, content_type.find(';'));
   while (!media.empty() && media.back() == ' ') media.pop_back();
   for (char& c : media) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return media == "application/json";
+  return media;
 }
 
-// The JSON body of a POST: 415 for another media type, 400 for malformed JSON.
-// An empty body is JSON null.
-result<json::value> json_body(const httplib::Request& req) {
+// The JSON body of a request: 415 for a media type other than application/json (or `also`),
+// 400 for malformed JSON. An empty body is JSON null.
+result<json::value> json_body(const httplib::Request& req, std::string_view also = {}) {
   if (req.body.empty()) return json::value(nullptr);
-  if (!is_json_media_type(req.get_header_value("Content-Type"))) {
+  const std::string media = media_type(req.get_header_value("Content-Type"));
+  if (media != "application/json" && (also.empty() || media != also)) {
     return make_error(errc::unsupported_media_type,
-                      "request body must be application/json, not '" +
+                      "request body must be application/json" +
+                          (also.empty() ? std::string() : " or " + std::string(also)) + ", not '" +
                           req.get_header_value("Content-Type").substr(0, 100) + "'");
   }
   return parse_json(req.body);
@@ -241,6 +245,7 @@ class HttpServer::Impl {
     };
     if (method == "GET") server_.Get(entry->regex, wrapped);
     if (method == "POST") server_.Post(entry->regex, wrapped);
+    if (method == "PATCH") server_.Patch(entry->regex, wrapped);
   }
 
   void install_routes() {
@@ -258,6 +263,18 @@ class HttpServer::Impl {
       auto event = service_.get_event(req.matches[1].str());
       if (event) res.set_header("ETag", "\"" + std::to_string(event.value().version) + "\"");
       reply(res, 200, event);
+    });
+    on("PATCH", "/v1/api/events/{key}", [this](const auto& req, auto& res) {
+      auto body = json_body(req, "application/merge-patch+json");
+      if (!body) return send_error(res, body.error());
+      auto patch = event_patch_from_json(body.value());
+      if (!patch) return send_error(res, patch.error());
+      auto if_match = parse_if_match(req);
+      if (!if_match) return send_error(res, if_match.error());
+      auto event = service_.update_event(req.matches[1].str(), patch.value(), if_match.value());
+      if (!event) return send_error(res, event.error());
+      res.set_header("ETag", "\"" + std::to_string(event.value().version) + "\"");
+      send_data(res, 200, to_json(event.value()));
     });
     on("POST", "/v1/api/events/{key}/close", [this](const auto& req, auto& res) {
       change_status(req, res, [this](const std::string& key, std::optional<std::int64_t> v) {

@@ -28,7 +28,7 @@ _booking() {
     --db) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --lock) COMPREPLY=($(compgen -W "memory file: redis://" -- "$cur")); return ;;
     --hold-ttl | --batch | --limit | --offset | --user | --idempotency-key | --method | \
-      --reference | --event | --cursor) COMPREPLY=(); return ;;
+      --reference | --event | --cursor | --if-version) COMPREPLY=(); return ;;
     --status) COMPREPLY=($(compgen -W "HELD CONFIRMED CANCELLED EXPIRED" -- "$cur")); return ;;
     --role) COMPREPLY=($(compgen -W "admin sales" -- "$cur")); return ;;
   esac
@@ -40,7 +40,7 @@ _booking() {
   case "$cmd" in
     event)
       if [ -z "$sub" ]; then
-        COMPREPLY=($(compgen -W "cancel close create import reopen search show --help" -- "$cur"))
+        COMPREPLY=($(compgen -W "cancel close create import reopen search show update --help" -- "$cur"))
         return
       fi
       case "$sub" in
@@ -48,8 +48,9 @@ _booking() {
         import) options="--strict --skip-existing --batch --help" ;;
         search) options="--limit --offset --help" ;;
         show | close | reopen | cancel) options="--help" ;;
+        update) options="--if-version --help" ;;
       esac
-      if [[ "$cur" != -* && ("$sub" == create || "$sub" == import) ]]; then
+      if [[ "$cur" != -* && ("$sub" == create || "$sub" == import || "$sub" == update) ]]; then
         COMPREPLY=($(compgen -f -- "$cur"))
         return
       fi

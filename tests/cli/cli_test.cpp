@@ -112,7 +112,7 @@ TEST_CASE("each CLI command succeeds and prints the HTTP shapes with --json", "[
 
 namespace {
 // An operator's session against `db` (SQLite path or PostgreSQL URL), the CLI as a subprocess:
-// tokens, then close, reopen and cancel a sale.
+// tokens, then change, close, reopen and cancel a sale.
 void operator_session(const std::string& db) {
   auto cli = [&](std::vector<std::string> args, const std::string& input = "") {
     args.insert(args.begin(), {BOOKING_CLI_PATH, "--db", db});
@@ -142,6 +142,29 @@ void operator_session(const std::string& db) {
   CHECK(report.at("tiers").at(0).at("sold").as_int64() == 2);
   CHECK(report.at("totals").at(0).at("revenue").to_number<double>() == 25.0);
   CHECK(cli({"bookings", "--status", "PAID"}).code == 2);
+
+  // Change the sale: more tickets and a new price, from stdin; a stale version and a bad
+  // patch are refused.
+  auto updated = cli({"--json", "event", "update", "Run", "-", "--if-version", "1"},
+                     R"({"eventGroups": [{"key": "gold-Run", "capacity": 20, "price": 15}]})");
+  INFO(updated.err);
+  REQUIRE(updated.code == 0);
+  CHECK(parse(updated.out).at("version").as_int64() == 2);
+  CHECK(parse(updated.out).at("eventGroups").at(0).at("qty").as_int64() == 17);
+  auto stale =
+      cli({"--json", "event", "update", "Run", "-", "--if-version", "1"}, R"({"name":"x"})");
+  CHECK(stale.code == 4);
+  CHECK(parse(stale.err).at("error").at("code").as_string() == "precondition_failed");
+  auto below = cli({"--json", "event", "update", "Run", "-"},
+                   R"({"eventGroups": [{"key": "gold-Run", "capacity": 2}]})");
+  CHECK(below.code == 2);
+  CHECK(parse(below.err).at("error").at("details").as_object().contains("eventGroups[0].capacity"));
+  CHECK(cli({"event", "update", "Run", "/nonexistent.json"}).code != 0);
+  CHECK(cli({"event", "show", "Run"}).out.find("on sale (version 2)") != std::string::npos);
+  TempDir files;
+  std::ofstream(files.file("p.json"))
+      << R"({"eventGroups": [{"key": "gold-Run", "capacity": 10}]})";
+  CHECK(cli({"event", "update", "Run", files.file("p.json")}).code == 0);
 
   auto closed = cli({"--json", "event", "close", "Run"});
   REQUIRE(closed.code == 0);

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "httpd/http_fixture.hpp"
+#include "process.hpp"
 
 using namespace booking;
 using namespace booking::test;
@@ -262,9 +263,12 @@ TEST_CASE("the OpenAPI document lists exactly the routes served", "[http]") {
   CHECK(created.body.at("data").at("eventGroups").at(0).at("price").as_double() == 25.5);
 }
 
-TEST_CASE("an operator closes, reopens and cancels a sale over HTTP, with ETag and If-Match",
-          "[http][sale]") {
-  HttpFixture f;
+TEMPLATE_TEST_CASE(
+    "an operator closes, reopens and cancels a sale over HTTP, with ETag and "
+    "If-Match",
+    "[http][sale]", ALL_BACKENDS) {
+  TestType b;
+  HttpFixture f(std::move(b.repo));
   REQUIRE(f.service.create_event(sample_event("Op", {{"gold", 10}})));
   const std::string hold = R"({"key":"Op","groupKeys":[{"key":"gold-Op","qty":2}]})";
   auto first = f.post("/v1/api/books", hold);
@@ -303,8 +307,10 @@ TEST_CASE("an operator closes, reopens and cancels a sale over HTTP, with ETag a
   CHECK(e.at("eventGroups").at(0).at("qty") == 10);
 }
 
-TEST_CASE("bookings are listed in cursor pages and the report adds up, over HTTP", "[http][sale]") {
-  HttpFixture f;
+TEMPLATE_TEST_CASE("bookings are listed in cursor pages and the report adds up, over HTTP",
+                   "[http][sale]", ALL_BACKENDS) {
+  TestType b;
+  HttpFixture f(std::move(b.repo));
   REQUIRE(f.service.create_event(sample_event("Ls", {{"gold", 10}})));
   for (int i = 0; i < 5; ++i) {
     REQUIRE(
@@ -333,4 +339,99 @@ TEST_CASE("bookings are listed in cursor pages and the report adds up, over HTTP
   CHECK(report.body.at("data").at("tiers").at(0).at("held") == 5);
   CHECK(report.body.at("data").at("totals").at(0).at("currency") == "IDR");
   CHECK(f.get("/v1/api/events/Nope/report").status == 404);
+}
+
+TEMPLATE_TEST_CASE("an operator changes an event with PATCH: merge patch, ETag, 412, 422",
+                   "[http][sale]", ALL_BACKENDS) {
+  TestType b;
+  HttpFixture f(std::move(b.repo));
+  REQUIRE(f.service.create_event(sample_event("Pt", {{"gold", 10}})));
+  REQUIRE(
+      f.post("/v1/api/books", R"({"key":"Pt","groupKeys":[{"key":"gold-Pt","qty":4}]})").status ==
+      201);
+  const std::string merge = "application/merge-patch+json";
+  auto changed = f.patch("/v1/api/events/Pt", R"j({
+      "name": "Pt (second date)", "promoter": null, "location": {"venue": "Arena"},
+      "eventGroups": [
+        {"key": "gold-Pt", "capacity": 25, "price": "99.5", "maxPerOrder": null},
+        {"key": "vip-Pt", "category": "VIP", "currency": "IDR", "price": 1000, "capacity": 3,
+         "startDate": "2027-01-01T00:00:00Z", "endDate": "2027-03-01T00:00:00Z"}]})j",
+                         merge, {{"If-Match", "\"1\""}});
+  INFO(changed.body);
+  REQUIRE(changed.status == 200);
+  CHECK(httplib::detail::get_header_value(changed.headers, "ETag", 0, "") == std::string("\"2\""));
+  const auto& e = changed.body.at("data");
+  CHECK(e.at("version") == 2);
+  CHECK(e.at("name") == "Pt (second date)");
+  CHECK(e.at("promoter").is_null());
+  CHECK(e.at("location").at("venue") == "Arena");
+  const auto& gold = e.at("eventGroups").at(0);
+  CHECK(gold.at("capacity") == 25);
+  CHECK(gold.at("qty") == 21);  // available moved by +15; 4 still held
+  CHECK(gold.at("held") == 4);
+  CHECK(gold.at("price").as_double() == 99.5);
+  CHECK(gold.at("maxPerOrder").is_null());
+  CHECK(e.at("eventGroups").at(1).at("key") == "vip-Pt");
+  CHECK(json::serialize(e) == json::serialize(f.get("/v1/api/events/Pt").body.at("data")));
+
+  // A stale If-Match loses, and changes nothing.
+  const std::string before = snapshot(f, "Pt");
+  auto stale = f.patch("/v1/api/events/Pt", R"({"name": "x"})", merge, {{"If-Match", "\"1\""}});
+  CHECK(stale.status == 412);
+  CHECK(code(stale) == "precondition_failed");
+  // 422 names each bad field; nothing is stored.
+  auto bad = f.patch("/v1/api/events/Pt", R"({"key": "Other", "eventGroups": [
+      {"key": "gold-Pt", "capacity": 3, "currency": "EUR", "price": 1},
+      {"key": "vip-Pt", "endDate": "2026-01-01T00:00:00Z"},
+      {"key": "new-Pt", "currency": "ZZZ"}],
+      "eventSchedules": [
+        {"startDate": "2027-01-01T00:00:00Z", "endDate": "2027-01-10T00:00:00Z", "limit": 5},
+        {"startDate": "2027-01-05T00:00:00Z", "endDate": "2027-01-20T00:00:00Z", "limit": 5}]})",
+                     "application/json");
+  CHECK(bad.status == 422);
+  CHECK(code(bad) == "validation_failed");
+  const auto& details = bad.body.at("error").at("details").as_object();
+  for (const char* field :
+       {"key", "eventGroups[0].capacity", "eventGroups[0].currency", "eventGroups[1].endDate",
+        "eventGroups[2].currency", "eventGroups[2].category", "eventSchedules[1]"}) {
+    INFO(field);
+    CHECK(details.contains(field));
+  }
+  auto qty = f.patch("/v1/api/events/Pt", R"({"eventGroups": [{"key": "gold-Pt", "qty": 5}]})");
+  CHECK(qty.status == 422);
+  CHECK(qty.body.at("error").at("details").as_object().contains("eventGroups[0].qty"));
+  CHECK(f.patch("/v1/api/events/Pt", "{", merge).status == 400);
+  CHECK(f.patch("/v1/api/events/Pt", R"({"name":"x"})", "text/plain").status == 415);
+  CHECK(f.patch("/v1/api/events/Pt", "[]").status == 422);
+  CHECK(snapshot(f, "Pt") == before);
+  CHECK(f.patch("/v1/api/events/Nope", R"({"name": "x"})").status == 404);
+
+  // Two operators with the same If-Match and different changes: exactly one wins, each round.
+  for (int round = 0; round < 5; ++round) {
+    const std::string etag = httplib::detail::get_header_value(
+        f.client()->Get("/v1/api/events/Pt")->headers, "ETag", 0, "");
+    std::atomic<int> ok{0};
+    std::atomic<int> lost{0};
+    std::vector<std::thread> operators;
+    for (int i = 0; i < 2; ++i) {
+      operators.emplace_back([&, i] {
+        auto r = f.client()->Patch("/v1/api/events/Pt", {{"If-Match", etag}},
+                                   R"({"eventGroups": [{"key": "gold-Pt", "capacity": )" +
+                                       std::to_string(30 + 2 * round + i) + "}]}",
+                                   "application/merge-patch+json");
+        if (r && r->status == 200) ++ok;
+        if (r && r->status == 412) ++lost;
+      });
+    }
+    for (auto& t : operators) t.join();
+    INFO("round " << round << " etag " << etag);
+    CHECK(ok == 1);
+    CHECK(lost == 1);
+  }
+  require_conserved(*f.repo, "Pt");
+  // A cancelled event cannot change.
+  REQUIRE(f.post("/v1/api/events/Pt/cancel", "").status == 200);
+  auto gone = f.patch("/v1/api/events/Pt", R"({"name": "x"})");
+  CHECK(gone.status == 409);
+  CHECK(code(gone) == "invalid_state");
 }

@@ -52,6 +52,11 @@ HttpResult HttpFixture::post(const std::string& path, const std::string& body,
   return wrap(client_->Post(path.c_str(), headers, body, content_type.c_str()));
 }
 
+HttpResult HttpFixture::patch(const std::string& path, const std::string& body,
+                              const std::string& content_type, const httplib::Headers& headers) {
+  return wrap(client_->Patch(path.c_str(), headers, body, content_type.c_str()));
+}
+
 HttpResult HttpFixture::send(const std::string& method, const std::string& path) {
   httplib::Request req;
   req.method = method;

@@ -4,7 +4,6 @@
 #include <httplib.h>
 
 #include <boost/json.hpp>
-
 #include <thread>
 
 #include "http_server.hpp"
@@ -28,6 +27,9 @@ class HttpFixture {
   HttpResult post(const std::string& path, const std::string& body,
                   const std::string& content_type = "application/json",
                   const httplib::Headers& headers = {});
+  HttpResult patch(const std::string& path, const std::string& body,
+                   const std::string& content_type = "application/json",
+                   const httplib::Headers& headers = {});
   HttpResult send(const std::string& method, const std::string& path);
 
   // A new client of this server (one per thread: httplib clients are not thread-safe).

@@ -1,5 +1,6 @@
-// A randomized model test: thousands of random operations against the service and a trivial
-// reference model; after every step both agree and the conservation invariant holds.
+// A randomized model test: thousands of random operations (holds, confirms, cancels, expiry,
+// capacity changes, closing, reopening and cancelling the event) against the service and a
+// trivial reference model; after every step both agree and the conservation invariant holds.
 #include <map>
 #include <random>
 
@@ -20,6 +21,7 @@ struct ModelBooking {
 
 struct Model {
   std::map<std::string, TierStock> tiers;
+  EventStatus status = EventStatus::on_sale;
   std::map<std::string, ModelBooking> bookings;
 
   void move(ModelBooking& b, BookingStatus to) {
@@ -67,7 +69,7 @@ TEMPLATE_TEST_CASE("random operations agree with a reference model", "[service][
   auto pick = [&](int n) { return std::uniform_int_distribution<int>(0, n - 1)(rng); };
   for (int step = 0; step < 1500; ++step) {
     const Instant now = f.clock.now();
-    const int op = pick(10);
+    const int op = pick(14);
     INFO("step " << step << " op " << op);
     if (op < 4) {  // hold one or two tiers
       HoldRequest r;
@@ -77,7 +79,7 @@ TEMPLATE_TEST_CASE("random operations agree with a reference model", "[service][
       lines.push_back({keys[static_cast<std::size_t>(first)], 1 + pick(5)});
       if (pick(2)) lines.push_back({keys[static_cast<std::size_t>((first + 1) % 3)], 1 + pick(3)});
       for (auto& [k, q] : lines) r.lines.push_back({k, q});
-      bool fits = true;
+      bool fits = m.status == EventStatus::on_sale;
       for (auto& [k, q] : lines) fits = fits && m.tiers[k].available >= q;
       auto h = f.service.hold(r);
       REQUIRE(bool(h) == fits);
@@ -90,7 +92,8 @@ TEMPLATE_TEST_CASE("random operations agree with a reference model", "[service][
         m.bookings[h.value().id] = mb;
         ids.push_back(h.value().id);
       } else {
-        REQUIRE(h.error().code == errc::insufficient_stock);
+        REQUIRE(h.error().code ==
+                (m.status == EventStatus::on_sale ? errc::insufficient_stock : errc::sale_closed));
       }
     } else if (op < 7 && !ids.empty()) {  // confirm or cancel a random booking
       const std::string& id = ids[static_cast<std::size_t>(pick(static_cast<int>(ids.size())))];
@@ -102,6 +105,47 @@ TEMPLATE_TEST_CASE("random operations agree with a reference model", "[service][
       REQUIRE(f.service.get_booking(id).value().status == m.bookings[id].status);
     } else if (op < 9) {
       f.clock.advance(std::chrono::seconds(pick(240)));
+    } else if (op < 11) {  // a new capacity, sometimes below what is held and sold
+      const std::string& k = keys[static_cast<std::size_t>(pick(3))];
+      TierStock& s = m.tiers[k];
+      const std::int64_t capacity = pick(static_cast<int>(s.capacity) + 20);
+      EventPatch p;
+      p.tiers.push_back(TierPatch{});
+      p.tiers.back().key = k;
+      p.tiers.back().capacity = capacity;
+      auto got = f.service.update_event("M", p);
+      if (m.status == EventStatus::cancelled) {
+        REQUIRE(got.error().code == errc::invalid_state);
+      } else if (capacity < s.held + s.sold) {
+        REQUIRE(got.error().code == errc::validation_failed);
+      } else {
+        REQUIRE(got);
+        s.available += capacity - s.capacity;
+        s.capacity = capacity;
+      }
+    } else if (op < 13) {  // close an open sale, reopen a closed one
+      const bool open = m.status == EventStatus::on_sale;
+      auto got = open ? f.service.close_event("M") : f.service.reopen_event("M");
+      if (m.status == EventStatus::cancelled) {
+        REQUIRE(got.error().code == errc::invalid_state);
+      } else {
+        REQUIRE(got);
+        m.status = open ? EventStatus::closed : EventStatus::on_sale;
+      }
+    } else if (step > 1200 && pick(8) == 0) {  // cancel the event, for good
+      std::size_t cancelled = 0;
+      for (auto& [id, mb] : m.bookings) {
+        if (mb.status == BookingStatus::held && mb.expires <= now) {
+          m.move(mb, BookingStatus::expired);
+        } else if (mb.status == BookingStatus::held || mb.status == BookingStatus::confirmed) {
+          m.move(mb, BookingStatus::cancelled);
+          ++cancelled;
+        }
+      }
+      m.status = EventStatus::cancelled;
+      auto got = f.service.cancel_event("M");
+      REQUIRE(got);
+      REQUIRE(got.value().bookings_cancelled == cancelled);
     } else {
       std::size_t due = 0;
       for (auto& [id, mb] : m.bookings) {
@@ -113,6 +157,7 @@ TEMPLATE_TEST_CASE("random operations agree with a reference model", "[service][
       REQUIRE(f.service.expire_due().value() == due);
     }
     const Event e = f.repo->get_event("M").value();
+    REQUIRE(e.status == m.status);
     for (const Tier& t : e.tiers) {
       INFO("tier " << t.key);
       REQUIRE(t.stock == m.tiers[t.key]);

@@ -126,6 +126,14 @@ class BookingService {
   // HELD or CONFIRMED -> CANCELLED, returning the stock. invalid_state otherwise; forbidden
   // for a CONFIRMED booking with CancelScope::held_only (an anonymous caller).
   result<Booking> cancel(std::string_view id, CancelScope scope = CancelScope::any);
+  // Changes event `key`'s definition (booking/event.hpp, EventPatch): +1 version. A capacity
+  // change moves available by the difference in the same transaction; prices, windows and
+  // limits apply to holds from then on (bookings keep their prices). validation_failed with
+  // details per field (nothing stored), not_found, invalid_state for a cancelled event, and
+  // with `if_version` precondition_failed when the event changed since. Without it, a change
+  // made meanwhile by someone else is kept: the patch is applied again on top of it.
+  result<Event> update_event(std::string_view key, const EventPatch& patch,
+                             std::optional<std::int64_t> if_version = {});
   // Stops the sale of an event: no new holds (sale_closed); its bookings can still be confirmed
   // and cancelled. reopen_event undoes it. With `if_version`, a changed event gives
   // precondition_failed. Both answer the event as stored (status, version).

@@ -4,7 +4,6 @@
 #include <booking/error.hpp>
 #include <booking/money.hpp>
 #include <booking/time.hpp>
-
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -77,6 +76,50 @@ struct Event {
   std::int64_t version = 1;
   friend bool operator==(const Event&, const Event&) = default;
 };
+
+// A change to one tier, matched by key: a field left empty keeps its value. A key the event
+// does not have yet adds a tier (category, currency, price, capacity and the sale window are
+// then required). Tiers are never removed or renamed.
+struct TierPatch {
+  std::string key;
+  std::optional<std::string> category;
+  std::optional<std::string> currency;
+  // The unit price in major units as decimal text ("12.5"), read with the tier's currency (this
+  // patch's when it sets one). A new price applies to new holds; bookings keep theirs.
+  std::optional<std::string> price;
+  // The tier's total tickets; available moves by the difference. At least held + sold.
+  std::optional<std::int64_t> capacity;
+  std::optional<Instant> start;
+  std::optional<Instant> end;
+  // Set to a value: the new limit; set to nullopt: no limit any more.
+  std::optional<std::optional<std::int64_t>> max_per_order;
+  std::optional<std::optional<std::int64_t>> max_per_user;
+};
+
+// A change to an event's definition (an RFC 7396 merge patch in the HTTP API): fields left
+// empty keep their value.
+struct EventPatch {
+  std::optional<std::string> key;  // if given, must be the event's own: keys never change
+  std::optional<std::string> name;
+  std::optional<std::string> type;
+  std::optional<std::optional<std::string>> promoter;  // set to nullopt: removed
+  std::optional<Instant> date;
+  std::optional<std::int32_t> utc_offset_minutes;
+  std::optional<std::string> venue;
+  std::optional<std::string> address;
+  std::vector<TierPatch> tiers;
+  // When set, replaces the waves. A wave keeps its booked count when its start is unchanged;
+  // a wave that is gone no longer counts anything.
+  std::optional<std::vector<ReleaseWave>> waves;
+};
+
+// `current` with `patch` applied; id, status, version and stock are current's (a new tier's
+// stock is its capacity, all available). validation_failed with details naming every bad field
+// as the patch names it ("eventGroups[0].capacity", "eventSchedules[1]"): a changed key, what
+// validate_new_event refuses, a capacity below the tickets held and sold in current's stock, a
+// currency change of a tier with tickets held or sold, a wave limit below its booked count.
+// Storage checks the stock again when it stores the change.
+result<Event> apply_patch(const Event& current, const EventPatch& patch);
 
 // True when `key` matches [A-Za-z0-9._-]{1,64}; used for event and tier keys.
 bool is_valid_key(std::string_view key) noexcept;

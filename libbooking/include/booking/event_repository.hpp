@@ -10,9 +10,9 @@
 #include <booking/booking.hpp>
 #include <booking/error.hpp>
 #include <booking/event.hpp>
-
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -48,6 +48,15 @@ struct HoldPlan {
 struct CancelledBatch {
   std::size_t cancelled = 0;
   std::size_t expired = 0;  // HELD bookings found past their deadline
+};
+
+// A change of an event's definition, computed by apply_patch from the event as read.
+struct EventUpdate {
+  Event before;  // as read; storage refuses the update (precondition_failed) unless its
+                 // version is still the stored one
+  Event after;   // the new definition: fields, tiers (capacity), waves
+  // Per tier key: its field in the request, to name in details ("eventGroups[2]").
+  std::map<std::string, std::string> tier_fields;
 };
 
 // Who may cancel what: anyone holding a booking's id may cancel it while it is HELD (the id is
@@ -170,6 +179,13 @@ class EventRepository {
   // stored version that differs gives precondition_failed. Returns the event as stored.
   virtual result<Event> set_event_status(std::string_view key, EventStatus status,
                                          std::optional<std::int64_t> if_version) = 0;
+  // Stores update.after as event update.before.key's definition, +1 version, in one
+  // transaction: precondition_failed when the stored version is not update.before.version,
+  // invalid_state for a cancelled event, validation_failed (details per field) when a tier's
+  // new capacity is below its tickets held and sold, a tier whose tickets are held or sold
+  // changes currency, a new tier's key is taken, or a wave's limit is below its booked count.
+  // A capacity change moves available by the difference. Returns the event as stored.
+  virtual result<Event> update_event(const EventUpdate& update) = 0;
   // For a cancelled event (invalid_state otherwise): up to `max` of its HELD and CONFIRMED
   // bookings become CANCELLED (a HELD one past its deadline EXPIRED), their stock returned, in
   // one transaction. Says how many of each; call until both are 0.
@@ -220,7 +236,7 @@ result<std::unique_ptr<EventRepository>> make_sqlite_repository(const std::strin
                                                                 SqliteOptions options = {});
 
 struct PostgresOptions {
-  int pool_size = 8;  // connections per repository, opened on demand
+  int pool_size = 8;                                // connections per repository, opened on demand
   std::chrono::milliseconds connect_timeout{3000};  // whole seconds (rounded up), at least 2
   // The longest a statement waits for a row lock another transaction holds (e.g. a paused
   // instance's); then lock_timeout. The server also ends sessions idle in a transaction for 60 s.

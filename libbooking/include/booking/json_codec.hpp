@@ -3,13 +3,11 @@
 #pragma once
 
 #include <booking/booking.hpp>
-#include <booking/event_repository.hpp>
 #include <booking/booking_service.hpp>
 #include <booking/error.hpp>
 #include <booking/event.hpp>
-
+#include <booking/event_repository.hpp>
 #include <boost/json/value.hpp>
-
 #include <string>
 #include <string_view>
 
@@ -26,6 +24,11 @@ boost::json::object to_json(const Event& event);
 // validation_failed naming every bad field; the result is also checked by
 // validate_new_event.
 result<Event> event_from_json(const boost::json::value& json);
+
+// A change to an event (an RFC 7396 merge patch of the GET shape; tiers are patched by key
+// and a tier's total is `capacity`): validation_failed naming every malformed field. What the
+// patch does to the event is judged by apply_patch.
+result<EventPatch> event_patch_from_json(const boost::json::value& json);
 
 // A booking with its lines and status.
 boost::json::object to_json(const Booking& booking);

@@ -81,6 +81,20 @@ class StorageTransaction {
   virtual std::optional<EventState> lock_event(std::string_view key) = 0;
   // Stores event `event_id`'s status and version.
   virtual void set_event_state(const EventState& state) = 0;
+  // Stores event `event_id`'s own fields (name, type, promoter, date, offset, location) from
+  // `event`.
+  virtual void update_event_fields(std::int64_t event_id, const Event& event) = 0;
+  // Whether any event has a tier with key `key`.
+  virtual bool tier_exists(std::string_view key) = 0;
+  // Stores tier `tier` of event `event_id`'s definition (category, price, window, limits) and
+  // adds `capacity_delta` to both its capacity and its available tickets.
+  virtual void update_tier(std::int64_t event_id, const Tier& tier,
+                           std::int64_t capacity_delta) = 0;
+  // Adds tier `tier` (a free key) to event `event_id`, after its other tiers, all available.
+  virtual void insert_tier(std::int64_t event_id, const Tier& tier) = 0;
+  // Replaces event `event_id`'s waves with `waves`: a wave starting where a stored one starts
+  // keeps its id and booked count; the bookings of a wave that is gone count against none.
+  virtual void replace_waves(std::int64_t event_id, const std::vector<ReleaseWave>& waves) = 0;
   // Up to `max` ids of event `event_id`'s HELD and CONFIRMED bookings.
   virtual std::vector<std::string> live_booking_ids(std::int64_t event_id, std::size_t max) = 0;
   // What idempotency key `key` was first used for, if anything.
@@ -143,10 +157,13 @@ result<Booking> apply_cancel(StorageTransaction& tx, std::string_view id, Instan
 result<EventState> apply_event_status(StorageTransaction& tx, std::string_view key,
                                       EventStatus status, std::optional<std::int64_t> if_version);
 
+// Stores an event's new definition (see EventRepository::update_event).
+result<EventState> apply_event_update(StorageTransaction& tx, const EventUpdate& update);
+
 // Cancels up to `max` live bookings of cancelled event `key` (see
 // EventRepository::cancel_event_bookings).
 result<CancelledBatch> apply_cancel_event_bookings(StorageTransaction& tx, std::string_view key,
-                                                std::size_t max, Instant now);
+                                                   std::size_t max, Instant now);
 
 // An EventRepository whose holds, confirms and cancels are the rules above, run by the storage
 // in one write transaction each (`write`). A storage that group-commits overrides submit_hold
@@ -161,7 +178,8 @@ class RuleBasedRepository : public EventRepository {
   result<Event> set_event_status(std::string_view key, EventStatus status,
                                  std::optional<std::int64_t> if_version) final;
   result<CancelledBatch> cancel_event_bookings(std::string_view key, std::size_t max,
-                                            Instant now) final;
+                                               Instant now) final;
+  result<Event> update_event(const EventUpdate& update) final;
 
  protected:
   using Work = std::function<result<Booking>(StorageTransaction&)>;

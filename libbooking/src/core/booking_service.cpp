@@ -256,7 +256,9 @@ result<Booking> BookingService::hold(const HoldRequest& req) {
         }
         return stored;
       }();
-      if (!answer && answer.error().code == errc::precondition_failed && attempt < 3) {
+      // Each retry reads the definition afresh; only an event changed again and again while
+      // one hold is planned (every few milliseconds) could exhaust them.
+      if (!answer && answer.error().code == errc::precondition_failed && attempt < 8) {
         forget_definition(req.event_key);
         continue;
       }
@@ -340,6 +342,38 @@ result<Event> BookingService::set_status(std::string_view key, EventStatus statu
   return r;
 }
 
+result<Event> BookingService::update_event(std::string_view key, const EventPatch& patch,
+                                           std::optional<std::int64_t> if_version) {
+  if (!is_valid_key(key)) return detail::not_found_error("event", key);
+  for (int attempt = 1;; ++attempt) {
+    BOOKING_TRY(auto current, repo_.get_event(key));  // never the cached definition
+    if (if_version && *if_version != current.version) {
+      return make_error(errc::precondition_failed,
+                        "event '" + current.key + "' is at version " +
+                            std::to_string(current.version) + ", not " +
+                            std::to_string(*if_version),
+                        {{"version", current.version}});
+    }
+    if (current.status == EventStatus::cancelled) {
+      return make_error(errc::invalid_state,
+                        "event '" + current.key + "' is cancelled; it cannot change");
+    }
+    EventUpdate update;
+    BOOKING_TRY(update.after, apply_patch(current, patch));
+    for (std::size_t i = 0; i < patch.tiers.size(); ++i) {
+      update.tier_fields[patch.tiers[i].key] = "eventGroups[" + std::to_string(i) + "]";
+    }
+    update.before = std::move(current);
+    auto stored = repo_.update_event(update);
+    forget_definition(std::string(key));
+    // Changed by someone else between the read and the write: patch the newer event.
+    if (!stored && stored.error().code == errc::precondition_failed && !if_version && attempt < 5) {
+      continue;
+    }
+    return stored;
+  }
+}
+
 result<Event> BookingService::close_event(std::string_view key,
                                           std::optional<std::int64_t> if_version) {
   return set_status(key, EventStatus::closed, if_version);
@@ -358,8 +392,7 @@ result<EventCancellation> BookingService::cancel_event(std::string_view key,
   // wait long behind a big event. Running it again (after a crash) finishes the job.
   EventCancellation out;
   while (true) {
-    BOOKING_TRY(auto batch,
-                repo_.cancel_event_bookings(key, options_.expire_batch, clock_.now()));
+    BOOKING_TRY(auto batch, repo_.cancel_event_bookings(key, options_.expire_batch, clock_.now()));
     out.bookings_cancelled += batch.cancelled;
     if (batch.cancelled + batch.expired == 0) break;
   }

@@ -1,6 +1,7 @@
 // The booking rules, once for every storage (see booking/storage.hpp for the contract).
 #include <algorithm>
 #include <booking/storage.hpp>
+#include <boost/json/object.hpp>
 #include <utility>
 #include <vector>
 
@@ -177,8 +178,107 @@ result<EventState> apply_event_status(StorageTransaction& tx, std::string_view k
   return *state;
 }
 
+namespace {
+bool same_definition(const Tier& a, const Tier& b) {
+  return a.category == b.category && a.price == b.price && a.capacity == b.capacity &&
+         a.start == b.start && a.end == b.end && a.max_per_order == b.max_per_order &&
+         a.max_per_user == b.max_per_user;
+}
+
+bool same_fields(const Event& a, const Event& b) {
+  return a.name == b.name && a.type == b.type && a.promoter == b.promoter && a.date == b.date &&
+         a.utc_offset_minutes == b.utc_offset_minutes && a.location == b.location;
+}
+
+bool same_waves(const std::vector<ReleaseWave>& a, const std::vector<ReleaseWave>& b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                    [](const ReleaseWave& x, const ReleaseWave& y) {
+                      return x.start == y.start && x.end == y.end && x.limit == y.limit;
+                    });
+}
+}  // namespace
+
+result<EventState> apply_event_update(StorageTransaction& tx, const EventUpdate& u) {
+  const std::string& key = u.before.key;
+  auto state = tx.lock_event(key);
+  if (!state) return detail::not_found_error("event", key);
+  if (state->version != u.before.version) {
+    return make_error(errc::precondition_failed,
+                      "event '" + key + "' is at version " + std::to_string(state->version) +
+                          ", not " + std::to_string(u.before.version),
+                      {{"version", state->version}});
+  }
+  if (state->status == EventStatus::cancelled) {
+    return make_error(errc::invalid_state, "event '" + key + "' is cancelled; it cannot change");
+  }
+  auto field = [&](const std::string& tier) {
+    auto it = u.tier_fields.find(tier);
+    return (it != u.tier_fields.end() ? it->second : "eventGroups[" + tier + "]") + ".";
+  };
+  // Stock moves under a definition that stays put: judge it as stored now, in tier key order
+  // (storage shared by several writers locks tier rows in that one order).
+  std::vector<const Tier*> tiers;
+  for (const Tier& t : u.after.tiers) tiers.push_back(&t);
+  std::sort(tiers.begin(), tiers.end(),
+            [](const Tier* x, const Tier* y) { return x->key < y->key; });
+  boost::json::object problems;
+  std::vector<std::pair<const Tier*, std::int64_t>> changed;  // with their capacity deltas
+  std::vector<const Tier*> added;
+  for (const Tier* t : tiers) {
+    auto old = std::find_if(u.before.tiers.begin(), u.before.tiers.end(),
+                            [&](const Tier& b) { return b.key == t->key; });
+    if (old == u.before.tiers.end()) {
+      if (tx.tier_exists(t->key)) {
+        problems[field(t->key) + "key"] = "event group key '" + t->key + "' is taken";
+      }
+      added.push_back(t);
+      continue;
+    }
+    if (same_definition(*old, *t)) continue;
+    auto counters = tx.load_tier(state->id, t->key);
+    if (!counters) return detail::not_found_error("event group", t->key);
+    const std::int64_t booked = counters->held + counters->sold;
+    if (t->capacity < booked) {
+      problems[field(t->key) + "capacity"] = "must be at least " + std::to_string(booked) + " (" +
+                                             std::to_string(counters->held) + " held, " +
+                                             std::to_string(counters->sold) + " sold)";
+    }
+    if (t->price.currency != old->price.currency && booked > 0) {
+      problems[field(t->key) + "currency"] =
+          "cannot change while tickets are held or sold in " + old->price.currency;
+    }
+    changed.emplace_back(t, t->capacity - counters->capacity);
+  }
+  const bool waves_change = !same_waves(u.before.waves, u.after.waves);
+  if (waves_change) {
+    for (std::size_t i = 0; i < u.after.waves.size(); ++i) {
+      const ReleaseWave& w = u.after.waves[i];
+      auto stored = tx.load_wave(state->id, w.start);
+      if (stored && w.limit < stored->booked) {
+        problems["eventSchedules[" + std::to_string(i) + "].limit"] =
+            "must be at least " + std::to_string(stored->booked) + " (booked)";
+      }
+    }
+  }
+  if (!problems.empty()) {
+    std::string fields;
+    for (const auto& kv : problems) fields += (fields.empty() ? "" : ", ") + std::string(kv.key());
+    return make_error(errc::validation_failed, "invalid event: " + fields, std::move(problems));
+  }
+  // Every check has passed: write (a patch that changes nothing is no new version).
+  const bool fields_change = !same_fields(u.before, u.after);
+  if (!fields_change && changed.empty() && added.empty() && !waves_change) return *state;
+  if (fields_change) tx.update_event_fields(state->id, u.after);
+  for (const auto& [t, delta] : changed) tx.update_tier(state->id, *t, delta);
+  for (const Tier* t : added) tx.insert_tier(state->id, *t);
+  if (waves_change) tx.replace_waves(state->id, u.after.waves);
+  ++state->version;
+  tx.set_event_state(*state);
+  return *state;
+}
+
 result<CancelledBatch> apply_cancel_event_bookings(StorageTransaction& tx, std::string_view key,
-                                                std::size_t max, Instant now) {
+                                                   std::size_t max, Instant now) {
   auto state = tx.lock_event(key);
   if (!state) return detail::not_found_error("event", key);
   if (state->status != EventStatus::cancelled) {
@@ -209,6 +309,12 @@ result<CancelledBatch> RuleBasedRepository::cancel_event_bookings(std::string_vi
       [&](StorageTransaction& tx) { return apply_cancel_event_bookings(tx, key, max, now); });
 }
 
+result<Event> RuleBasedRepository::update_event(const EventUpdate& update) {
+  BOOKING_TRY(
+      write_as<EventState>([&](StorageTransaction& tx) { return apply_event_update(tx, update); }));
+  return get_event(update.before.key);
+}
+
 result<Booking> RuleBasedRepository::insert_hold(const HoldPlan& plan) {
   return write([&](StorageTransaction& tx) { return apply_hold(tx, plan); });
 }
@@ -219,8 +325,7 @@ result<Booking> RuleBasedRepository::confirm(std::string_view id, std::string_vi
       [&](StorageTransaction& tx) { return apply_confirm(tx, id, method, reference, now); });
 }
 
-result<Booking> RuleBasedRepository::cancel(std::string_view id, Instant now,
-                                            CancelScope scope) {
+result<Booking> RuleBasedRepository::cancel(std::string_view id, Instant now, CancelScope scope) {
   return write([&](StorageTransaction& tx) { return apply_cancel(tx, id, now, scope); });
 }
 

@@ -1,6 +1,7 @@
 // The in-memory EventRepository: one mutex around plain containers. Each method runs entirely
 // under the mutex, which is what makes every state change atomic here. The booking rules are
 // core's (booking/storage.hpp); this file only offers their primitives over the containers.
+#include <algorithm>
 #include <booking/storage.hpp>
 #include <map>
 #include <mutex>
@@ -179,7 +180,12 @@ class MemoryRepository final : public RuleBasedRepository, private StorageTransa
       t.stock = TierStock{t.capacity, t.capacity, 0, 0};
       tier_owner_[t.key] = e.key;
     }
-    for (ReleaseWave& w : e.waves) w.booked = 0;
+    std::vector<std::int64_t>& ids = wave_ids_[e.id];
+    for (ReleaseWave& w : e.waves) {
+      w.booked = 0;
+      ids.push_back(++next_wave_id_);
+      wave_owner_[ids.back()] = e.id;
+    }
     e.status = EventStatus::on_sale;
     e.version = 1;
     by_id_[e.id] = e.key;
@@ -225,6 +231,59 @@ class MemoryRepository final : public RuleBasedRepository, private StorageTransa
     e.status = s.status;
     e.version = s.version;
   }
+  void update_event_fields(std::int64_t event_id, const Event& from) override {
+    Event& e = events_.at(by_id_.at(event_id));
+    e.name = from.name;
+    e.type = from.type;
+    e.promoter = from.promoter;
+    e.date = from.date;
+    e.utc_offset_minutes = from.utc_offset_minutes;
+    e.location = from.location;
+  }
+  bool tier_exists(std::string_view key) override { return tier_owner_.contains(std::string(key)); }
+  void update_tier(std::int64_t, const Tier& from, std::int64_t capacity_delta) override {
+    Tier& t = *find_tier(from.key);
+    TierStock stock = t.stock;
+    stock.capacity += capacity_delta;
+    stock.available += capacity_delta;
+    t = from;
+    t.capacity = stock.capacity;
+    t.stock = stock;
+  }
+  void insert_tier(std::int64_t event_id, const Tier& from) override {
+    Event& e = events_.at(by_id_.at(event_id));
+    Tier& t = e.tiers.emplace_back(from);
+    t.stock = TierStock{t.capacity, t.capacity, 0, 0};
+    tier_owner_[t.key] = e.key;
+  }
+  void replace_waves(std::int64_t event_id, const std::vector<ReleaseWave>& waves) override {
+    Event& e = events_.at(by_id_.at(event_id));
+    std::vector<std::int64_t>& ids = wave_ids_[event_id];
+    std::vector<ReleaseWave> next;
+    std::vector<std::int64_t> next_ids;
+    for (const ReleaseWave& w : waves) {
+      auto kept = std::find_if(e.waves.begin(), e.waves.end(),
+                               [&](const ReleaseWave& old) { return old.start == w.start; });
+      next.push_back(w);
+      if (kept != e.waves.end()) {
+        next.back().booked = kept->booked;
+        next_ids.push_back(ids.at(static_cast<std::size_t>(kept - e.waves.begin())));
+      } else {
+        next.back().booked = 0;
+        next_ids.push_back(++next_wave_id_);
+        wave_owner_[next_ids.back()] = event_id;
+      }
+    }
+    for (std::int64_t gone : ids) {
+      if (std::find(next_ids.begin(), next_ids.end(), gone) != next_ids.end()) continue;
+      wave_owner_.erase(gone);
+      for (auto& [id, sb] : bookings_) {
+        if (sb.wave_id == gone) sb.wave_id.reset();
+      }
+    }
+    e.waves = std::move(next);
+    ids = std::move(next_ids);
+  }
   std::vector<std::string> live_booking_ids(std::int64_t event_id, std::size_t max) override {
     std::vector<std::string> ids;
     for (const auto& [id, sb] : bookings_) {
@@ -263,7 +322,7 @@ class MemoryRepository final : public RuleBasedRepository, private StorageTransa
     const Event& e = events_.at(ev->second);
     for (std::size_t i = 0; i < e.waves.size(); ++i) {
       if (e.waves[i].start == start) {
-        return WaveCounters{wave_id(event_id, i), e.waves[i].limit, e.waves[i].booked};
+        return WaveCounters{wave_ids_.at(event_id).at(i), e.waves[i].limit, e.waves[i].booked};
       }
     }
     return std::nullopt;
@@ -281,10 +340,11 @@ class MemoryRepository final : public RuleBasedRepository, private StorageTransa
     s.sold += d.sold;
   }
   void add_wave_booked(std::int64_t id, std::int64_t delta) override {
-    const auto event_id = id / kWavesPerEvent;
-    events_.at(by_id_.at(event_id))
-        .waves.at(static_cast<std::size_t>(id % kWavesPerEvent))
-        .booked += delta;
+    const std::int64_t event_id = wave_owner_.at(id);
+    const std::vector<std::int64_t>& ids = wave_ids_.at(event_id);
+    const auto position =
+        static_cast<std::size_t>(std::find(ids.begin(), ids.end(), id) - ids.begin());
+    events_.at(by_id_.at(event_id)).waves.at(position).booked += delta;
   }
   void insert_booking(const Booking& b, std::int64_t event_id, std::optional<std::int64_t> wave_id,
                       const std::string& fingerprint) override {
@@ -304,12 +364,6 @@ class MemoryRepository final : public RuleBasedRepository, private StorageTransa
   void update_booking(const Booking& b) override { set_booking(b); }
 
  private:
-  // Waves are numbered within their event: id = event id * kWavesPerEvent + position.
-  static constexpr std::int64_t kWavesPerEvent = 1'000'000;
-  static std::int64_t wave_id(std::int64_t event_id, std::size_t position) {
-    return event_id * kWavesPerEvent + static_cast<std::int64_t>(position);
-  }
-
   Tier* find_tier(std::string_view key) {
     auto owner = tier_owner_.find(std::string(key));
     if (owner == tier_owner_.end()) return nullptr;
@@ -345,7 +399,11 @@ class MemoryRepository final : public RuleBasedRepository, private StorageTransa
   std::unordered_map<std::string, Event> events_;
   std::map<std::int64_t, std::string> by_id_;
   std::unordered_map<std::string, std::string> tier_owner_;
-  std::unordered_map<std::string, StoredBooking> bookings_;  // wave_id as wave_id() numbers it
+  std::int64_t next_wave_id_ = 0;
+  // Per event, the ids of its waves (parallel to Event::waves), and each wave's event.
+  std::unordered_map<std::int64_t, std::vector<std::int64_t>> wave_ids_;
+  std::unordered_map<std::int64_t, std::int64_t> wave_owner_;
+  std::unordered_map<std::string, StoredBooking> bookings_;
   std::set<std::pair<Instant, std::string>> due_;
   std::map<std::pair<std::string, std::string>, std::int64_t> user_usage_;
   std::unordered_map<std::string, IdempotencyRecord> idempotency_;

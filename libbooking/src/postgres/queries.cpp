@@ -29,20 +29,44 @@ result<std::int64_t> insert_event(Connection& c, const Event& e) {
        param(std::int64_t{e.utc_offset_minutes})});
   const std::int64_t event_id = id.int64(0, 0);
   for (std::size_t i = 0; i < e.tiers.size(); ++i) {
-    const Tier& t = e.tiers[i];
-    c.exec(
-        "INSERT INTO tiers (key, event_id, position, category, price_minor, currency, capacity, "
-        "available, held, sold, start_ms, end_ms, max_per_order, max_per_user) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $7, 0, 0, $8, $9, $10, $11)",
-        {param(t.key), param(event_id), param(static_cast<std::int64_t>(i)), param(t.category),
-         param(t.price.minor), param(t.price.currency), param(t.capacity), param(ms(t.start)),
-         param(ms(t.end)), param(t.max_per_order), param(t.max_per_user)});
+    insert_tier_row(c, event_id, static_cast<std::int64_t>(i), e.tiers[i]);
   }
-  for (const ReleaseWave& w : e.waves) {
-    c.exec("INSERT INTO waves (event_id, start_ms, end_ms, lim) VALUES ($1, $2, $3, $4)",
-           {param(event_id), param(ms(w.start)), param(ms(w.end)), param(w.limit)});
-  }
+  for (const ReleaseWave& w : e.waves) insert_wave_row(c, event_id, w);
   return event_id;
+}
+
+void insert_tier_row(Connection& c, std::int64_t event_id, std::int64_t position, const Tier& t) {
+  c.exec(
+      "INSERT INTO tiers (key, event_id, position, category, price_minor, currency, capacity, "
+      "available, held, sold, start_ms, end_ms, max_per_order, max_per_user) "
+      "VALUES ($1, $2, $3, $4, $5, $6, $7, $7, 0, 0, $8, $9, $10, $11)",
+      {param(t.key), param(event_id), param(position), param(t.category), param(t.price.minor),
+       param(t.price.currency), param(t.capacity), param(ms(t.start)), param(ms(t.end)),
+       param(t.max_per_order), param(t.max_per_user)});
+}
+
+void insert_wave_row(Connection& c, std::int64_t event_id, const ReleaseWave& w) {
+  c.exec("INSERT INTO waves (event_id, start_ms, end_ms, lim) VALUES ($1, $2, $3, $4)",
+         {param(event_id), param(ms(w.start)), param(ms(w.end)), param(w.limit)});
+}
+
+void replace_waves(Connection& c, std::int64_t event_id, const std::vector<ReleaseWave>& waves) {
+  std::vector<std::string> starts;
+  for (const ReleaseWave& w : waves) starts.push_back(std::to_string(ms(w.start)));
+  const std::string kept = array_literal(starts);
+  // Waves that are gone: their bookings count against none, then the rows go.
+  c.exec(
+      "UPDATE bookings SET wave_id = NULL WHERE event_id = $1 AND wave_id IN (SELECT id FROM "
+      "waves WHERE event_id = $1 AND start_ms <> ALL($2::bigint[]))",
+      {param(event_id), param(kept)});
+  c.exec("DELETE FROM waves WHERE event_id = $1 AND start_ms <> ALL($2::bigint[])",
+         {param(event_id), param(kept)});
+  for (const ReleaseWave& w : waves) {
+    Result r =
+        c.exec("UPDATE waves SET end_ms = $1, lim = $2 WHERE event_id = $3 AND start_ms = $4",
+               {param(ms(w.end)), param(w.limit), param(event_id), param(ms(w.start))});
+    if (r.affected() == 0) insert_wave_row(c, event_id, w);
+  }
 }
 
 // Events of `rows` (in kEventColumns order) with their tiers and waves: three queries for a
@@ -153,18 +177,20 @@ std::optional<IdempotencyRecord> find_idempotency_record(Connection& c, std::str
   return IdempotencyRecord{r.text(0, 0), r.text(0, 1), instant(r.int64(0, 2))};
 }
 
-// Locks, in the one global order, every row the holds of `batch` may change: the per-user and
-// per-client advisory locks (by hash), the tiers (by key), the waves of their events (by id). Two
-// batches (or a batch and a confirm) then never wait for each other in a cycle, which PostgreSQL
-// would only break after deadlock_timeout (1 s). A lone hold on one tier without waves or per-user
-// limits needs none: its one UPDATE is its one lock.
+// Locks, in the one global order, every row the holds of `batch` may change: their events
+// (shared), the per-user and per-client advisory locks (by hash), the tiers (by key), the waves of
+// their events (by id). Two batches (or a batch and a confirm) then never wait for each other in a
+// cycle, which PostgreSQL would only break after deadlock_timeout (1 s). A lone hold on one tier
+// without waves or per-user limits needs none: its one UPDATE is its one lock.
 void lock_rows(Connection& c, std::span<QueuedHold* const> batch) {
   std::set<std::string> tiers;
   std::vector<std::string> users;   // with events[i]: the (user, event) pairs of
   std::vector<std::string> events;  // per-user limited holds
   std::set<std::string> wave_events;
+  std::set<std::int64_t> event_ids;
   for (const QueuedHold* h : batch) {
     const HoldPlan& plan = h->plan();
+    if (plan.event_id != 0) event_ids.insert(plan.event_id);
     for (const BookingLine& l : plan.booking.lines) tiers.insert(l.tier_key);
     const bool limited = std::any_of(plan.max_per_user.begin(), plan.max_per_user.end(),
                                      [](const auto& m) { return m.has_value(); });
@@ -179,6 +205,11 @@ void lock_rows(Connection& c, std::span<QueuedHold* const> batch) {
     if (plan.wave_start) wave_events.insert(std::to_string(plan.event_id));
   }
   if (batch.size() == 1 && tiers.size() == 1 && users.empty() && wave_events.empty()) return;
+  // Events first, shared: an event's update or cancellation locks the event, then its tiers.
+  std::vector<std::string> ids;
+  for (std::int64_t id : event_ids) ids.push_back(std::to_string(id));
+  c.exec("SELECT id FROM events WHERE id = ANY($1::bigint[]) ORDER BY id FOR SHARE",
+         {param(array_literal(ids))});
   if (!users.empty()) {
     // The subquery's ORDER BY feeds the aggregate in hash order: the locks are taken in it.
     c.exec(

@@ -22,6 +22,11 @@ constexpr const char* kEventColumns =
     "version FROM events ";
 
 result<std::int64_t> insert_event(Connection& c, const Event& e);
+// A new tier with all its tickets available; a new wave.
+void insert_tier_row(Connection& c, std::int64_t event_id, std::int64_t position, const Tier& t);
+void insert_wave_row(Connection& c, std::int64_t event_id, const ReleaseWave& w);
+// StorageTransaction::replace_waves.
+void replace_waves(Connection& c, std::int64_t event_id, const std::vector<ReleaseWave>& waves);
 // Events of `rows` (in kEventColumns order) with their tiers and waves: three queries for a
 // whole page, not three per event.
 std::vector<Event> load_events(Connection& c, const Result& rows);
@@ -82,6 +87,36 @@ class Transaction final : public StorageTransaction {
     event_states_.erase(s.id);
   }
   void forget_event_locks() { event_states_.clear(); }
+  void update_event_fields(std::int64_t event_id, const Event& e) override {
+    c_.exec(
+        "UPDATE events SET name = $1, type = $2, promoter = $3, date_ms = $4, venue = $5, "
+        "address = $6, utc_offset_min = $7 WHERE id = $8",
+        {param(e.name), param(e.type), param(e.promoter), param(ms(e.date)),
+         param(e.location.venue), param(e.location.address),
+         param(std::int64_t{e.utc_offset_minutes}), param(event_id)});
+  }
+  bool tier_exists(std::string_view key) override {
+    return exists(c_, "SELECT 1 FROM tiers WHERE key = $1", std::string(key));
+  }
+  void update_tier(std::int64_t event_id, const Tier& t, std::int64_t capacity_delta) override {
+    c_.exec(
+        "UPDATE tiers SET category = $1, price_minor = $2, currency = $3, start_ms = $4, "
+        "end_ms = $5, max_per_order = $6, max_per_user = $7, capacity = capacity + $8, "
+        "available = available + $8 WHERE key = $9 AND event_id = $10",
+        {param(t.category), param(t.price.minor), param(t.price.currency), param(ms(t.start)),
+         param(ms(t.end)), param(t.max_per_order), param(t.max_per_user), param(capacity_delta),
+         param(t.key), param(event_id)});
+  }
+  void insert_tier(std::int64_t event_id, const Tier& t) override {
+    const std::int64_t position =
+        c_.exec("SELECT COALESCE(MAX(position) + 1, 0) FROM tiers WHERE event_id = $1",
+                {param(event_id)})
+            .int64(0, 0);
+    insert_tier_row(c_, event_id, position, t);
+  }
+  void replace_waves(std::int64_t event_id, const std::vector<ReleaseWave>& waves) override {
+    pg::replace_waves(c_, event_id, waves);
+  }
   std::vector<std::string> live_booking_ids(std::int64_t event_id, std::size_t max) override {
     Result r = c_.exec(
         "SELECT id FROM bookings WHERE event_id = $1 AND status IN ('HELD', 'CONFIRMED') "

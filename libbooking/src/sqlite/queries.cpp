@@ -65,6 +65,36 @@ bool exists(Connection& c, const char* sql, const std::string& key) {
   return st.executeStep();
 }
 
+// A new tier with all its tickets available.
+void insert_tier_row(Connection& c, std::int64_t event_id, std::size_t position, const Tier& t) {
+  auto& st = c.prepare(
+      "INSERT INTO tiers (key, event_id, position, category, price_minor, currency, capacity, "
+      "available, held, sold, start_ms, end_ms, max_per_order, max_per_user) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?)");
+  st.bind(1, t.key);
+  st.bind(2, static_cast<int64_t>(event_id));
+  st.bind(3, static_cast<int64_t>(position));
+  st.bind(4, t.category);
+  st.bind(5, static_cast<int64_t>(t.price.minor));
+  st.bind(6, t.price.currency);
+  st.bind(7, static_cast<int64_t>(t.capacity));
+  st.bind(8, static_cast<int64_t>(t.capacity));
+  st.bind(9, static_cast<int64_t>(ms(t.start)));
+  st.bind(10, static_cast<int64_t>(ms(t.end)));
+  bind_optional(st, 11, t.max_per_order);
+  bind_optional(st, 12, t.max_per_user);
+  st.exec();
+}
+
+void insert_wave_row(Connection& c, std::int64_t event_id, const ReleaseWave& w) {
+  auto& st = c.prepare("INSERT INTO waves (event_id, start_ms, end_ms, lim) VALUES (?, ?, ?, ?)");
+  st.bind(1, static_cast<int64_t>(event_id));
+  st.bind(2, static_cast<int64_t>(ms(w.start)));
+  st.bind(3, static_cast<int64_t>(ms(w.end)));
+  st.bind(4, static_cast<int64_t>(w.limit));
+  st.exec();
+}
+
 }  // namespace
 
 result<std::int64_t> insert_event(Connection& c, const Event& e) {
@@ -91,34 +121,8 @@ result<std::int64_t> insert_event(Connection& c, const Event& e) {
   fts.bind(2, e.name);
   fts.exec();
 
-  for (std::size_t i = 0; i < e.tiers.size(); ++i) {
-    const Tier& t = e.tiers[i];
-    auto& st = c.prepare(
-        "INSERT INTO tiers (key, event_id, position, category, price_minor, currency, capacity, "
-        "available, held, sold, start_ms, end_ms, max_per_order, max_per_user) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?)");
-    st.bind(1, t.key);
-    st.bind(2, static_cast<int64_t>(id));
-    st.bind(3, static_cast<int64_t>(i));
-    st.bind(4, t.category);
-    st.bind(5, static_cast<int64_t>(t.price.minor));
-    st.bind(6, t.price.currency);
-    st.bind(7, static_cast<int64_t>(t.capacity));
-    st.bind(8, static_cast<int64_t>(t.capacity));
-    st.bind(9, static_cast<int64_t>(ms(t.start)));
-    st.bind(10, static_cast<int64_t>(ms(t.end)));
-    bind_optional(st, 11, t.max_per_order);
-    bind_optional(st, 12, t.max_per_user);
-    st.exec();
-  }
-  for (const ReleaseWave& w : e.waves) {
-    auto& st = c.prepare("INSERT INTO waves (event_id, start_ms, end_ms, lim) VALUES (?, ?, ?, ?)");
-    st.bind(1, static_cast<int64_t>(id));
-    st.bind(2, static_cast<int64_t>(ms(w.start)));
-    st.bind(3, static_cast<int64_t>(ms(w.end)));
-    st.bind(4, static_cast<int64_t>(w.limit));
-    st.exec();
-  }
+  for (std::size_t i = 0; i < e.tiers.size(); ++i) insert_tier_row(c, id, i, e.tiers[i]);
+  for (const ReleaseWave& w : e.waves) insert_wave_row(c, id, w);
   return id;
 }
 
@@ -356,6 +360,87 @@ void Transaction::set_event_state(const EventState& s) {
   st.bind(2, static_cast<int64_t>(s.version));
   st.bind(3, static_cast<int64_t>(s.id));
   st.exec();
+}
+
+void Transaction::update_event_fields(std::int64_t event_id, const Event& e) {
+  auto& st = c_.prepare(
+      "UPDATE events SET name = ?, type = ?, promoter = ?, date_ms = ?, venue = ?, address = ?, "
+      "utc_offset_min = ? WHERE id = ?");
+  st.bind(1, e.name);
+  st.bind(2, e.type);
+  bind_optional(st, 3, e.promoter);
+  st.bind(4, static_cast<int64_t>(ms(e.date)));
+  st.bind(5, e.location.venue);
+  st.bind(6, e.location.address);
+  st.bind(7, static_cast<int>(e.utc_offset_minutes));
+  st.bind(8, static_cast<int64_t>(event_id));
+  st.exec();
+  auto& fts = c_.prepare("UPDATE events_fts SET name = ? WHERE rowid = ?");
+  fts.bind(1, e.name);
+  fts.bind(2, static_cast<int64_t>(event_id));
+  fts.exec();
+}
+
+bool Transaction::tier_exists(std::string_view key) {
+  return exists(c_, "SELECT 1 FROM tiers WHERE key = ?", std::string(key));
+}
+
+void Transaction::update_tier(std::int64_t event_id, const Tier& t, std::int64_t capacity_delta) {
+  auto& st = c_.prepare(
+      "UPDATE tiers SET category = ?, price_minor = ?, currency = ?, start_ms = ?, end_ms = ?, "
+      "max_per_order = ?, max_per_user = ?, capacity = capacity + ?9, available = available + ?9 "
+      "WHERE key = ? AND event_id = ?");
+  st.bind(1, t.category);
+  st.bind(2, static_cast<int64_t>(t.price.minor));
+  st.bind(3, t.price.currency);
+  st.bind(4, static_cast<int64_t>(ms(t.start)));
+  st.bind(5, static_cast<int64_t>(ms(t.end)));
+  bind_optional(st, 6, t.max_per_order);
+  bind_optional(st, 7, t.max_per_user);
+  st.bind(9, static_cast<int64_t>(capacity_delta));
+  st.bind(10, t.key);
+  st.bind(11, static_cast<int64_t>(event_id));
+  st.exec();
+}
+
+void Transaction::insert_tier(std::int64_t event_id, const Tier& t) {
+  auto& count = c_.prepare("SELECT COALESCE(MAX(position) + 1, 0) FROM tiers WHERE event_id = ?");
+  count.bind(1, static_cast<int64_t>(event_id));
+  count.executeStep();
+  const auto position = static_cast<std::size_t>(count.getColumn(0).getInt64());
+  count.reset();
+  insert_tier_row(c_, event_id, position, t);
+}
+
+void Transaction::replace_waves(std::int64_t event_id, const std::vector<ReleaseWave>& waves) {
+  // Waves that are gone: their bookings count against none, then the rows go.
+  std::string starts = "[";
+  for (const ReleaseWave& w : waves) {
+    if (starts.size() > 1) starts += ',';
+    starts += std::to_string(ms(w.start));
+  }
+  starts += ']';
+  auto& unlink = c_.prepare(
+      "UPDATE bookings SET wave_id = NULL WHERE event_id = ?1 AND wave_id IN (SELECT id FROM "
+      "waves WHERE event_id = ?1 AND start_ms NOT IN (SELECT value FROM json_each(?2)))");
+  unlink.bind(1, static_cast<int64_t>(event_id));
+  unlink.bind(2, starts);
+  unlink.exec();
+  auto& drop = c_.prepare(
+      "DELETE FROM waves WHERE event_id = ?1 AND start_ms NOT IN "
+      "(SELECT value FROM json_each(?2))");
+  drop.bind(1, static_cast<int64_t>(event_id));
+  drop.bind(2, starts);
+  drop.exec();
+  for (const ReleaseWave& w : waves) {
+    auto& keep =
+        c_.prepare("UPDATE waves SET end_ms = ?, lim = ? WHERE event_id = ? AND start_ms = ?");
+    keep.bind(1, static_cast<int64_t>(ms(w.end)));
+    keep.bind(2, static_cast<int64_t>(w.limit));
+    keep.bind(3, static_cast<int64_t>(event_id));
+    keep.bind(4, static_cast<int64_t>(ms(w.start)));
+    if (keep.exec() == 0) insert_wave_row(c_, event_id, w);
+  }
 }
 
 std::vector<std::string> Transaction::live_booking_ids(std::int64_t event_id, std::size_t max) {

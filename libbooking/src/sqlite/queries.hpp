@@ -27,6 +27,11 @@ class Transaction final : public StorageTransaction {
   std::optional<EventState> load_event_state(std::int64_t event_id) override;
   std::optional<EventState> lock_event(std::string_view key) override;
   void set_event_state(const EventState& state) override;
+  void update_event_fields(std::int64_t event_id, const Event& event) override;
+  bool tier_exists(std::string_view key) override;
+  void update_tier(std::int64_t event_id, const Tier& tier, std::int64_t capacity_delta) override;
+  void insert_tier(std::int64_t event_id, const Tier& tier) override;
+  void replace_waves(std::int64_t event_id, const std::vector<ReleaseWave>& waves) override;
   std::vector<std::string> live_booking_ids(std::int64_t event_id, std::size_t max) override;
   std::optional<IdempotencyRecord> find_idempotency(std::string_view key) override;
   std::int64_t count_user_tickets(std::string_view user, std::int64_t event_id,
