@@ -2,17 +2,21 @@
 // Exit codes come from booking::exit_code(): 0 ok, 1 internal, 2 usage/validation, 3 not found,
 // 4 business conflict, 5 lock timeout or backend unavailable.
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <booking/access.hpp>
 #include <booking/booking_service.hpp>
+#include <booking/export.hpp>
 #include <booking/import.hpp>
 #include <booking/json_codec.hpp>
 #include <booking/version.hpp>
 #include <boost/json.hpp>
 #include <charconv>
 #include <clocale>
+#include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -105,6 +109,75 @@ result<HoldLineRequest> parse_tier_arg(const std::string& arg) {
   }
   return make_error(errc::validation_failed,
                     "expected TIER=QTY (e.g. gold-Con10124=2), got '" + arg + "'");
+}
+
+struct ExportArgs {
+  std::string key;
+  std::string format = "csv";
+  std::string path;  // empty: stdout
+};
+
+// Streams the export into stdout or, through FILE.partial renamed at the end, into FILE, with
+// a progress bar (rows) on a terminal when writing to a file or a pipe.
+int export_bookings_cmd(const Globals& g, Engine& e, const ExportArgs& args) {
+  const std::string partial = args.path + ".partial";
+  std::FILE* out = args.path.empty() ? stdout : std::fopen(partial.c_str(), "wb");
+  if (!out) {
+    return report(
+        g, make_error(errc::internal, "cannot write '" + partial + "': " + std::strerror(errno)));
+  }
+  std::size_t total = 0;  // rows (booking lines), for the progress bar
+  if (auto totals = e.repo->booking_totals(args.key)) {
+    for (const BookingTotal& t : totals.value()) total += static_cast<std::size_t>(t.lines);
+  }
+  std::optional<Progress> progress;
+  if (!args.path.empty() || ::isatty(STDOUT_FILENO) == 0) progress.emplace(total);
+  const bool csv = args.format == "csv";
+  std::string buffer;
+  if (csv) buffer = csv_header();
+  std::size_t rows = 0;
+  bool written = true;
+  auto flush = [&] {
+    written = written && std::fwrite(buffer.data(), 1, buffer.size(), out) == buffer.size();
+    buffer.clear();
+    return written;
+  };
+  auto exported = e.service->export_bookings(args.key, [&](const Booking& b) {
+    if (csv) {
+      append_csv_rows(buffer, b);
+    } else {
+      buffer += to_text(to_json(b));
+      buffer += '\n';
+    }
+    rows += b.lines.size();
+    if (progress) progress->update(rows);
+    return buffer.size() < (1 << 16) || flush();
+  });
+  const bool ok = exported && flush() && std::fflush(out) == 0;
+  if (progress) progress->finish();
+  if (!args.path.empty()) {
+    written = std::fclose(out) == 0 && ok;
+    if (written) written = std::rename(partial.c_str(), args.path.c_str()) == 0;
+    if (!written) std::remove(partial.c_str());
+  }
+  if (!exported) return report(g, exported.error());
+  if (!ok || !written) {
+    return report(g, make_error(errc::internal, "cannot write the export to '" +
+                                                    (args.path.empty() ? "stdout" : args.path) +
+                                                    "': " + std::strerror(errno)));
+  }
+  if (!args.path.empty()) {
+    if (g.json) {
+      std::cout << to_text(json::object{
+                       {"bookings", exported.value()}, {"rows", rows}, {"file", args.path}})
+                << "\n";
+    } else {
+      std::cout << fmt::format("exported {} booking{} ({} row{}) to {}\n", exported.value(),
+                               exported.value() == 1 ? "" : "s", rows, rows == 1 ? "" : "s",
+                               args.path);
+    }
+  }
+  return 0;
 }
 
 struct ImportArgs {
@@ -356,6 +429,19 @@ int main(int argc, char** argv) {
         g, e.service->event_report(report_key), [](const EventReport& r) { return to_json(r); },
         render_report);
   });
+
+  ExportArgs export_args;
+  auto* export_cmd = app.add_subcommand("export", "Write an event's bookings as CSV or JSON Lines");
+  export_cmd->add_option("KEY", export_args.key, "Event key")->required();
+  export_cmd->add_option("--format", export_args.format, "csv (one row per booking line) or jsonl")
+      ->check(CLI::IsMember({"csv", "jsonl"}))
+      ->capture_default_str();
+  export_cmd->add_option("-o,--output", export_args.path,
+                         "Write to this file (complete or not at all) instead of stdout");
+  export_cmd->footer(
+      "Examples:\n  booking export Con10124 -o attendees.csv\n"
+      "  booking export Con10124 --format jsonl | jq .status");
+  with(export_cmd, [&](Engine& e) { return export_bookings_cmd(g, e, export_args); });
 
   auto* book = app.add_subcommand("book", "Hold tickets (pay with `booking confirm`)");
   book->add_option("EVENT", hold.event_key, "Event key")->required();

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <booking/money.hpp>
 #include <cstdlib>
 #include <cwchar>
@@ -191,6 +192,7 @@ Progress::Progress(std::size_t total)
 
 void Progress::update(std::size_t done) {
   if (!enabled_) return;
+  total_ = std::max(total_, done);  // more may come than counted at the start
   auto now = std::chrono::steady_clock::now();
   if (done < total_ && now - last_draw_ < std::chrono::milliseconds(100)) return;
   last_draw_ = now;

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
+#include <booking/export.hpp>
 #include <booking/json_codec.hpp>
 #include <boost/json.hpp>
 #include <charconv>
@@ -66,6 +67,9 @@ const std::vector<RouteEntry>& route_table() {
        Need::admin},
       {{"GET", "/v1/api/events/{key}/report", "sales"},
        "/v1/api/events/([^/]+)/report",
+       Need::sales},
+      {{"GET", "/v1/api/events/{key}/bookings.csv", "sales"},
+       "/v1/api/events/([^/]+)/bookings\\.csv",
        Need::sales},
       {{"POST", "/v1/api/books", ""}, "/v1/api/books", Need::anyone},
       {{"GET", "/v1/api/books", "sales"}, "/v1/api/books", Need::sales},
@@ -301,6 +305,8 @@ class HttpServer::Impl {
       if (!report) return send_error(res, report.error());
       send_data(res, 200, to_json(report.value()));
     });
+    on("GET", "/v1/api/events/{key}/bookings.csv",
+       [this](const auto& req, auto& res) { export_csv(req, res); });
     on("GET", "/v1/api/books/{bookId}", [this](const auto& req, auto& res) {
       t_request.booking_id = req.matches[1].str();
       reply(res, 200, service_.get_booking(req.matches[1].str()));
@@ -344,6 +350,37 @@ class HttpServer::Impl {
   void reply(httplib::Response& res, int status, const result<T>& r) {
     if (!r) return send_error(res, r.error());
     send_data(res, status, to_json(r.value()));
+  }
+
+  // Streams the CSV from storage as it is read, in chunks of about 64 KiB: a large event's
+  // bookings never sit in memory. The export runs on this worker thread while the client
+  // reads; a client that goes away stops it.
+  void export_csv(const httplib::Request& req, httplib::Response& res) {
+    const std::string key = req.matches[1].str();
+    if (auto event = service_.get_event(key); !event) return send_error(res, event.error());
+    res.set_header("Content-Disposition", "attachment; filename=\"" + key + "-bookings.csv\"");
+    res.set_header("Cache-Control", "no-store");
+    res.set_chunked_content_provider(
+        "text/csv; charset=utf-8", [this, key](std::size_t, httplib::DataSink& sink) {
+          std::string buffer(csv_header());
+          bool open = true;
+          auto exported = service_.export_bookings(key, [&](const Booking& b) {
+            append_csv_rows(buffer, b);
+            if (buffer.size() < (1 << 16)) return true;
+            open = sink.write(buffer.data(), buffer.size());
+            buffer.clear();
+            return open;
+          });
+          if (!exported) {
+            // The status is sent already: end the body short, and say why in the log.
+            spdlog::error("requestId={} export of '{}' failed: {}", t_request.id, key,
+                          log_safe(exported.error().message));
+            return false;
+          }
+          if (open && !buffer.empty()) open = sink.write(buffer.data(), buffer.size());
+          if (open) sink.done();
+          return open;
+        });
   }
 
   void create_event(const httplib::Request& req, httplib::Response& res) {

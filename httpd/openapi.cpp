@@ -64,6 +64,11 @@ const char* const kDocument = R"json({
               "parameters": [{"$ref": "#/components/parameters/EventKey"}],
               "responses": {"200": {"description": "the report", "content": {"application/json": {"schema": {"type": "object", "properties": {"data": {"$ref": "#/components/schemas/Report"}}}}}},
                             "404": {"$ref": "#/components/responses/Error"}}}},
+    "/v1/api/events/{key}/bookings.csv": {
+      "get": {"summary": "Export the event's bookings as CSV, one row per booking line (bookId, status, userId, tier, qty, unitPrice, currency, createdAt, expiresAt, paymentMethod, paymentReference), oldest first, streamed from storage; RFC 4180 quoting, and a text cell starting with =, +, -, @, a tab or a CR gets a leading '",
+              "parameters": [{"$ref": "#/components/parameters/EventKey"}],
+              "responses": {"200": {"description": "the CSV, with a header row", "content": {"text/csv": {}}},
+                            "404": {"$ref": "#/components/responses/Error"}}}},
     "/v1/api/books": {
       "get": {"summary": "Bookings, newest first, cursor-paginated",
               "parameters": [{"name": "event", "in": "query", "schema": {"type": "string"}},

@@ -8,7 +8,7 @@ _booking() {
   cur="${COMP_WORDS[COMP_CWORD]}"
   prev="${COMP_WORDS[COMP_CWORD - 1]}"
   local globals="--db --lock --json --hold-ttl --help --version"
-  local commands="event book bookings show confirm cancel expire demo report token"
+  local commands="event book bookings show confirm cancel expire demo report export token"
   # The command and subcommand typed so far, skipping global options and their values.
   local i cmd="" sub=""
   for ((i = 1; i < COMP_CWORD; i++)); do
@@ -25,7 +25,8 @@ _booking() {
     esac
   done
   case "$prev" in
-    --db) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    --db | -o | --output) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    --format) COMPREPLY=($(compgen -W "csv jsonl" -- "$cur")); return ;;
     --lock) COMPREPLY=($(compgen -W "memory file: redis://" -- "$cur")); return ;;
     --hold-ttl | --batch | --limit | --offset | --user | --idempotency-key | --method | \
       --reference | --event | --cursor | --if-version) COMPREPLY=(); return ;;
@@ -69,6 +70,7 @@ _booking() {
     bookings) options="--event --status --user --limit --cursor --help" ;;
     confirm) options="--method --reference --help" ;;
     show | cancel | expire | demo | report) options="--help" ;;
+    export) options="--format --output -o --help" ;;
   esac
   COMPREPLY=($(compgen -W "$options" -- "$cur"))
 }

@@ -2,6 +2,7 @@
 #include <httplib.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <booking/json_codec.hpp>
 #include <boost/json.hpp>
@@ -165,6 +166,25 @@ void operator_session(const std::string& db) {
   std::ofstream(files.file("p.json"))
       << R"({"eventGroups": [{"key": "gold-Run", "capacity": 10}]})";
   CHECK(cli({"event", "update", "Run", files.file("p.json")}).code == 0);
+
+  // The attendee list: CSV into a file (complete or absent), JSON Lines to stdout.
+  auto exported = cli({"--json", "export", "Run", "-o", files.file("run.csv")});
+  INFO(exported.err);
+  REQUIRE(exported.code == 0);
+  CHECK(parse(exported.out).at("bookings").as_int64() == 2);
+  std::ifstream csv_file(files.file("run.csv"));
+  std::string csv((std::istreambuf_iterator<char>(csv_file)), std::istreambuf_iterator<char>());
+  CHECK(csv.starts_with("bookId,status,userId,tier,qty,unitPrice,currency,"));
+  CHECK(csv.find(paid + ",CONFIRMED,,gold-Run,2,12.5,USD,") != std::string::npos);
+  CHECK(std::count(csv.begin(), csv.end(), '\n') == 3);
+  auto lines = cli({"export", "Run", "--format", "jsonl"});
+  REQUIRE(lines.code == 0);
+  CHECK(std::count(lines.out.begin(), lines.out.end(), '\n') == 2);
+  CHECK(parse(lines.out.substr(0, lines.out.find('\n'))).at("bookId").as_string() == paid);
+  CHECK(cli({"export", "Nope", "-o", files.file("nope.csv")}).code == 3);
+  CHECK_FALSE(std::filesystem::exists(files.file("nope.csv")));
+  CHECK_FALSE(std::filesystem::exists(files.file("nope.csv.partial")));
+  CHECK(cli({"export", "Run", "--format", "xml"}).code == 2);
 
   auto closed = cli({"--json", "event", "close", "Run"});
   REQUIRE(closed.code == 0);

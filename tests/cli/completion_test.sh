@@ -45,7 +45,7 @@ check "--role values" "admin sales" "$(complete_line booking token create --role
 for cmd in book bookings confirm show cancel expire demo report; do
   check "$cmd options" "$(options_of "$cmd")" "$(complete_line booking "$cmd" -)"
 done
-check "prefix" "event expire" "$(complete_line booking e)"
+check "prefix" "event expire export" "$(complete_line booking e)"
 check "--lock values" "file: memory redis://" "$(complete_line booking --lock "")"
 check "after global options" "create" "$(complete_line booking --db x.db --json event cr)"
 tmp=$(mktemp -d)

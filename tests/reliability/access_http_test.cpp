@@ -162,6 +162,8 @@ TEST_CASE("the permission table holds from the outside for anonymous, sales and 
       {"", "GET", "/v1/api/events/Pm/report", "", 401},
       {"sales", "GET", "/v1/api/books?event=Pm", "", 200},
       {"sales", "GET", "/v1/api/events/Pm/report", "", 200},
+      {"", "GET", "/v1/api/events/Pm/bookings.csv", "", 401},
+      {"sales", "GET", "/v1/api/events/Pm/bookings.csv", "", 200},
       {"", "POST", "/v1/api/events", live_event_json("Pm2", 1), 401},
       {"sales", "POST", "/v1/api/books", hold_for_bob, 201},
       {"sales", "POST", "/v1/api/books/" + held2 + "/confirm", R"({"paymentMethod":"card"})", 200},

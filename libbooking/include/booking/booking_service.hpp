@@ -152,6 +152,11 @@ class BookingService {
   // Per tier: stock, cancelled and expired tickets, confirmed revenue. not_found.
   result<EventReport> event_report(std::string_view key);
 
+  // Hands every booking of event `key` to `sink`, oldest first, as storage reads them (see
+  // EventRepository::export_bookings): bookingd streams the CSV export this way. not_found for
+  // an unknown event. Returns how many bookings `sink` took.
+  result<std::size_t> export_bookings(std::string_view key, const BookingSink& sink);
+
   // Expires every HELD booking past its deadline, returning stock exactly once, and forgets
   // idempotency keys older than idempotency_ttl. Safe to call from several threads or
   // processes at once. Returns how many holds this call expired.

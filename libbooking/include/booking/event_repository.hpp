@@ -12,6 +12,7 @@
 #include <booking/event.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -105,7 +106,11 @@ struct BookingTotal {
   BookingStatus status = BookingStatus::held;
   std::int64_t tickets = 0;
   std::int64_t money_minor = 0;
+  std::int64_t lines = 0;  // booking lines (an export's rows)
 };
+
+// Receives an export's bookings one at a time; false stops the export.
+using BookingSink = std::function<bool(const Booking&)>;
 
 struct SearchQuery {
   std::string name;  // case-insensitive substring; empty lists all
@@ -197,6 +202,12 @@ class EventRepository {
   // Per tier and status, the tickets and money of event `key`'s bookings (none: no bookings;
   // an unknown event has none either).
   virtual result<std::vector<BookingTotal>> booking_totals(std::string_view key) = 0;
+
+  // Every booking of event `key`, oldest first (created_at, then id), handed to `sink` as
+  // storage reads them, so that a large event's bookings are never all in memory at once (the
+  // memory repository copies the event's bookings first). Stops early when `sink` answers
+  // false. Returns how many bookings `sink` received; an unknown event has none.
+  virtual result<std::size_t> export_bookings(std::string_view key, const BookingSink& sink) = 0;
 
   // Forgets up to `max` idempotency keys first used at or before `cutoff` (they expired);
   // returns how many.

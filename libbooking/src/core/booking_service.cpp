@@ -329,6 +329,12 @@ result<EventReport> BookingService::event_report(std::string_view key) {
   return r;
 }
 
+result<std::size_t> BookingService::export_bookings(std::string_view key, const BookingSink& sink) {
+  if (!is_valid_key(key)) return detail::not_found_error("event", key);
+  BOOKING_TRY(repo_.get_event(key));
+  return repo_.export_bookings(key, sink);
+}
+
 void BookingService::forget_definition(const std::string& key) {
   std::unique_lock lock(definitions_mu_);
   definitions_.erase(key);

@@ -107,11 +107,31 @@ class MemoryRepository final : public RuleBasedRepository, private StorageTransa
         t.status = sb.booking.status;
         t.tickets += l.qty;
         t.money_minor += l.qty * l.unit_price_minor;
+        ++t.lines;
       }
     }
     std::vector<BookingTotal> out;
     for (auto& [k, t] : sums) out.push_back(std::move(t));
     return out;
+  }
+
+  result<std::size_t> export_bookings(std::string_view key, const BookingSink& sink) override {
+    std::vector<Booking> found;
+    {
+      std::lock_guard lock(mu_);
+      for (const auto& [id, sb] : bookings_) {
+        if (sb.booking.event_key == key) found.push_back(sb.booking);
+      }
+    }
+    std::sort(found.begin(), found.end(), [](const Booking& x, const Booking& y) {
+      return std::pair(x.created_at, x.id) < std::pair(y.created_at, y.id);
+    });
+    std::size_t n = 0;
+    for (const Booking& b : found) {
+      if (!sink(b)) break;
+      ++n;
+    }
+    return n;
   }
 
   result<std::size_t> purge_idempotency_keys(Instant cutoff, std::size_t max) override {

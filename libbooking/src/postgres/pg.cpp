@@ -113,7 +113,7 @@ Result Connection::exec(const char* sql, const std::vector<Param>& params) {
                "query");
 }
 
-void Connection::exec_simple(const char* sql) { check(PQexec(conn_.get(), sql), "query"); }
+Result Connection::exec_simple(const char* sql) { return check(PQexec(conn_.get(), sql), "query"); }
 
 Pool::Pool(std::string url, int size, ConnectOptions options)
     : url_(std::move(url)), size_(std::max(size, 1)), options_(options) {}

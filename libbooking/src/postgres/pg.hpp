@@ -88,8 +88,9 @@ class Connection {
 
   // Runs `sql` (with $1.. placeholders) as a statement prepared once per connection.
   Result exec(const char* sql, const std::vector<Param>& params = {});
-  // Runs one or more statements without parameters (BEGIN, COMMIT, DDL).
-  void exec_simple(const char* sql);
+  // Runs one or more statements without parameters (BEGIN, COMMIT, DDL, cursors); the result
+  // is the last statement's.
+  Result exec_simple(const char* sql);
   bool broken() const { return PQstatus(conn_.get()) != CONNECTION_OK; }
   // Connected and outside any transaction: fit to be handed to the next caller.
   bool reusable() const { return !broken() && PQtransactionStatus(conn_.get()) == PQTRANS_IDLE; }

@@ -104,10 +104,7 @@ class PostgresRepository final : public RuleBasedRepository {
       static const std::array<std::string, 16> shapes = [] {
         std::array<std::string, 16> out;
         for (std::size_t m = 0; m < out.size(); ++m) {
-          std::string sql =
-              "SELECT id, event_key, user_id, status, total_minor, currency, created_ms, "
-              "expires_ms, payment_method, payment_ref, idempotency_key, client FROM bookings "
-              "WHERE true";
+          std::string sql = std::string(kBookingListColumns) + "WHERE true";
           int n = 0;
           auto next = [&n] {
             std::string placeholder = "$";
@@ -136,44 +133,14 @@ class PostgresRepository final : public RuleBasedRepository {
       params.push_back(param(q.limit));
       const std::size_t shape =
           (q.event_key ? 1 : 0) | (q.status ? 2 : 0) | (q.user_id ? 4 : 0) | (q.before ? 8 : 0);
-      Result r = c.exec(shapes[shape].c_str(), params);
-      std::vector<Booking> out;
-      std::map<std::string, std::size_t> at;
-      std::vector<std::string> ids;
-      for (int i = 0; i < r.rows(); ++i) {
-        Booking b;
-        b.id = r.text(i, 0);
-        b.event_key = r.text(i, 1);
-        b.user_id = r.optional_text(i, 2);
-        b.status = parse_booking_status(r.text(i, 3)).value_or(BookingStatus::held);
-        b.total = Money{r.int64(i, 4), r.text(i, 5)};
-        b.created_at = instant(r.int64(i, 6));
-        b.expires_at = instant(r.int64(i, 7));
-        b.payment_method = r.optional_text(i, 8);
-        b.payment_reference = r.optional_text(i, 9);
-        b.idempotency_key = r.optional_text(i, 10);
-        b.client = r.optional_text(i, 11);
-        at[b.id] = out.size();
-        ids.push_back(b.id);
-        out.push_back(std::move(b));
-      }
-      if (ids.empty()) return out;
-      Result lines = c.exec(
-          "SELECT booking_id, tier_key, qty, unit_price_minor FROM booking_lines "
-          "WHERE booking_id = ANY($1::text[]) ORDER BY booking_id, position",
-          {param(array_literal(ids))});
-      for (int i = 0; i < lines.rows(); ++i) {
-        out[at.at(lines.text(i, 0))].lines.push_back(
-            BookingLine{lines.text(i, 1), lines.int64(i, 2), lines.int64(i, 3)});
-      }
-      return out;
+      return read_bookings(c, c.exec(shapes[shape].c_str(), params));
     });
   }
 
   result<std::vector<BookingTotal>> booking_totals(std::string_view key) override {
     return read([&](Connection& c) -> result<std::vector<BookingTotal>> {
       Result rows = c.exec(
-          "SELECT l.tier_key, b.status, SUM(l.qty), SUM(l.qty * l.unit_price_minor) "
+          "SELECT l.tier_key, b.status, SUM(l.qty), SUM(l.qty * l.unit_price_minor), COUNT(*) "
           "FROM bookings b JOIN booking_lines l ON l.booking_id = b.id "
           "WHERE b.event_id = (SELECT id FROM events WHERE key = $1) GROUP BY 1, 2",
           {param(key)});
@@ -181,9 +148,41 @@ class PostgresRepository final : public RuleBasedRepository {
       for (int i = 0; i < rows.rows(); ++i) {
         out.push_back(BookingTotal{
             rows.text(i, 0), parse_booking_status(rows.text(i, 1)).value_or(BookingStatus::held),
-            rows.int64(i, 2), rows.int64(i, 3)});
+            rows.int64(i, 2), rows.int64(i, 3), rows.int64(i, 4)});
       }
       return out;
+    });
+  }
+
+  result<std::size_t> export_bookings(std::string_view key, const BookingSink& sink) override {
+    // A server-side cursor in a read-only transaction (one snapshot of the event), fetched a
+    // page at a time: never more than one page in memory. Not retried: the sink may already
+    // have written what it received.
+    return guarded([&]() -> result<std::size_t> {
+      auto c = pool_.acquire();
+      Result id = c->exec("SELECT id FROM events WHERE key = $1", {param(key)});
+      if (id.rows() == 0) return std::size_t{0};
+      std::string declare = "DECLARE booking_export NO SCROLL CURSOR FOR " +
+                            std::string(kBookingListColumns) + "WHERE event_id = ";
+      declare += std::to_string(id.int64(0, 0));  // an integer read from the database
+      declare += " ORDER BY created_ms, id";
+      c->exec_simple("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+      c->exec_simple(declare.c_str());
+      std::size_t n = 0;
+      bool more = true;
+      while (more) {
+        Result page = c->exec_simple("FETCH 2000 FROM booking_export");
+        more = page.rows() == 2000;
+        for (const Booking& b : read_bookings(*c, page)) {
+          if (!sink(b)) {
+            more = false;
+            break;
+          }
+          ++n;
+        }
+      }
+      c->exec_simple("COMMIT");  // closes the cursor
+      return n;
     });
   }
 

@@ -1,6 +1,7 @@
 #include "postgres/queries.hpp"
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include "core/repository_rules.hpp"
@@ -162,6 +163,39 @@ std::optional<StoredBooking> load_booking(Connection& c, std::string_view id, bo
     b.lines.push_back(BookingLine{lines.text(i, 0), lines.int64(i, 1), lines.int64(i, 2)});
   }
   return sb;
+}
+
+std::vector<Booking> read_bookings(Connection& c, const Result& r) {
+  std::vector<Booking> out;
+  std::map<std::string, std::size_t> at;
+  std::vector<std::string> ids;
+  for (int i = 0; i < r.rows(); ++i) {
+    Booking b;
+    b.id = r.text(i, 0);
+    b.event_key = r.text(i, 1);
+    b.user_id = r.optional_text(i, 2);
+    b.status = parse_booking_status(r.text(i, 3)).value_or(BookingStatus::held);
+    b.total = Money{r.int64(i, 4), r.text(i, 5)};
+    b.created_at = instant(r.int64(i, 6));
+    b.expires_at = instant(r.int64(i, 7));
+    b.payment_method = r.optional_text(i, 8);
+    b.payment_reference = r.optional_text(i, 9);
+    b.idempotency_key = r.optional_text(i, 10);
+    b.client = r.optional_text(i, 11);
+    at[b.id] = out.size();
+    ids.push_back(b.id);
+    out.push_back(std::move(b));
+  }
+  if (ids.empty()) return out;
+  Result lines = c.exec(
+      "SELECT booking_id, tier_key, qty, unit_price_minor FROM booking_lines "
+      "WHERE booking_id = ANY($1::text[]) ORDER BY booking_id, position",
+      {param(array_literal(ids))});
+  for (int i = 0; i < lines.rows(); ++i) {
+    out[at.at(lines.text(i, 0))].lines.push_back(
+        BookingLine{lines.text(i, 1), lines.int64(i, 2), lines.int64(i, 3)});
+  }
+  return out;
 }
 
 std::optional<EventState> event_state(const Result& r) {

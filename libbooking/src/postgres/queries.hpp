@@ -21,6 +21,12 @@ constexpr const char* kEventColumns =
     "SELECT id, key, name, type, promoter, date_ms, venue, address, utc_offset_min, status, "
     "version FROM events ";
 
+// Bookings without their lines; read_bookings reads the rows and fetches their lines.
+constexpr const char* kBookingListColumns =
+    "SELECT id, event_key, user_id, status, total_minor, currency, created_ms, expires_ms, "
+    "payment_method, payment_ref, idempotency_key, client FROM bookings ";
+std::vector<Booking> read_bookings(Connection& c, const Result& rows);
+
 result<std::int64_t> insert_event(Connection& c, const Event& e);
 // A new tier with all its tickets available; a new wave.
 void insert_tier_row(Connection& c, std::int64_t event_id, std::int64_t position, const Tier& t);

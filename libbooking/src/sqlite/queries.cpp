@@ -293,7 +293,7 @@ std::vector<Booking> list_bookings(Connection& c, const BookingQuery& q) {
 std::vector<BookingTotal> booking_totals(Connection& c, std::string_view key) {
   auto& st = c.prepare(
       "SELECT json_extract(l.value, '$[0]'), b.status, SUM(json_extract(l.value, '$[1]')), "
-      "SUM(json_extract(l.value, '$[1]') * json_extract(l.value, '$[2]')) "
+      "SUM(json_extract(l.value, '$[1]') * json_extract(l.value, '$[2]')), COUNT(*) "
       "FROM bookings b, json_each(b.lines) AS l "
       "WHERE b.event_id = (SELECT id FROM events WHERE key = ?) GROUP BY 1, 2");
   st.bind(1, std::string(key));
@@ -302,9 +302,26 @@ std::vector<BookingTotal> booking_totals(Connection& c, std::string_view key) {
     out.push_back(BookingTotal{
         st.getColumn(0).getString(),
         parse_booking_status(st.getColumn(1).getString()).value_or(BookingStatus::held),
-        st.getColumn(2).getInt64(), st.getColumn(3).getInt64()});
+        st.getColumn(2).getInt64(), st.getColumn(3).getInt64(), st.getColumn(4).getInt64()});
   }
   return out;
+}
+
+std::size_t export_bookings(Connection& c, std::string_view key, const BookingSink& sink) {
+  // One statement stepped row by row (its read transaction is one snapshot of the event), in
+  // the order of the index bookings(event_id, created_ms, id).
+  static const std::string sql =
+      std::string(kBookingColumns) +
+      "WHERE event_id = (SELECT id FROM events WHERE key = ?) ORDER BY created_ms, id";
+  auto& st = c.prepare(sql.c_str());
+  st.bind(1, std::string(key));
+  std::size_t n = 0;
+  while (st.executeStep()) {
+    if (!sink(read_booking(st))) break;
+    ++n;
+  }
+  st.reset();
+  return n;
 }
 
 std::optional<IdempotencyRecord> find_idempotency(Connection& c, std::string_view key) {

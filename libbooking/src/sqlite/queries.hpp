@@ -16,6 +16,8 @@ std::vector<Event> search(Connection& c, const SearchQuery& q);
 std::optional<Booking> load_booking(Connection& c, std::string_view id);
 std::vector<Booking> list_bookings(Connection& c, const BookingQuery& query);
 std::vector<BookingTotal> booking_totals(Connection& c, std::string_view key);
+// EventRepository::export_bookings.
+std::size_t export_bookings(Connection& c, std::string_view key, const BookingSink& sink);
 std::optional<IdempotencyRecord> find_idempotency(Connection& c, std::string_view key);
 
 // The rules' primitives on the writer connection, inside the caller's write transaction (the

@@ -170,6 +170,13 @@ class SqliteRepository final : public RuleBasedRepository {
     });
   }
 
+  result<std::size_t> export_bookings(std::string_view key, const BookingSink& sink) override {
+    return guarded([&]() -> result<std::size_t> {
+      Reader r(*this);
+      return detail::export_bookings(*r, key, sink);
+    });
+  }
+
   result<std::size_t> purge_idempotency_keys(Instant cutoff, std::size_t max) override {
     return guarded([&]() -> result<std::size_t> {
       std::lock_guard lock(write_mu_);
