@@ -4,14 +4,16 @@
 // capacity - available.
 //
 //   loadgen --port P [--connections 100] [--duration 10] [--requests N] [--setup CAPACITY]
-//           [--scenario original] [--check]
-#include <CLI/CLI.hpp>
-
-#include <boost/json.hpp>
+//           [--scenario original] [--check] [--get PATH]
+//
+// With --get, each connection GETs PATH instead of holding (latency of reads, e.g. a page of
+// bookings).
 #include <httplib.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
+#include <boost/json.hpp>
 #include <chrono>
 #include <iostream>
 #include <map>
@@ -27,24 +29,32 @@ struct Options {
   int port = 8080;
   int connections = 100;
   double duration = 10;
-  long requests = 0;  // 0: no bound but the duration
-  long setup = 0;     // create the event with this capacity per tier first
+  long requests = 0;             // 0: no bound but the duration
+  long setup = 0;                // create the event with this capacity per tier first
   std::string scenario = "hot";  // hot: one tier; original: two tiers, 100 VUs, 60 s
   bool check = false;
   std::string event = "Load";
   std::string token;        // bearer token for the holds and the check (sales is enough)
   std::string setup_token;  // bearer token for creating the event (admin)
+  std::string get;          // GET this path instead of holding
 };
 
 std::string event_json(const std::string& key, long capacity, int tiers) {
   json::array groups;
   for (int i = 0; i < tiers; ++i) {
-    groups.push_back({{"key", "t" + std::to_string(i) + "-" + key}, {"category", "T"},
-                      {"price", 5000000}, {"currency", "IDR"}, {"qty", capacity},
-                      {"startDate", "2020-01-01T00:00:00Z"}, {"endDate", "2099-01-01T00:00:00Z"}});
+    groups.push_back({{"key", "t" + std::to_string(i) + "-" + key},
+                      {"category", "T"},
+                      {"price", 5000000},
+                      {"currency", "IDR"},
+                      {"qty", capacity},
+                      {"startDate", "2020-01-01T00:00:00Z"},
+                      {"endDate", "2099-01-01T00:00:00Z"}});
   }
-  return json::serialize(json::object{{"key", key}, {"name", "Load " + key}, {"type", "Concert"},
-                                      {"date", "2099-01-01T20:00:00Z"}, {"eventGroups", groups}});
+  return json::serialize(json::object{{"key", key},
+                                      {"name", "Load " + key},
+                                      {"type", "Concert"},
+                                      {"date", "2099-01-01T20:00:00Z"},
+                                      {"eventGroups", groups}});
 }
 
 struct Worker {
@@ -77,6 +87,7 @@ int main(int argc, char** argv) {
   app.add_flag("--check", o.check, "check booked == capacity - available through the API");
   app.add_option("--token", o.token, "send Authorization: Bearer TOKEN with the holds");
   app.add_option("--setup-token", o.setup_token, "the token for --setup (an admin one)");
+  app.add_option("--get", o.get, "GET this path (e.g. a booking list) instead of holding");
   CLI11_PARSE(app, argc, argv);
   const int tiers = o.scenario == "original" ? 2 : 1;
   if (o.scenario == "original") {
@@ -114,7 +125,8 @@ int main(int argc, char** argv) {
         const std::string body = R"({"key":")" + o.event + R"(","groupKeys":[{"key":")" + tier +
                                  R"(","qty":1}],"userId":"vu)" + std::to_string(w) + R"("})";
         auto t0 = Clock::now();
-        auto r = c.Post("/v1/api/books", body, "application/json");
+        auto r = o.get.empty() ? c.Post("/v1/api/books", body, "application/json")
+                               : c.Get(o.get.c_str());
         me.latencies_ms.push_back(
             std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
         if (!r) {
@@ -124,7 +136,7 @@ int main(int argc, char** argv) {
         std::string key = std::to_string(r->status);
         if (r->status >= 300) key += " " + error_code(r->body);
         ++me.outcomes[key];
-        if (r->status == 201) ++me.booked[tier];
+        if (r->status == 201 && o.get.empty()) ++me.booked[tier];
       }
     });
   }
@@ -143,7 +155,8 @@ int main(int argc, char** argv) {
   }
   std::sort(all.begin(), all.end());
   auto pct = [&](double q) {
-    return all.empty() ? 0.0 : all[std::min(all.size() - 1, static_cast<std::size_t>(q * all.size()))];
+    return all.empty() ? 0.0
+                       : all[std::min(all.size() - 1, static_cast<std::size_t>(q * all.size()))];
   };
   long server_errors = 0;
   long lock_timeouts = 0;

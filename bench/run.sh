@@ -15,7 +15,8 @@ original_secs=$([ $quick = 1 ] && echo 20 || echo 60)
 
 cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DBOOKING_BUILD_TESTS=OFF \
   -DBOOKING_BUILD_BENCH=ON -DBOOKING_BUILD_EXAMPLES=OFF >/dev/null
-cmake --build build/bench -j2 --target engine_bench bare_server loadgen bookingd booking_cli >/dev/null
+cmake --build build/bench -j2 --target engine_bench bare_server loadgen seed_bookings bookingd \
+  booking_cli >/dev/null
 bin="$root/build/bench"
 # The servers' work directory, start_server and the cleanup that stops them all on exit.
 source "$root/bench/servers.sh"
@@ -100,6 +101,79 @@ open_, token = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 print(f"sales token/open mode requests/s: {token['rps']:.0f} / {open_['rps']:.0f} = "
       f"{token['rps'] / open_['rps']:.2f}x (target >= 0.95x); p99 {token['p99_ms']:.1f} ms; "
       f"5xx {token['server_errors']}, invariant {token['invariant_ok']}")
+PY
+
+echo
+echo "== running a sale: an event of 1,000,000 bookings (SQLite NORMAL)"
+seed=$("$bin/bench/seed_bookings" --db "$work/sale.db" --event Sale1M --bookings 1000000 --threads 8)
+echo "seeded through BookingService: $seed"
+port=$(start_server bookingd-sale "$bin/httpd/bookingd" --db "$work/sale.db" \
+  --listen 127.0.0.1:0 --threads 64 --log-level warn)
+sale_pid=$(tail -1 "$work/pids")
+rss() { awk '/^VmRSS/ {print $2}' "/proc/$sale_pid/status"; }
+rss_before=$(rss)
+echo "$rss_before" > "$work/rss-peak"
+(while kill -0 "$sale_pid" 2>/dev/null; do  # the daemon's peak RSS during the export
+  r=$(rss); [ "$r" -gt "$(cat "$work/rss-peak")" ] && echo "$r" > "$work/rss-peak"; sleep 0.02
+done) &
+sampler=$!
+export_stats=$(curl -s -o "$work/sale.csv" -w '%{time_total} %{size_download}' \
+  "http://127.0.0.1:$port/v1/api/events/Sale1M/bookings.csv")
+kill "$sampler" 2>/dev/null || true
+rows=$(($(wc -l < "$work/sale.csv") - 1))
+python3 - "$export_stats" "$rows" "$rss_before" "$(cat "$work/rss-peak")" <<'PY'
+import sys
+secs, size = (float(x) for x in sys.argv[1].split())
+rows, before, peak = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+print(f"CSV export: {rows:,} rows, {size / 1e6:.0f} MB in {secs:.2f} s = {rows / secs:,.0f} rows/s "
+      f"(target >= 200,000); bookingd RSS {before / 1024:.0f} MB -> peak {peak / 1024:.0f} MB, "
+      f"+{(peak - before) / 1024:.1f} MB (target < 50 MB)")
+PY
+for query in "event=Sale1M" "event=Sale1M&status=HELD" "event=Sale1M&userId=user42"; do
+  page=$(run_load list "$port" --get "/v1/api/books?$query&limit=100" --connections 2 --requests 2000)
+  python3 - "$query" "$page" <<'PY'
+import json, sys
+r = json.loads(sys.argv[2])
+print(f"a page of 100 bookings ({sys.argv[1]}): p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms "
+      f"(target p99 < 5 ms), {r['outcomes']}")
+PY
+done
+
+echo
+echo "== a capacity change every 100 ms on the hot tier under 100 connections, ${http_secs} s"
+port=$(start_server bookingd-patch "$bin/httpd/bookingd" --db "$work/patch.db" \
+  --listen 127.0.0.1:0 --threads 256 --log-level warn)
+"$bin/bench/loadgen" --port "$port" --event Patch --setup 100000000 --connections 1 --requests 1 \
+  > "$work/patch-setup.json"
+"$bin/bench/loadgen" --port "$port" --event Patch --connections 100 --duration "$http_secs" \
+  > "$work/patch-load.json" &
+loader=$!
+patches=()
+i=0
+while kill -0 "$loader" 2>/dev/null; do  # up and down by 1,000 tickets, alternately
+  capacity=$((100000000 + (i % 2) * 1000))
+  patches+=("$(curl -s -o /dev/null -w '%{http_code}' -X PATCH \
+    -H 'Content-Type: application/merge-patch+json' \
+    -d "{\"eventGroups\": [{\"key\": \"t0-Patch\", \"capacity\": $capacity}]}" \
+    "http://127.0.0.1:$port/v1/api/events/Patch")")
+  i=$((i + 1))
+  sleep 0.1
+done
+wait "$loader" || true
+curl -s "http://127.0.0.1:$port/v1/api/events/Patch" > "$work/patch-event.json"
+python3 - "$work/patch-load.json" "$work/patch-setup.json" "$work/patch-event.json" "${patches[*]}" <<'PY'
+import json, sys
+load, setup = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+event = json.load(open(sys.argv[3]))["data"]
+tier = event["eventGroups"][0]
+booked = load["outcomes"].get("201", 0) + setup["outcomes"].get("201", 0)
+ok = booked == tier["capacity"] - tier["qty"] and \
+     tier["capacity"] == tier["qty"] + tier["held"] + tier["sold"]
+failed = {k: v for k, v in load["outcomes"].items() if k != "201"}
+codes = sys.argv[4].split()
+print(f"{len(codes)} capacity changes ({codes.count('200')} answered 200), version {event['version']}; "
+      f"holds: {load['rps']:.0f} requests/s, p99 {load['p99_ms']:.1f} ms, failed {failed or 'none'}, "
+      f"invariant {ok} ({booked} booked)")
 PY
 
 echo

@@ -1,6 +1,5 @@
 #include <booking/money.hpp>
 #include <booking/time.hpp>
-
 #include <catch2/catch.hpp>
 
 using namespace booking;
@@ -17,8 +16,7 @@ TEST_CASE("major units parse exactly into minor units", "[money]") {
   CHECK(parse_major_units("0", 2).value() == 0);
 }
 
-TEST_CASE("amounts with too many decimals, negatives, overflow or junk are rejected",
-          "[money]") {
+TEST_CASE("amounts with too many decimals, negatives, overflow or junk are rejected", "[money]") {
   for (const char* bad : {"12.345", "-1", "1.5", "abc", "", "1.", ".5", "1e", "1e400",
                           "92233720368547758.08", "99999999999999999999", "1 "}) {
     INFO(bad);
@@ -108,4 +106,23 @@ TEST_CASE("an instant keeps the offset it was written in, and prints in it", "[t
   CHECK(parse_zoned_instant("2027-02-23T13:00:00-0330").value().offset_minutes == -210);
   CHECK(format_utc_offset(-210) == "-03:30");
   CHECK_FALSE(parse_zoned_instant("2027-02-23T13:00:00+19:00"));
+}
+
+TEST_CASE("instants print exactly at the edges of days, years and the epoch", "[time]") {
+  CHECK(format_instant(Instant(0ms)) == "1970-01-01T00:00:00.000+00:00");
+  CHECK(format_instant(Instant(-1ms)) == "1969-12-31T23:59:59.999+00:00");
+  CHECK(format_instant(parse_instant("2000-02-29T23:59:59.999Z").value()) ==
+        "2000-02-29T23:59:59.999+00:00");
+  CHECK(format_instant(parse_instant("9999-12-31T23:59:59.999Z").value()) ==
+        "9999-12-31T23:59:59.999+00:00");
+  CHECK(format_instant(parse_instant("2026-12-31T23:30:00Z").value(), 60) ==
+        "2027-01-01T00:30:00.000+01:00");
+  // Every instant round-trips through its text, whatever its offset.
+  for (std::int64_t ms = 0; ms < 86'400'000LL * 365 * 300; ms += 86'400'000LL * 17 + 3'599'999) {
+    const Instant t{std::chrono::milliseconds(ms)};
+    for (std::int32_t offset : {0, 330, -600}) {
+      INFO(ms << " " << offset);
+      REQUIRE(parse_instant(format_instant(t, offset)).value() == t);
+    }
+  }
 }

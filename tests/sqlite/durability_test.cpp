@@ -38,7 +38,7 @@ TEST_CASE("an SQLite database keeps everything across close and reopen", "[sqlit
     CHECK(repo->find_idempotency_key("idem-1").value()->booking_id == held_id);
   }
   SQLite::Database db(path);
-  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 5);
+  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 6);
   CHECK(db.execAndGet("PRAGMA journal_mode").getString() == "wal");
 }
 
@@ -153,7 +153,7 @@ TEST_CASE("a database from schema version 1 is migrated with every booking's lin
   CHECK(after.tiers[1].stock == TierStock{200, 200, 0, 0});
   CHECK(after.tiers[2].stock == TierStock{50, 49, 0, 1});
   SQLite::Database db(path);
-  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 5);
+  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 6);
   CHECK_FALSE(db.tableExists("booking_lines"));
 }
 
