@@ -150,8 +150,8 @@ port=$(start_server bookingd-patch "$bin/httpd/bookingd" --db "$work/patch.db" \
 loader=$!
 patches=()
 i=0
-while kill -0 "$loader" 2>/dev/null; do  # up and down by 1,000 tickets, alternately
-  capacity=$((100000000 + (i % 2) * 1000))
+while kill -0 "$loader" 2>/dev/null; do  # down and up by 1,000 tickets, alternately
+  capacity=$((100000000 - (1 - i % 2) * 1000))
   patches+=("$(curl -s -o /dev/null -w '%{http_code}' -X PATCH \
     -H 'Content-Type: application/merge-patch+json' \
     -d "{\"eventGroups\": [{\"key\": \"t0-Patch\", \"capacity\": $capacity}]}" \
@@ -171,7 +171,8 @@ ok = booked == tier["capacity"] - tier["qty"] and \
      tier["capacity"] == tier["qty"] + tier["held"] + tier["sold"]
 failed = {k: v for k, v in load["outcomes"].items() if k != "201"}
 codes = sys.argv[4].split()
-print(f"{len(codes)} capacity changes ({codes.count('200')} answered 200), version {event['version']}; "
+print(f"{len(codes)} capacity changes, answers {dict((c, codes.count(c)) for c in set(codes))}, "
+      f"event version {event['version']}; "
       f"holds: {load['rps']:.0f} requests/s, p99 {load['p99_ms']:.1f} ms, failed {failed or 'none'}, "
       f"invariant {ok} ({booked} booked)")
 PY
