@@ -121,7 +121,7 @@ const char* const kDocument = R"json({
     "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "An API token made with `booking token create NAME --role admin|sales`. Without one, a caller is anonymous (or, on a loopback listen while no token exists, admin)."}},
     "schemas": {
       "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
-        "code": {"type": "string", "enum": ["invalid_json", "not_found", "validation_failed", "duplicate_key", "insufficient_stock", "sale_not_open", "wave_limit_reached", "per_user_limit", "invalid_state", "hold_expired", "idempotency_conflict", "payload_too_large", "unsupported_media_type", "method_not_allowed", "bad_request", "uri_too_long", "lock_timeout", "internal", "unauthorized", "forbidden", "rate_limited", "sale_closed", "precondition_failed"]},
+        "code": {"type": "string", "enum": ["invalid_json", "not_found", "validation_failed", "duplicate_key", "insufficient_stock", "sale_not_open", "wave_limit_reached", "per_user_limit", "invalid_state", "hold_expired", "idempotency_conflict", "payload_too_large", "unsupported_media_type", "method_not_allowed", "bad_request", "uri_too_long", "lock_timeout", "internal", "unauthorized", "forbidden", "rate_limited", "sale_closed", "precondition_failed", "feed_expired"]},
         "message": {"type": "string"},
         "requestId": {"type": "string", "description": "on 5xx only: quote it to the operator, whose log has the cause under it"},
         "details": {"type": "object", "nullable": true, "description": "validation_failed: one entry per bad field; insufficient_stock: {available: {tierKey: n}}"}}}}},

@@ -38,7 +38,7 @@ TEST_CASE("an SQLite database keeps everything across close and reopen", "[sqlit
     CHECK(repo->find_idempotency_key("idem-1").value()->booking_id == held_id);
   }
   SQLite::Database db(path);
-  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 6);
+  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 7);
   CHECK(db.execAndGet("PRAGMA journal_mode").getString() == "wal");
 }
 
@@ -153,7 +153,7 @@ TEST_CASE("a database from schema version 1 is migrated with every booking's lin
   CHECK(after.tiers[1].stock == TierStock{200, 200, 0, 0});
   CHECK(after.tiers[2].stock == TierStock{50, 49, 0, 1});
   SQLite::Database db(path);
-  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 6);
+  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 7);
   CHECK_FALSE(db.tableExists("booking_lines"));
 }
 
@@ -168,8 +168,8 @@ TEST_CASE("a database a newer libbooking migrated is used when it only added, el
   SQLite::Database db(path, SQLite::OPEN_READWRITE);
   CHECK(db.execAndGet("SELECT value FROM booking_meta WHERE name = 'readable_by'").getInt() == 2);
 
-  // A newer version's migrations 6 and 7 only added (a column nobody here reads).
-  db.exec("ALTER TABLE tiers ADD COLUMN colour TEXT; PRAGMA user_version = 7");
+  // A newer version's migrations 8 and 9 only added (a column nobody here reads).
+  db.exec("ALTER TABLE tiers ADD COLUMN colour TEXT; PRAGMA user_version = 9");
   {
     auto repo = make_sqlite_repository(path);
     REQUIRE(repo);
@@ -182,12 +182,12 @@ TEST_CASE("a database a newer libbooking migrated is used when it only added, el
     plan.max_per_user = {std::nullopt};
     CHECK(repo.value()->insert_hold(plan));
   }
-  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 7);  // not migrated back
+  CHECK(db.execAndGet("PRAGMA user_version").getInt() == 9);  // not migrated back
 
   // One of them changed what exists: only a libbooking that knows it may use the file.
-  db.exec("UPDATE booking_meta SET value = 7 WHERE name = 'readable_by'");
+  db.exec("UPDATE booking_meta SET value = 9 WHERE name = 'readable_by'");
   auto r = make_sqlite_repository(path);
   REQUIRE_FALSE(r);
   CHECK(r.error().code == errc::internal);
-  CHECK_THAT(r.error().message, Catch::Contains("schema version 7 is newer"));
+  CHECK_THAT(r.error().message, Catch::Contains("schema version 9 is newer"));
 }

@@ -5,12 +5,16 @@
 #include <booking/error.hpp>
 #include <booking/event.hpp>
 #include <booking/event_repository.hpp>
+#include <booking/feed.hpp>
 #include <booking/lock_provider.hpp>
 #include <booking/time.hpp>
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <shared_mutex>
 #include <string>
@@ -36,6 +40,8 @@ struct ServiceOptions {
   // An idempotency key answers repeats of its request for this long; then it is forgotten
   // (expire_due purges expired keys).
   std::chrono::milliseconds idempotency_ttl{std::chrono::hours(24)};
+  // The change feed keeps changes this long (expire_due prunes older ones).
+  std::chrono::milliseconds feed_retention{std::chrono::hours(24 * 30)};
 };
 
 struct HoldLineRequest {
@@ -157,9 +163,20 @@ class BookingService {
   // an unknown event. Returns how many bookings `sink` took.
   result<std::size_t> export_bookings(std::string_view key, const BookingSink& sink);
 
-  // Expires every HELD booking past its deadline, returning stock exactly once, and forgets
-  // idempotency keys older than idempotency_ttl. Safe to call from several threads or
-  // processes at once. Returns how many holds this call expired.
+  // The change feed (booking/feed.hpp): up to `limit` (1-1000) changes numbered after
+  // `after`, oldest first. feed_expired (details.floor) when changes after `after` were pruned.
+  result<std::vector<Change>> changes(std::int64_t after, std::int64_t limit = 100);
+  // changes(), waiting up to `wait` for at least one: answers as soon as one exists, or empty
+  // at the deadline or when `*stop` becomes true. Changes made through this service wake the
+  // waiters at once; those of other processes are seen within 25 ms.
+  result<std::vector<Change>> wait_changes(std::int64_t after, std::int64_t limit,
+                                           std::chrono::milliseconds wait,
+                                           const std::atomic<bool>* stop = nullptr);
+
+  // Expires every HELD booking past its deadline, returning stock exactly once, forgets
+  // idempotency keys older than idempotency_ttl and prunes changes older than feed_retention.
+  // Safe to call from several threads or processes at once. Returns how many holds this call
+  // expired.
   result<std::size_t> expire_due();
   // The number of HELD bookings (for metrics).
   result<std::int64_t> count_active_holds() { return repo_.count_active_holds(); }
@@ -178,6 +195,14 @@ class BookingService {
   result<Event> set_status(std::string_view key, EventStatus status,
                            std::optional<std::int64_t> if_version);
 
+  // Passes `r` through, waking the change feed's waiters when it is a success.
+  template <class R>
+  R feed_changed(R&& r) {
+    if (r) wake_feed_waiters();
+    return std::forward<R>(r);
+  }
+  void wake_feed_waiters();
+
   EventRepository& repo_;
   LockProvider& locks_;
   const Clock& clock_;
@@ -185,6 +210,9 @@ class BookingService {
   ServiceObserver observer_;
   std::shared_mutex definitions_mu_;  // guards definitions_
   std::unordered_map<std::string, std::shared_ptr<const Event>> definitions_;
+  std::mutex feed_mu_;  // guards feed_generation_
+  std::condition_variable feed_cv_;
+  std::uint64_t feed_generation_ = 0;  // +1 per change made through this service
 };
 
 // The lock key of a tier ("tier:gold-Con10124").

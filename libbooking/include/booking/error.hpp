@@ -39,6 +39,7 @@ enum class errc {
   rate_limited,  // too many requests or held tickets from one client; try again later
   sale_closed,   // the event is closed or cancelled: no new holds
   precondition_failed,  // If-Match no longer matches the event's version
+  feed_expired,         // a change feed position older than what is retained
 };
 
 // A failure: a code, a human message and optional structured details (for validation_failed,

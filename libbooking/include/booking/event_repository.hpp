@@ -10,6 +10,7 @@
 #include <booking/booking.hpp>
 #include <booking/error.hpp>
 #include <booking/event.hpp>
+#include <booking/feed.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -42,7 +43,8 @@ struct HoldPlan {
   std::optional<std::int64_t> max_held_by_client;
   // An idempotency key first used at or before this instant has expired: it is forgotten and
   // the hold treated as new.
-  Instant idempotency_cutoff{};
+  Instant idempotency_cutoff{};  // Who makes the hold, recorded with its change (the planning thread's current_actor()).
+  std::string actor;
 };
 
 // What one batch of an event's cancellation did.
@@ -58,6 +60,7 @@ struct EventUpdate {
   Event after;   // the new definition: fields, tiers (capacity), waves
   // Per tier key: its field in the request, to name in details ("eventGroups[2]").
   std::map<std::string, std::string> tier_fields;
+  Instant at{};  // when it is made (the change feed's record)
 };
 
 // Who may cancel what: anyone holding a booking's id may cancel it while it is HELD (the id is
@@ -131,13 +134,14 @@ class EventRepository {
  public:
   virtual ~EventRepository() = default;
 
-  // Stores a validated event with stock == capacity and returns it with its id.
+  // Stores a validated event with stock == capacity and returns it with its id; the change
+  // feed's event.created is made at `now` (the system clock's when not given).
   // duplicate_key when the event key or any tier key is taken.
-  virtual result<Event> create_event(const Event& event) = 0;
+  virtual result<Event> create_event(const Event& event, Instant now = {}) = 0;
 
   // Stores many validated events in one transaction: all or none. duplicate_key names the
   // first event whose key (or a tier key) is taken. Returns how many were stored.
-  virtual result<std::size_t> create_events(std::span<const Event> events) = 0;
+  virtual result<std::size_t> create_events(std::span<const Event> events, Instant now = {}) = 0;
 
   // One event with current stock per tier and booked counts per wave. not_found.
   virtual result<Event> get_event(std::string_view key) = 0;
@@ -183,7 +187,8 @@ class EventRepository {
   // which is final (invalid_state out of it). Each change is +1 version. With `if_version`, a
   // stored version that differs gives precondition_failed. Returns the event as stored.
   virtual result<Event> set_event_status(std::string_view key, EventStatus status,
-                                         std::optional<std::int64_t> if_version) = 0;
+                                         std::optional<std::int64_t> if_version,
+                                         Instant now) = 0;
   // Stores update.after as event update.before.key's definition, +1 version, in one
   // transaction: precondition_failed when the stored version is not update.before.version,
   // invalid_state for a cancelled event, validation_failed (details per field) when a tier's
@@ -208,6 +213,15 @@ class EventRepository {
   // memory repository copies the event's bookings first). Stops early when `sink` answers
   // false. Returns how many bookings `sink` received; an unknown event has none.
   virtual result<std::size_t> export_bookings(std::string_view key, const BookingSink& sink) = 0;
+
+  // The change feed (booking/feed.hpp): up to `limit` changes numbered after `after`, in order
+  // (none before a change that is not committed yet); the pruned floor and the newest change;
+  // and pruning: up to `max` of the oldest changes made before `cutoff` are forgotten (the
+  // floor rises to the highest pruned seq). Creating events records event.created, and
+  // expire_due booking.expired, like the rules record the rest.
+  virtual result<std::vector<Change>> read_changes(std::int64_t after, std::size_t limit) = 0;
+  virtual result<FeedBounds> feed_bounds() = 0;
+  virtual result<std::size_t> prune_changes(Instant cutoff, std::size_t max) = 0;
 
   // Forgets up to `max` idempotency keys first used at or before `cutoff` (they expired);
   // returns how many.

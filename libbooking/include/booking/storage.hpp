@@ -18,6 +18,7 @@
 #pragma once
 
 #include <booking/event_repository.hpp>
+#include <booking/feed.hpp>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -60,6 +61,15 @@ struct StoredBooking {
   Booking booking;
   std::int64_t event_id = 0;
   std::optional<std::int64_t> wave_id;
+};
+
+// A change for the feed (booking/feed.hpp), appended by a rule with the change it records.
+struct ChangeRecord {
+  ChangeType type = ChangeType::booking_held;
+  Instant at{};
+  std::string_view event_key;
+  const Booking* booking = nullptr;  // booking.*: the booking after the change
+  std::string_view actor;
 };
 
 // The primitives a storage offers inside one of its write transactions. Reads see the
@@ -128,6 +138,10 @@ class StorageTransaction {
   virtual std::optional<StoredBooking> load_booking(std::string_view id) = 0;
   // Stores `booking`'s status and payment details (nothing else of a booking ever changes).
   virtual void update_booking(const Booking& booking) = 0;
+  // Appends `record` to the change feed, numbered after every change committed before this
+  // transaction commits. An event.* record carries the event's definition as this transaction
+  // leaves it; a booking.* record may be stored by reference (booking_change_data rebuilds it).
+  virtual void append_change(const ChangeRecord& record) = 0;
 };
 
 // The rules. Each runs inside one write transaction of `tx`'s storage; see the contract above.
@@ -155,7 +169,8 @@ result<Booking> apply_cancel(StorageTransaction& tx, std::string_view id, Instan
 
 // Moves event `key` to `status` (see EventRepository::set_event_status).
 result<EventState> apply_event_status(StorageTransaction& tx, std::string_view key,
-                                      EventStatus status, std::optional<std::int64_t> if_version);
+                                      EventStatus status, std::optional<std::int64_t> if_version,
+                                      Instant now);
 
 // Stores an event's new definition (see EventRepository::update_event).
 result<EventState> apply_event_update(StorageTransaction& tx, const EventUpdate& update);
@@ -176,7 +191,7 @@ class RuleBasedRepository : public EventRepository {
   result<Booking> cancel(std::string_view id, Instant now,
                          CancelScope scope = CancelScope::any) final;
   result<Event> set_event_status(std::string_view key, EventStatus status,
-                                 std::optional<std::int64_t> if_version) final;
+                                 std::optional<std::int64_t> if_version, Instant now) final;
   result<CancelledBatch> cancel_event_bookings(std::string_view key, std::size_t max,
                                                Instant now) final;
   result<Event> update_event(const EventUpdate& update) final;

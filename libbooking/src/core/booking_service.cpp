@@ -89,14 +89,14 @@ BookingService::BookingService(EventRepository& repository, LockProvider& locks,
 
 result<Event> BookingService::create_event(const Event& event) {
   BOOKING_TRY(validate_new_event(event));
-  return repo_.create_event(event);
+  return feed_changed(repo_.create_event(event, clock_.now()));
 }
 
 result<std::size_t> BookingService::create_events(std::span<const Event> events) {
   for (const Event& e : events) {
     BOOKING_TRY(validate_new_event(e));
   }
-  return repo_.create_events(events);
+  return feed_changed(repo_.create_events(events, clock_.now()));
 }
 
 result<Event> BookingService::get_event(std::string_view key) {
@@ -237,6 +237,7 @@ result<Booking> BookingService::hold(const HoldRequest& req) {
         if (const ReleaseWave* wave = open_wave(event, now)) plan.wave_start = wave->start;
         plan.event_id = event.id;
         plan.event_version = event.version;
+        plan.actor = current_actor();
 
         // Per-user limits, the wave and stock are judged by storage, atomically and in that order.
         // The tier locks order the holds of a tier: a hold is submitted under them, which fixes its
@@ -248,7 +249,7 @@ result<Booking> BookingService::hold(const HoldRequest& req) {
         BOOKING_TRY(auto lease, lock_tiers(keys));
         auto pending = repo_.submit_hold(std::move(plan));
         (void)lease.release();
-        auto stored = pending->wait();
+        auto stored = feed_changed(pending->wait());
         if (!stored && stored.error().code == errc::duplicate_key && req.idempotency_key) {
           // Another request with this key won the race: answer as its replay.
           BOOKING_TRY(auto rec, repo_.find_idempotency_key(*stored_key));
@@ -343,7 +344,7 @@ void BookingService::forget_definition(const std::string& key) {
 result<Event> BookingService::set_status(std::string_view key, EventStatus status,
                                          std::optional<std::int64_t> if_version) {
   if (!is_valid_key(key)) return detail::not_found_error("event", key);
-  auto r = repo_.set_event_status(key, status, if_version);
+  auto r = feed_changed(repo_.set_event_status(key, status, if_version, clock_.now()));
   forget_definition(std::string(key));
   return r;
 }
@@ -370,7 +371,8 @@ result<Event> BookingService::update_event(std::string_view key, const EventPatc
       update.tier_fields[patch.tiers[i].key] = "eventGroups[" + std::to_string(i) + "]";
     }
     update.before = std::move(current);
-    auto stored = repo_.update_event(update);
+    update.at = clock_.now();
+    auto stored = feed_changed(repo_.update_event(update));
     forget_definition(std::string(key));
     // Changed by someone else between the read and the write: patch the newer event.
     if (!stored && stored.error().code == errc::precondition_failed && !if_version && attempt < 5) {
@@ -398,7 +400,8 @@ result<EventCancellation> BookingService::cancel_event(std::string_view key,
   // wait long behind a big event. Running it again (after a crash) finishes the job.
   EventCancellation out;
   while (true) {
-    BOOKING_TRY(auto batch, repo_.cancel_event_bookings(key, options_.expire_batch, clock_.now()));
+    BOOKING_TRY(auto batch, feed_changed(repo_.cancel_event_bookings(key, options_.expire_batch,
+                                                                     clock_.now())));
     out.bookings_cancelled += batch.cancelled;
     if (batch.cancelled + batch.expired == 0) break;
   }
@@ -446,12 +449,12 @@ result<Booking> BookingService::confirm(std::string_view id, const Payment& paym
   if (!problems.empty()) {
     return make_error(errc::validation_failed, "invalid payment", std::move(problems));
   }
-  return repo_.confirm(id, payment.method, payment.reference, clock_.now());
+  return feed_changed(repo_.confirm(id, payment.method, payment.reference, clock_.now()));
 }
 
 result<Booking> BookingService::cancel(std::string_view id, CancelScope scope) {
   if (!is_booking_id(id)) return booking_not_found(id);
-  return repo_.cancel(id, clock_.now(), scope);
+  return feed_changed(repo_.cancel(id, clock_.now(), scope));
 }
 
 result<std::size_t> BookingService::expire_due() {
@@ -460,13 +463,64 @@ result<std::size_t> BookingService::expire_due() {
   while (true) {
     BOOKING_TRY(auto n, repo_.expire_due(now, options_.expire_batch));
     total += n;
+    if (n > 0) wake_feed_waiters();
     if (n < options_.expire_batch) break;
   }
   const Instant cutoff = now - options_.idempotency_ttl;
   while (true) {
     BOOKING_TRY(auto n, repo_.purge_idempotency_keys(cutoff, options_.expire_batch));
+    if (n < options_.expire_batch) break;
+  }
+  while (true) {
+    BOOKING_TRY(auto n, repo_.prune_changes(now - options_.feed_retention, options_.expire_batch));
     if (n < options_.expire_batch) return total;
   }
+}
+
+result<std::vector<Change>> BookingService::changes(std::int64_t after, std::int64_t limit) {
+  if (after < 0 || limit < 1 || limit > 1000) {
+    json::object problems;
+    if (after < 0) problems["after"] = "must be >= 0";
+    if (limit < 1 || limit > 1000) problems["limit"] = "must be between 1 and 1000";
+    return make_error(errc::validation_failed, "invalid change feed request", problems);
+  }
+  BOOKING_TRY(auto bounds, repo_.feed_bounds());
+  if (after < bounds.floor) {
+    return make_error(errc::feed_expired,
+                      "changes up to " + std::to_string(bounds.floor) +
+                          " were pruned; resume after it, or read the current state again",
+                      {{"floor", bounds.floor}});
+  }
+  return repo_.read_changes(after, static_cast<std::size_t>(limit));
+}
+
+result<std::vector<Change>> BookingService::wait_changes(std::int64_t after, std::int64_t limit,
+                                                         std::chrono::milliseconds wait,
+                                                         const std::atomic<bool>* stop) {
+  // This process's writes wake the waiters at once; another process's (the CLI, another
+  // instance) are found by reading again every 25 ms.
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  while (true) {
+    std::uint64_t seen = 0;
+    {
+      std::lock_guard lock(feed_mu_);
+      seen = feed_generation_;
+    }
+    BOOKING_TRY(auto page, changes(after, limit));
+    const auto now = std::chrono::steady_clock::now();
+    if (!page.empty() || now >= deadline || (stop && stop->load())) return page;
+    std::unique_lock lock(feed_mu_);
+    feed_cv_.wait_until(lock, std::min(deadline, now + std::chrono::milliseconds(25)),
+                        [&] { return feed_generation_ != seen || (stop && stop->load()); });
+  }
+}
+
+void BookingService::wake_feed_waiters() {
+  {
+    std::lock_guard lock(feed_mu_);
+    ++feed_generation_;
+  }
+  feed_cv_.notify_all();
 }
 
 Event demo_event(Instant now) {

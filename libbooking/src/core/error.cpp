@@ -34,6 +34,7 @@ constexpr CodeInfo info(errc code) noexcept {
     case errc::rate_limited: return {"rate_limited", 429, 5};
     case errc::sale_closed: return {"sale_closed", 409, 4};
     case errc::precondition_failed: return {"precondition_failed", 412, 4};
+    case errc::feed_expired: return {"feed_expired", 410, 4};
   }
   return {"internal", 500, 1};
 }

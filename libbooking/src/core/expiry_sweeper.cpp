@@ -1,4 +1,5 @@
 #include <booking/expiry_sweeper.hpp>
+#include <booking/feed.hpp>
 #include <condition_variable>
 #include <mutex>
 
@@ -18,6 +19,7 @@ void ExpirySweeper::stop() {
 }
 
 void ExpirySweeper::run(const std::stop_token& stop) {
+  ActorScope actor("sweeper");  // the feed records the expiries as the sweeper's
   std::mutex mu;
   std::condition_variable_any wake;  // only the stop token wakes it early
   while (!stop.stop_requested()) {

@@ -11,8 +11,9 @@ namespace booking {
 
 namespace {
 
-// Moves `sb`'s tickets from the bucket of its status to that of `to` and stores the new status.
-void move(StorageTransaction& tx, StoredBooking& sb, BookingStatus to) {
+// Moves `sb`'s tickets from the bucket of its status to that of `to`, stores the new status
+// and records the change, made at `at`.
+void move(StorageTransaction& tx, StoredBooking& sb, BookingStatus to, Instant at) {
   Booking& b = sb.booking;
   const bool releases = to == BookingStatus::cancelled || to == BookingStatus::expired;
   // Tiers in key order: storage shared by several writers locks rows in that one order.
@@ -30,6 +31,12 @@ void move(StorageTransaction& tx, StoredBooking& sb, BookingStatus to) {
   if (releases && sb.wave_id) tx.add_wave_booked(*sb.wave_id, -b.ticket_count());
   b.status = to;
   tx.update_booking(b);
+  tx.append_change({booking_change(to), at, b.event_key, &b, current_actor()});
+}
+
+// Records a change of event `key` (its definition as the transaction leaves it).
+void record_event(StorageTransaction& tx, ChangeType type, std::string_view key, Instant at) {
+  tx.append_change({type, at, key, nullptr, current_actor()});
 }
 
 // Loads booking `id` for a confirm or cancel; a HELD booking past its deadline is expired here
@@ -39,7 +46,7 @@ result<StoredBooking> load_live(StorageTransaction& tx, std::string_view id, Ins
   if (!sb) return detail::not_found_error("booking", id);
   const Booking& b = sb->booking;
   if (b.status == BookingStatus::held && b.expires_at <= now) {
-    move(tx, *sb, BookingStatus::expired);
+    move(tx, *sb, BookingStatus::expired, now);
     return detail::hold_expired_error(b.expires_at);
   }
   if (b.status == BookingStatus::expired) return detail::hold_expired_error(b.expires_at);
@@ -125,6 +132,7 @@ result<Booking> apply_hold(StorageTransaction& tx, const HoldPlan& plan) {
   held.status = BookingStatus::held;
   tx.insert_booking(held, event_id, wave ? std::optional(wave->id) : std::nullopt,
                     plan.request_fingerprint);
+  tx.append_change({ChangeType::booking_held, held.created_at, held.event_key, &held, plan.actor});
   return held;
 }
 
@@ -138,7 +146,7 @@ result<Booking> apply_confirm(StorageTransaction& tx, std::string_view id, std::
   BOOKING_TRY(detail::require_live_hold(b, "confirm"));
   b.payment_method = std::string(method);
   b.payment_reference = std::string(reference);
-  move(tx, sb, BookingStatus::confirmed);
+  move(tx, sb, BookingStatus::confirmed, now);
   return std::move(b);
 }
 
@@ -153,12 +161,13 @@ result<Booking> apply_cancel(StorageTransaction& tx, std::string_view id, Instan
   if (sb.booking.status != BookingStatus::confirmed) {
     BOOKING_TRY(detail::require_live_hold(sb.booking, "cancel"));
   }
-  move(tx, sb, BookingStatus::cancelled);
+  move(tx, sb, BookingStatus::cancelled, now);
   return std::move(sb.booking);
 }
 
 result<EventState> apply_event_status(StorageTransaction& tx, std::string_view key,
-                                      EventStatus status, std::optional<std::int64_t> if_version) {
+                                      EventStatus status, std::optional<std::int64_t> if_version,
+                                      Instant now) {
   auto state = tx.lock_event(key);
   if (!state) return detail::not_found_error("event", key);
   if (if_version && *if_version != state->version) {
@@ -175,6 +184,11 @@ result<EventState> apply_event_status(StorageTransaction& tx, std::string_view k
   state->status = status;
   ++state->version;
   tx.set_event_state(*state);
+  record_event(tx,
+               status == EventStatus::closed      ? ChangeType::event_closed
+               : status == EventStatus::cancelled ? ChangeType::event_cancelled
+                                                  : ChangeType::event_reopened,
+               key, now);
   return *state;
 }
 
@@ -274,6 +288,7 @@ result<EventState> apply_event_update(StorageTransaction& tx, const EventUpdate&
   if (waves_change) tx.replace_waves(state->id, u.after.waves);
   ++state->version;
   tx.set_event_state(*state);
+  record_event(tx, ChangeType::event_updated, key, u.at);
   return *state;
 }
 
@@ -290,16 +305,18 @@ result<CancelledBatch> apply_cancel_event_bookings(StorageTransaction& tx, std::
     auto sb = tx.load_booking(id);
     if (!sb) continue;
     const bool due = sb->booking.status == BookingStatus::held && sb->booking.expires_at <= now;
-    move(tx, *sb, due ? BookingStatus::expired : BookingStatus::cancelled);
+    move(tx, *sb, due ? BookingStatus::expired : BookingStatus::cancelled, now);
     ++(due ? done.expired : done.cancelled);
   }
   return done;
 }
 
 result<Event> RuleBasedRepository::set_event_status(std::string_view key, EventStatus status,
-                                                    std::optional<std::int64_t> if_version) {
-  BOOKING_TRY(write_as<EventState>(
-      [&](StorageTransaction& tx) { return apply_event_status(tx, key, status, if_version); }));
+                                                    std::optional<std::int64_t> if_version,
+                                                    Instant now) {
+  BOOKING_TRY(write_as<EventState>([&](StorageTransaction& tx) {
+    return apply_event_status(tx, key, status, if_version, now);
+  }));
   return get_event(key);
 }
 

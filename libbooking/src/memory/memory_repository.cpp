@@ -2,7 +2,9 @@
 // under the mutex, which is what makes every state change atomic here. The booking rules are
 // core's (booking/storage.hpp); this file only offers their primitives over the containers.
 #include <algorithm>
+#include <booking/json_codec.hpp>
 #include <booking/storage.hpp>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <set>
@@ -17,13 +19,13 @@ namespace {
 
 class MemoryRepository final : public RuleBasedRepository, private StorageTransaction {
  public:
-  result<Event> create_event(const Event& event) override {
+  result<Event> create_event(const Event& event, Instant now) override {
     std::lock_guard lock(mu_);
     BOOKING_TRY(check_free(event));
-    return insert(event);
+    return insert(event, now);
   }
 
-  result<std::size_t> create_events(std::span<const Event> events) override {
+  result<std::size_t> create_events(std::span<const Event> events, Instant now) override {
     std::lock_guard lock(mu_);
     std::set<std::string> keys;
     for (const Event& e : events) {
@@ -32,7 +34,7 @@ class MemoryRepository final : public RuleBasedRepository, private StorageTransa
       for (const Tier& t : e.tiers) fresh = keys.insert("t:" + t.key).second && fresh;
       if (!fresh) return detail::duplicate_key_error(e.key);
     }
-    for (const Event& e : events) insert(e);
+    for (const Event& e : events) insert(e, now);
     return events.size();
   }
 
@@ -115,6 +117,31 @@ class MemoryRepository final : public RuleBasedRepository, private StorageTransa
     return out;
   }
 
+  result<std::vector<Change>> read_changes(std::int64_t after, std::size_t limit) override {
+    std::lock_guard lock(mu_);
+    auto it = std::upper_bound(changes_.begin(), changes_.end(), after,
+                               [](std::int64_t seq, const Change& c) { return seq < c.seq; });
+    std::vector<Change> out;
+    for (; it != changes_.end() && out.size() < limit; ++it) out.push_back(*it);
+    return out;
+  }
+
+  result<FeedBounds> feed_bounds() override {
+    std::lock_guard lock(mu_);
+    return FeedBounds{feed_floor_, last_seq_};
+  }
+
+  result<std::size_t> prune_changes(Instant cutoff, std::size_t max) override {
+    std::lock_guard lock(mu_);
+    std::size_t n = 0;
+    while (n < max && !changes_.empty() && changes_.front().at < cutoff) {
+      feed_floor_ = changes_.front().seq;
+      changes_.pop_front();
+      ++n;
+    }
+    return n;
+  }
+
   result<std::size_t> export_bookings(std::string_view key, const BookingSink& sink) override {
     std::vector<Booking> found;
     {
@@ -154,6 +181,8 @@ class MemoryRepository final : public RuleBasedRepository, private StorageTransa
       Booking expired = sb.booking;
       expired.status = BookingStatus::expired;
       set_booking(expired);
+      append_change({ChangeType::booking_expired, now, expired.event_key, &expired,
+                     current_actor()});
       ++n;
     }
     return n;
@@ -194,8 +223,9 @@ class MemoryRepository final : public RuleBasedRepository, private StorageTransa
     return boost::outcome_v2::success();
   }
 
-  Event insert(Event e) {
+  Event insert(Event e, Instant now) {
     e.id = ++next_id_;
+
     for (Tier& t : e.tiers) {
       t.stock = TierStock{t.capacity, t.capacity, 0, 0};
       tier_owner_[t.key] = e.key;
@@ -210,6 +240,8 @@ class MemoryRepository final : public RuleBasedRepository, private StorageTransa
     e.version = 1;
     by_id_[e.id] = e.key;
     events_[e.key] = e;
+    append_change({ChangeType::event_created, now == Instant{} ? system_clock().now() : now,
+                   e.key, nullptr, current_actor()});
     return e;
   }
 
@@ -382,6 +414,21 @@ class MemoryRepository final : public RuleBasedRepository, private StorageTransa
     return it->second;
   }
   void update_booking(const Booking& b) override { set_booking(b); }
+  void append_change(const ChangeRecord& r) override {
+    Change c;
+    c.seq = ++last_seq_;
+    c.at = r.at;
+    c.type = r.type;
+    c.event_key = std::string(r.event_key);
+    c.actor = std::string(r.actor);
+    if (r.booking) {
+      c.booking_id = r.booking->id;
+      c.data = to_json(*r.booking);
+    } else {
+      c.data = definition_json(events_.at(c.event_key));
+    }
+    changes_.push_back(std::move(c));
+  }
 
  private:
   Tier* find_tier(std::string_view key) {
@@ -430,6 +477,9 @@ class MemoryRepository final : public RuleBasedRepository, private StorageTransa
   std::set<std::pair<Instant, std::string>> idempotency_age_;  // (first used, key)
   std::unordered_map<std::string, std::int64_t> client_held_;  // tickets in HELD bookings
   std::map<std::string, ApiToken> tokens_;                     // by name
+  std::deque<Change> changes_;  // the feed, by seq
+  std::int64_t last_seq_ = 0;
+  std::int64_t feed_floor_ = 0;
 };
 
 }  // namespace

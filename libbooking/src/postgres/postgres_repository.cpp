@@ -64,10 +64,11 @@ class PostgresRepository final : public RuleBasedRepository {
     detail::pg::migrate(*c);
   }
 
-  result<Event> create_event(const Event& event) override {
+  result<Event> create_event(const Event& event, Instant now) override {
     return in_transaction(
         [&](Connection& c) -> result<Event> {
           BOOKING_TRY(auto id, insert_event(c, event));
+          record_created(c, {event.key}, now);
           Event stored = event;
           stored.id = id;
           for (Tier& t : stored.tiers) t.stock = TierStock{t.capacity, t.capacity, 0, 0};
@@ -79,11 +80,14 @@ class PostgresRepository final : public RuleBasedRepository {
         &event);
   }
 
-  result<std::size_t> create_events(std::span<const Event> events) override {
+  result<std::size_t> create_events(std::span<const Event> events, Instant now) override {
     return in_transaction([&](Connection& c) -> result<std::size_t> {
+      std::vector<std::string> keys;
       for (const Event& e : events) {
         BOOKING_TRY(insert_event(c, e));
+        keys.push_back(e.key);
       }
+      record_created(c, keys, now);
       return events.size();
     });
   }
@@ -151,6 +155,22 @@ class PostgresRepository final : public RuleBasedRepository {
             rows.int64(i, 2), rows.int64(i, 3), rows.int64(i, 4)});
       }
       return out;
+    });
+  }
+
+  result<std::vector<Change>> read_changes(std::int64_t after, std::size_t limit) override {
+    return read([&](Connection& c) -> result<std::vector<Change>> {
+      return detail::pg::read_changes(c, after, limit);
+    });
+  }
+
+  result<FeedBounds> feed_bounds() override {
+    return read([&](Connection& c) -> result<FeedBounds> { return detail::pg::feed_bounds(c); });
+  }
+
+  result<std::size_t> prune_changes(Instant cutoff, std::size_t max) override {
+    return in_transaction([&](Connection& c) -> result<std::size_t> {
+      return detail::pg::prune_changes(c, ms(cutoff), max);
     });
   }
 
@@ -248,7 +268,7 @@ class PostgresRepository final : public RuleBasedRepository {
           "  ORDER BY expires_ms LIMIT $2 FOR UPDATE SKIP LOCKED),"
           " gone AS ("
           "  UPDATE bookings b SET status = 'EXPIRED' FROM due WHERE b.id = due.id "
-          "  RETURNING b.id, b.wave_id),"
+          "  RETURNING b.id, b.wave_id, b.event_key, b.expires_ms),"
           " per_tier AS ("
           "  SELECT l.tier_key AS k, SUM(l.qty) AS q FROM gone JOIN booking_lines l "
           "  ON l.booking_id = gone.id GROUP BY l.tier_key),"
@@ -260,10 +280,21 @@ class PostgresRepository final : public RuleBasedRepository {
           "  ON l.booking_id = gone.id WHERE gone.wave_id IS NOT NULL GROUP BY gone.wave_id),"
           " waves_done AS ("
           "  UPDATE waves SET booked = booked - per_wave.q FROM per_wave "
-          "  WHERE waves.id = per_wave.w RETURNING 1)"
+          "  WHERE waves.id = per_wave.w RETURNING 1),"
+          // The feed's positions last (the counter row stays locked until commit), and only
+          // when something expired.
+          " counter AS ("
+          "  UPDATE feed_state SET last_seq = last_seq + (SELECT COUNT(*) FROM gone) "
+          "  WHERE id = 1 AND EXISTS (SELECT 1 FROM gone) RETURNING last_seq),"
+          " recorded AS ("
+          "  INSERT INTO changes (seq, at_ms, type, event_key, book_id, actor) "
+          "  SELECT counter.last_seq - (SELECT COUNT(*) FROM gone) "
+          "         + ROW_NUMBER() OVER (ORDER BY gone.expires_ms, gone.id), "
+          "         $1, 'booking.expired', gone.event_key, gone.id, $3 "
+          "  FROM gone, counter RETURNING 1)"
           " SELECT (SELECT COUNT(*) FROM gone), (SELECT COUNT(*) FROM tiers_done),"
-          "        (SELECT COUNT(*) FROM waves_done)",
-          {param(ms(now)), param(static_cast<std::int64_t>(max))});
+          "        (SELECT COUNT(*) FROM waves_done), (SELECT COUNT(*) FROM recorded)",
+          {param(ms(now)), param(static_cast<std::int64_t>(max)), param(current_actor())});
       return static_cast<std::size_t>(r.int64(0, 0));
     });
   }
@@ -389,10 +420,22 @@ class PostgresRepository final : public RuleBasedRepository {
     };
     auto r = in_transaction([&](Connection& c) -> result<Answer> {
       Transaction primitives(c);
-      return Answer{work(primitives)};
+      Answer a{work(primitives)};
+      primitives.flush_changes();
+      return a;
     });
     if (!r) return r.error();
     return std::move(r.value().answer);
+  }
+
+  // Records event.created for `keys`, numbered at the end of the caller's transaction.
+  static void record_created(Connection& c, const std::vector<std::string>& keys, Instant now) {
+    Transaction t(c);
+    const Instant at = now == Instant{} ? system_clock().now() : now;
+    for (const std::string& key : keys) {
+      t.append_change({ChangeType::event_created, at, key, nullptr, current_actor()});
+    }
+    t.flush_changes();
   }
 
   // Judges `batch` in order in one transaction, each hold in a SAVEPOINT so that a refused one
@@ -408,16 +451,19 @@ class PostgresRepository final : public RuleBasedRepository {
         // unique index on idempotency keys (raced in by another instance). Alone,
         // in_transaction says so for the whole transaction.
         if (!alone) c.exec_simple("SAVEPOINT hold");
+        const std::size_t changes = primitives.pending_changes();
         try {
           outcomes[i] = apply_hold(primitives, batch[i]->plan());
         } catch (const PgError& e) {
           if (alone || e.sqlstate() != "23505" || e.constraint() != "bookings_idempotency") throw;
           c.exec_simple("ROLLBACK TO SAVEPOINT hold");
           primitives.forget_event_locks();  // the rollback released locks taken after it
+          primitives.drop_changes_from(changes);
           outcomes[i] = make_error(errc::duplicate_key, "idempotency key already used");
         }
         if (!alone) c.exec_simple("RELEASE SAVEPOINT hold");
       }
+      primitives.flush_changes();
       return boost::outcome_v2::success();
     });
     for (std::size_t i = 0; i < batch.size(); ++i) {

@@ -2,7 +2,11 @@
 
 #include <algorithm>
 #include <map>
+#include <unordered_map>
 #include <set>
+
+#include <booking/json_codec.hpp>
+#include <boost/json/parse.hpp>
 
 #include "core/repository_rules.hpp"
 
@@ -196,6 +200,132 @@ std::vector<Booking> read_bookings(Connection& c, const Result& r) {
         BookingLine{lines.text(i, 1), lines.int64(i, 2), lines.int64(i, 3)});
   }
   return out;
+}
+
+std::string nullable_array_literal(const std::vector<std::optional<std::string>>& items) {
+  std::string out = "{";
+  for (const auto& item : items) {
+    if (out.size() > 1) out += ',';
+    if (!item) {
+      out += "NULL";
+      continue;
+    }
+    out += '"';
+    for (char ch : *item) {
+      if (ch == '"' || ch == '\\') out += '\\';
+      out += ch;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
+void Transaction::flush_changes() {
+  if (pending_.empty()) return;
+  const auto n = static_cast<std::int64_t>(pending_.size());
+  const std::int64_t last =
+      c_.exec("UPDATE feed_state SET last_seq = last_seq + $1 WHERE id = 1 RETURNING last_seq",
+              {param(n)})
+          .int64(0, 0);
+  std::vector<std::optional<std::string>> seqs, ats, types, keys, books, actors, data;
+  std::unordered_map<std::string, std::string> definitions;  // event key -> its JSON
+  for (std::int64_t i = 0; i < n; ++i) {
+    const PendingChange& p = pending_[static_cast<std::size_t>(i)];
+    seqs.push_back(std::to_string(last - n + 1 + i));
+    ats.push_back(std::to_string(p.at_ms));
+    types.push_back(std::string(to_string(p.type)));
+    keys.push_back(p.event_key);
+    books.push_back(p.booking_id);
+    actors.push_back(p.actor);
+    if (p.booking_id) {
+      data.push_back(std::nullopt);  // rebuilt from the booking when read
+      continue;
+    }
+    auto it = definitions.find(p.event_key);
+    if (it == definitions.end()) {
+      static const std::string sql = std::string(kEventColumns) + "WHERE key = $1";
+      auto events = load_events(c_, c_.exec(sql.c_str(), {param(p.event_key)}));
+      it = definitions
+               .emplace(p.event_key,
+                        events.empty() ? "{}" : to_text(definition_json(events.front())))
+               .first;
+    }
+    data.push_back(it->second);
+  }
+  c_.exec(
+      "INSERT INTO changes (seq, at_ms, type, event_key, book_id, actor, data) SELECT * FROM "
+      "unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], "
+      "$7::text[])",
+      {param(nullable_array_literal(seqs)), param(nullable_array_literal(ats)),
+       param(nullable_array_literal(types)), param(nullable_array_literal(keys)),
+       param(nullable_array_literal(books)), param(nullable_array_literal(actors)),
+       param(nullable_array_literal(data))});
+  pending_.clear();
+}
+
+std::vector<Change> read_changes(Connection& c, std::int64_t after, std::size_t limit) {
+  Result rows = c.exec(
+      "SELECT seq, at_ms, type, event_key, book_id, actor, data FROM changes WHERE seq > $1 "
+      "ORDER BY seq LIMIT $2",
+      {param(after), param(static_cast<std::int64_t>(limit))});
+  std::vector<Change> out;
+  std::vector<std::string> ids;
+  for (int i = 0; i < rows.rows(); ++i) {
+    Change ch;
+    ch.seq = rows.int64(i, 0);
+    ch.at = instant(rows.int64(i, 1));
+    ch.type = parse_change_type(rows.text(i, 2)).value_or(ChangeType::booking_held);
+    ch.event_key = rows.text(i, 3);
+    ch.booking_id = rows.optional_text(i, 4);
+    ch.actor = rows.text(i, 5);
+    if (ch.booking_id) {
+      ids.push_back(*ch.booking_id);
+    } else if (auto text = rows.optional_text(i, 6)) {
+      auto parsed = boost::json::parse(*text);
+      if (parsed.is_object()) ch.data = std::move(parsed.as_object());
+    }
+    out.push_back(std::move(ch));
+  }
+  if (ids.empty()) return out;
+  static const std::string sql =
+      std::string(kBookingListColumns) + "WHERE id = ANY($1::text[])";
+  std::unordered_map<std::string, Booking> bookings;
+  for (Booking& b : read_bookings(c, c.exec(sql.c_str(), {param(array_literal(ids))}))) {
+    std::string id = b.id;
+    bookings.emplace(std::move(id), std::move(b));
+  }
+  for (Change& ch : out) {
+    if (!ch.booking_id) continue;
+    auto it = bookings.find(*ch.booking_id);
+    if (it != bookings.end()) ch.data = booking_change_data(it->second, ch.type);
+  }
+  return out;
+}
+
+FeedBounds feed_bounds(Connection& c) {
+  Result r = c.exec(
+      "SELECT COALESCE((SELECT value FROM booking_meta WHERE name = 'feed_floor'), 0), "
+      "COALESCE((SELECT last_seq FROM feed_state WHERE id = 1), 0)");
+  return FeedBounds{r.int64(0, 0), r.int64(0, 1)};
+}
+
+std::size_t prune_changes(Connection& c, std::int64_t cutoff_ms, std::size_t max) {
+  // From the oldest, while they are old enough: one pass over the few rows that go.
+  Result oldest = c.exec("SELECT seq, at_ms FROM changes ORDER BY seq LIMIT $1",
+                         {param(static_cast<std::int64_t>(max))});
+  std::int64_t upto = 0;
+  std::size_t n = 0;
+  for (int i = 0; i < oldest.rows() && oldest.int64(i, 1) < cutoff_ms; ++i) {
+    upto = oldest.int64(i, 0);
+    ++n;
+  }
+  if (n == 0) return 0;
+  c.exec("DELETE FROM changes WHERE seq <= $1", {param(upto)});
+  c.exec(
+      "INSERT INTO booking_meta (name, value) VALUES ('feed_floor', $1) "
+      "ON CONFLICT (name) DO UPDATE SET value = GREATEST(booking_meta.value, excluded.value)",
+      {param(upto)});
+  return n;
 }
 
 std::optional<EventState> event_state(const Result& r) {

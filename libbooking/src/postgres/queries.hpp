@@ -3,6 +3,8 @@
 #pragma once
 
 #include <booking/storage.hpp>
+#include <algorithm>
+#include <optional>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -59,6 +61,14 @@ std::string array_literal(const Items& items) {
   return out + "}";
 }
 
+// A PostgreSQL array literal whose nullopt items are NULL.
+std::string nullable_array_literal(const std::vector<std::optional<std::string>>& items);
+
+// The change feed's reads (EventRepository::read_changes and the rest).
+std::vector<Change> read_changes(Connection& c, std::int64_t after, std::size_t limit);
+FeedBounds feed_bounds(Connection& c);
+std::size_t prune_changes(Connection& c, std::int64_t cutoff_ms, std::size_t max);
+
 // The rules' primitives on one connection inside its transaction. Reads that a rule's decision
 // rests on lock their rows (FOR UPDATE; per-user counts an advisory lock), since other
 // instances write the same rows at the same time.
@@ -93,6 +103,16 @@ class Transaction final : public StorageTransaction {
     event_states_.erase(s.id);
   }
   void forget_event_locks() { event_states_.clear(); }
+  // Changes are numbered at the end of the transaction (flush_changes, its last statement):
+  // the counter row stays locked until COMMIT, so numbers follow commit order.
+  void append_change(const ChangeRecord& r) override {
+    pending_.push_back(PendingChange{r.type, ms(r.at), std::string(r.event_key),
+                                     r.booking ? std::optional(r.booking->id) : std::nullopt,
+                                     std::string(r.actor)});
+  }
+  std::size_t pending_changes() const { return pending_.size(); }
+  void drop_changes_from(std::size_t n) { pending_.resize(std::min(n, pending_.size())); }
+  void flush_changes();
   void update_event_fields(std::int64_t event_id, const Event& e) override {
     c_.exec(
         "UPDATE events SET name = $1, type = $2, promoter = $3, date_ms = $4, venue = $5, "
@@ -230,8 +250,16 @@ class Transaction final : public StorageTransaction {
   }
 
  private:
+  struct PendingChange {
+    ChangeType type;
+    std::int64_t at_ms;
+    std::string event_key;
+    std::optional<std::string> booking_id;
+    std::string actor;
+  };
   Connection& c_;
   std::unordered_map<std::int64_t, EventState> event_states_;  // locked by this transaction
+  std::vector<PendingChange> pending_;                          // appended, not yet numbered
 };
 
 }  // namespace booking::detail::pg

@@ -11,7 +11,7 @@ namespace {
 
 // Migration N brings the schema from version N to N+1; never edit a shipped one, append.
 // pg_trgm is a trusted extension: a database owner may create it without superuser rights.
-constexpr std::array<Migration, 5> kMigrations{{
+constexpr std::array<Migration, 6> kMigrations{{
     {R"sql(
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
 CREATE TABLE events (
@@ -120,6 +120,24 @@ CREATE INDEX bookings_event ON bookings(event_id, created_ms, id);
 CREATE INDEX bookings_event_status ON bookings(event_id, status, created_ms, id);
 DROP INDEX bookings_user;
 CREATE INDEX bookings_user ON bookings(user_id, event_id, created_ms, id) WHERE user_id IS NOT NULL;
+)sql",
+     true},
+    // 6: the change feed. Positions come from feed_state's one row, taken as the last statement
+    // of a transaction and locked until it commits: they follow commit order. A booking's
+    // change refers to the booking (its data is rebuilt from it); an event's carries its
+    // definition.
+    {R"sql(
+CREATE TABLE changes (
+  seq        BIGINT PRIMARY KEY,
+  at_ms      BIGINT NOT NULL,
+  type       TEXT NOT NULL,
+  event_key  TEXT NOT NULL,
+  book_id    TEXT,
+  actor      TEXT NOT NULL,
+  data       TEXT
+);
+CREATE TABLE feed_state (id INTEGER PRIMARY KEY CHECK (id = 1), last_seq BIGINT NOT NULL);
+INSERT INTO feed_state VALUES (1, 0);
 )sql",
      true},
 }};

@@ -75,7 +75,7 @@ void WriteTransaction::end() noexcept {
 namespace {
 // Migration N brings the schema from user_version N to N+1. Never edit a shipped migration;
 // append a new one.
-constexpr std::array<Migration, 6> kMigrations{{
+constexpr std::array<Migration, 7> kMigrations{{
     {R"sql(
 CREATE TABLE events (
   id        INTEGER PRIMARY KEY,
@@ -194,6 +194,21 @@ CREATE INDEX bookings_event ON bookings(event_id, created_ms, id);
 CREATE INDEX bookings_event_status ON bookings(event_id, status, created_ms, id);
 DROP INDEX bookings_user;
 CREATE INDEX bookings_user ON bookings(user_id, event_id, created_ms, id) WHERE user_id IS NOT NULL;
+)sql",
+     true},
+    // 7: the change feed. AUTOINCREMENT: a seq is never reused, even once pruned. A booking's
+    // change refers to the booking (its data is rebuilt from it); an event's carries its
+    // definition.
+    {R"sql(
+CREATE TABLE changes (
+  seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+  at_ms      INTEGER NOT NULL,
+  type       TEXT NOT NULL,
+  event_key  TEXT NOT NULL,
+  book_id    TEXT,
+  actor      TEXT NOT NULL,
+  data       TEXT
+);
 )sql",
      true},
 }};

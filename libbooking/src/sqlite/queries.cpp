@@ -4,6 +4,8 @@
 #include <boost/json.hpp>
 #include <map>
 
+#include <booking/json_codec.hpp>
+
 #include "core/repository_rules.hpp"
 #include "core/text.hpp"
 
@@ -97,7 +99,7 @@ void insert_wave_row(Connection& c, std::int64_t event_id, const ReleaseWave& w)
 
 }  // namespace
 
-result<std::int64_t> insert_event(Connection& c, const Event& e) {
+result<std::int64_t> insert_event(Connection& c, const Event& e, Instant now) {
   if (exists(c, "SELECT 1 FROM events WHERE key = ?", e.key)) return duplicate_key_error(e.key);
   for (const Tier& t : e.tiers) {
     if (exists(c, "SELECT 1 FROM tiers WHERE key = ?", t.key)) return duplicate_key_error(t.key);
@@ -123,6 +125,8 @@ result<std::int64_t> insert_event(Connection& c, const Event& e) {
 
   for (std::size_t i = 0; i < e.tiers.size(); ++i) insert_tier_row(c, id, i, e.tiers[i]);
   for (const ReleaseWave& w : e.waves) insert_wave_row(c, id, w);
+  append_change(c, {ChangeType::event_created, now == Instant{} ? system_clock().now() : now,
+                    e.key, nullptr, current_actor()});
   return id;
 }
 
@@ -588,6 +592,10 @@ std::optional<StoredBooking> Transaction::load_booking(std::string_view id) {
   return StoredBooking{std::move(*b), st.getColumn(0).getInt64(), optional_int(st.getColumn(1))};
 }
 
+void Transaction::append_change(const ChangeRecord& record) {
+  detail::append_change(c_, record);
+}
+
 void Transaction::update_booking(const Booking& b) {
   auto& st = c_.prepare(
       "UPDATE bookings SET status = ?, payment_method = ?, payment_ref = ? WHERE id = ?");
@@ -626,7 +634,95 @@ std::size_t expire_batch(Connection& c, std::int64_t now_ms, std::size_t max) {
       .exec();
   c.prepare("UPDATE bookings SET status = 'EXPIRED' WHERE id IN (SELECT id FROM temp.due_ids)")
       .exec();
+  auto& record = c.prepare(
+      "INSERT INTO changes (at_ms, type, event_key, book_id, actor) "
+      "SELECT ?, 'booking.expired', b.event_key, b.id, ? "
+      "FROM temp.due_ids d JOIN bookings b ON b.id = d.id ORDER BY b.expires_ms, b.id");
+  record.bind(1, static_cast<int64_t>(now_ms));
+  record.bind(2, current_actor());
+  record.exec();
   return static_cast<std::size_t>(n);
+}
+
+void append_change(Connection& c, const ChangeRecord& r) {
+  auto& st = c.prepare(
+      "INSERT INTO changes (at_ms, type, event_key, book_id, actor, data) VALUES (?, ?, ?, ?, ?, ?)");
+  st.bind(1, static_cast<int64_t>(ms(r.at)));
+  st.bind(2, std::string(to_string(r.type)));
+  st.bind(3, std::string(r.event_key));
+  if (r.booking) {
+    st.bind(4, r.booking->id);  // its data is rebuilt from the booking when read
+    st.bind(6);
+  } else {
+    auto event = load_event(c, r.event_key);
+    st.bind(4);
+    st.bind(6, event ? to_text(definition_json(*event)) : std::string("{}"));
+  }
+  st.bind(5, std::string(r.actor));
+  st.exec();
+}
+
+std::vector<Change> read_changes(Connection& c, std::int64_t after, std::size_t limit) {
+  static const std::string sql =
+      "SELECT b.id, b.event_key, b.user_id, b.status, b.total_minor, b.currency, b.created_ms, "
+      "b.expires_ms, b.payment_method, b.payment_ref, b.idempotency_key, b.lines, b.client, "
+      "c.seq, c.at_ms, c.type, c.event_key, c.book_id, c.actor, c.data "
+      "FROM changes c LEFT JOIN bookings b ON b.id = c.book_id WHERE c.seq > ? ORDER BY c.seq "
+      "LIMIT ?";
+  auto& st = c.prepare(sql.c_str());
+  st.bind(1, static_cast<int64_t>(after));
+  st.bind(2, static_cast<int64_t>(limit));
+  std::vector<Change> out;
+  while (st.executeStep()) {
+    Change ch;
+    ch.seq = st.getColumn(13).getInt64();
+    ch.at = instant(st.getColumn(14).getInt64());
+    ch.type = parse_change_type(st.getColumn(15).getString()).value_or(ChangeType::booking_held);
+    ch.event_key = st.getColumn(16).getString();
+    ch.booking_id = optional_text(st.getColumn(17));
+    ch.actor = st.getColumn(18).getString();
+    if (!st.getColumn(0).isNull()) {
+      ch.data = booking_change_data(read_booking(st), ch.type);
+    } else if (!st.getColumn(19).isNull()) {
+      auto parsed = boost::json::parse(st.getColumn(19).getString());
+      if (parsed.is_object()) ch.data = std::move(parsed.as_object());
+    }
+    out.push_back(std::move(ch));
+  }
+  return out;
+}
+
+FeedBounds feed_bounds(Connection& c) {
+  auto& st = c.prepare(
+      "SELECT COALESCE((SELECT value FROM booking_meta WHERE name = 'feed_floor'), 0), "
+      "COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'changes'), 0)");
+  st.executeStep();
+  FeedBounds b{st.getColumn(0).getInt64(), st.getColumn(1).getInt64()};
+  st.reset();
+  return b;
+}
+
+std::size_t prune_changes(Connection& c, std::int64_t cutoff_ms, std::size_t max) {
+  // From the oldest, while they are old enough: one pass over the few rows that go.
+  auto& pick = c.prepare("SELECT seq, at_ms FROM changes ORDER BY seq LIMIT ?");
+  pick.bind(1, static_cast<int64_t>(max));
+  std::int64_t upto = 0;
+  std::size_t n = 0;
+  while (pick.executeStep() && pick.getColumn(1).getInt64() < cutoff_ms) {
+    upto = pick.getColumn(0).getInt64();
+    ++n;
+  }
+  pick.reset();
+  if (n == 0) return 0;
+  auto& drop = c.prepare("DELETE FROM changes WHERE seq <= ?");
+  drop.bind(1, static_cast<int64_t>(upto));
+  drop.exec();
+  auto& floor = c.prepare(
+      "INSERT INTO booking_meta (name, value) VALUES ('feed_floor', ?) "
+      "ON CONFLICT (name) DO UPDATE SET value = excluded.value");
+  floor.bind(1, static_cast<int64_t>(upto));
+  floor.exec();
+  return n;
 }
 
 }  // namespace booking::detail

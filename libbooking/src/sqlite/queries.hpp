@@ -8,8 +8,15 @@
 
 namespace booking::detail {
 
-// Inserts an event with its tiers, waves and search entry. duplicate_key if a key is taken.
-result<std::int64_t> insert_event(Connection& c, const Event& e);
+// Appends a change to the feed (EventRepository::read_changes and the rest).
+void append_change(Connection& c, const ChangeRecord& record);
+std::vector<Change> read_changes(Connection& c, std::int64_t after, std::size_t limit);
+FeedBounds feed_bounds(Connection& c);
+std::size_t prune_changes(Connection& c, std::int64_t cutoff_ms, std::size_t max);
+
+// Inserts an event with its tiers, waves, search entry and event.created change. duplicate_key
+// if a key is taken.
+result<std::int64_t> insert_event(Connection& c, const Event& e, Instant now);
 std::optional<Event> load_event(Connection& c, std::string_view key);
 std::vector<Event> search(Connection& c, const SearchQuery& q);
 
@@ -49,6 +56,7 @@ class Transaction final : public StorageTransaction {
                       std::optional<std::int64_t> wave_id, const std::string& fingerprint) override;
   std::optional<StoredBooking> load_booking(std::string_view id) override;
   void update_booking(const Booking& booking) override;
+  void append_change(const ChangeRecord& record) override;
 
  private:
   Connection& c_;

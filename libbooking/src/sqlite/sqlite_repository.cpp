@@ -80,11 +80,11 @@ class SqliteRepository final : public RuleBasedRepository {
     }
   }
 
-  result<Event> create_event(const Event& event) override {
+  result<Event> create_event(const Event& event, Instant now) override {
     return guarded([&]() -> result<Event> {
       std::lock_guard lock(write_mu_);
       WriteTransaction tx(*writer_);
-      BOOKING_TRY(auto id, detail::insert_event(*writer_, event));
+      BOOKING_TRY(auto id, detail::insert_event(*writer_, event, now));
       tx.commit();
       Event stored = event;
       stored.id = id;
@@ -96,12 +96,12 @@ class SqliteRepository final : public RuleBasedRepository {
     });
   }
 
-  result<std::size_t> create_events(std::span<const Event> events) override {
+  result<std::size_t> create_events(std::span<const Event> events, Instant now) override {
     return guarded([&]() -> result<std::size_t> {
       std::lock_guard lock(write_mu_);
       WriteTransaction tx(*writer_);
       for (const Event& e : events) {
-        BOOKING_TRY(detail::insert_event(*writer_, e));
+        BOOKING_TRY(detail::insert_event(*writer_, e, now));
       }
       tx.commit();
       return events.size();
@@ -167,6 +167,30 @@ class SqliteRepository final : public RuleBasedRepository {
     return guarded([&]() -> result<std::vector<BookingTotal>> {
       Reader r(*this);
       return detail::booking_totals(*r, key);
+    });
+  }
+
+  result<std::vector<Change>> read_changes(std::int64_t after, std::size_t limit) override {
+    return guarded([&]() -> result<std::vector<Change>> {
+      Reader r(*this);
+      return detail::read_changes(*r, after, limit);
+    });
+  }
+
+  result<FeedBounds> feed_bounds() override {
+    return guarded([&]() -> result<FeedBounds> {
+      Reader r(*this);
+      return detail::feed_bounds(*r);
+    });
+  }
+
+  result<std::size_t> prune_changes(Instant cutoff, std::size_t max) override {
+    return guarded([&]() -> result<std::size_t> {
+      std::lock_guard lock(write_mu_);
+      WriteTransaction tx(*writer_);
+      std::size_t n = detail::prune_changes(*writer_, ms(cutoff), max);
+      tx.commit();
+      return n;
     });
   }
 
