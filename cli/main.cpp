@@ -9,6 +9,7 @@
 #include <booking/access.hpp>
 #include <booking/booking_service.hpp>
 #include <booking/export.hpp>
+#include <booking/feed.hpp>
 #include <booking/import.hpp>
 #include <booking/json_codec.hpp>
 #include <booking/version.hpp>
@@ -253,6 +254,7 @@ int import_events_cmd(const Globals& g, Engine& e, ImportArgs& args) {
 int main(int argc, char** argv) {
   // Table widths use wcwidth, which needs a UTF-8 character type (names may be in any script).
   std::setlocale(LC_CTYPE, "C.UTF-8");
+  ActorScope actor("cli");  // the change feed records this process's changes as the CLI's
   Globals g;
   CLI::App app{"booking: sell and manage limited tickets from the shell"};
   app.set_version_flag("--version", std::string("booking ") + version);
@@ -442,6 +444,40 @@ int main(int argc, char** argv) {
       "Examples:\n  booking export Con10124 -o attendees.csv\n"
       "  booking export Con10124 --format jsonl | jq .status");
   with(export_cmd, [&](Engine& e) { return export_bookings_cmd(g, e, export_args); });
+
+  std::int64_t changes_after = 0;
+  std::int64_t changes_limit = 1000;
+  bool follow = false;
+  auto* changes_cmd = app.add_subcommand(
+      "changes", "Print the change feed, one JSON object per line (oldest first)");
+  changes_cmd->add_option("--after", changes_after, "Only changes numbered after this seq")
+      ->capture_default_str();
+  changes_cmd->add_option("--limit", changes_limit, "At most this many (without --follow)")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1'000'000}))
+      ->capture_default_str();
+  changes_cmd->add_flag("--follow", follow, "Keep printing new changes as they commit (Ctrl-C ends)");
+  changes_cmd->footer(
+      "Examples:\n  booking changes --after 120\n"
+      "  booking changes --follow | jq -c 'select(.type == \"booking.confirmed\")'");
+  with(changes_cmd, [&](Engine& e) {
+    std::int64_t after = changes_after;
+    std::int64_t left = changes_limit;
+    while (follow || left > 0) {
+      const std::int64_t page = follow ? 1000 : std::min<std::int64_t>(left, 1000);
+      auto got = follow ? e.service->wait_changes(after, page, std::chrono::seconds(1))
+                        : e.service->changes(after, page);
+      if (!got) return report(g, got.error());
+      for (const Change& c : got.value()) std::cout << to_text(to_json(c)) << "\n";
+      std::cout.flush();
+      if (!got.value().empty()) after = got.value().back().seq;
+      if (!follow) {
+        left -= static_cast<std::int64_t>(got.value().size());
+        if (static_cast<std::int64_t>(got.value().size()) < page) break;
+      }
+      if (!std::cout) return 1;  // the reader went away
+    }
+    return 0;
+  });
 
   auto* book = app.add_subcommand("book", "Hold tickets (pay with `booking confirm`)");
   book->add_option("EVENT", hold.event_key, "Event key")->required();

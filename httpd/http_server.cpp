@@ -11,33 +11,16 @@
 #include <regex>
 
 #include "access.hpp"
+#include "feed_routes.hpp"
 #include "guarded_server.hpp"
 #include "metrics.hpp"
+#include "respond.hpp"
 
 namespace booking::httpd {
 
 namespace json = boost::json;
 
 namespace {
-
-// Per-request context for the access log and metrics. httplib serves one request at a time on
-// a worker thread, from pre-routing through the logger, so thread-local state is per request.
-struct RequestContext {
-  std::chrono::steady_clock::time_point start;
-  std::string id;  // quoted in a 5xx answer and in the log line of its cause
-  std::string route;
-  std::string booking_id;
-  Caller caller;
-  std::optional<std::size_t> cancelled;  // bookings an event cancellation cancelled
-};
-thread_local RequestContext t_request;
-
-// A request id: this process's random prefix and a counter.
-std::string next_request_id() {
-  static const std::string prefix = random_token().substr(0, 8);
-  static std::atomic<std::uint64_t> counter{0};
-  return prefix + "-" + std::to_string(++counter);
-}
 
 struct RouteEntry {
   Route route;
@@ -71,6 +54,8 @@ const std::vector<RouteEntry>& route_table() {
       {{"GET", "/v1/api/events/{key}/bookings.csv", "sales"},
        "/v1/api/events/([^/]+)/bookings\\.csv",
        Need::sales},
+      {{"GET", "/v1/api/changes", "sales"}, "/v1/api/changes", Need::sales},
+      {{"GET", "/v1/api/changes/stream", "sales"}, "/v1/api/changes/stream", Need::sales},
       {{"POST", "/v1/api/books", ""}, "/v1/api/books", Need::anyone},
       {{"GET", "/v1/api/books", "sales"}, "/v1/api/books", Need::sales},
       {{"GET", "/v1/api/books/{bookId}", ""}, "/v1/api/books/([^/]+)", Need::anyone},
@@ -86,91 +71,6 @@ const std::vector<RouteEntry>& route_table() {
 constexpr std::int64_t kMaxSearchPage = 100;
 constexpr std::size_t kMaxSearchBytes = 1 << 20;
 
-void send_json(httplib::Response& res, int status, const json::value& body) {
-  res.status = status;
-  res.set_content(to_text(body), "application/json");
-}
-
-void send_data(httplib::Response& res, int status, json::value data) {
-  send_json(res, status, json::object{{"data", std::move(data)}});
-}
-
-// The one place an error becomes an HTTP response (handlers and the error handler alike): the
-// status is always http_status(code). A 5xx tells the client only a generic message and the
-// request id; the cause goes to the log under that id.
-void send_error(httplib::Response& res, const error& e) {
-  const int status = http_status(e.code);
-  if (status >= 500) {
-    spdlog::error("requestId={} {}: {}", t_request.id, to_string(e.code), log_safe(e.message));
-    error generic = make_error(e.code, e.code == errc::lock_timeout
-                                           ? "tickets are in high demand; try again"
-                                           : "internal error; quote the requestId to the operator");
-    json::object body = error_json(generic);
-    body["error"].as_object()["requestId"] = t_request.id;
-    send_json(res, status, body);
-  } else {
-    send_json(res, status, error_json(e));
-  }
-  if (e.code == errc::lock_timeout) res.set_header("Retry-After", "1");
-  if (e.code == errc::unauthorized) res.set_header("WWW-Authenticate", "Bearer realm=\"bookingd\"");
-  if (e.code == errc::rate_limited) {
-    auto it = e.details.find("retryAfter");
-    res.set_header("Retry-After", it != e.details.end() ? to_text(it->value()) : "60");
-  }
-}
-
-// The media type of a Content-Type header, lower case, without parameters.
-std::string media_type(const std::string& content_type) {
-  std::string media = content_type.substr(0, content_type.find(';'));
-  while (!media.empty() && media.back() == ' ') media.pop_back();
-  for (char& c : media) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return media;
-}
-
-// The JSON body of a request: 415 for a media type other than application/json (or `also`),
-// 400 for malformed JSON. An empty body is JSON null.
-result<json::value> json_body(const httplib::Request& req, std::string_view also = {}) {
-  if (req.body.empty()) return json::value(nullptr);
-  const std::string media = media_type(req.get_header_value("Content-Type"));
-  if (media != "application/json" && (also.empty() || media != also)) {
-    return make_error(errc::unsupported_media_type,
-                      "request body must be application/json" +
-                          (also.empty() ? std::string() : " or " + std::string(also)) + ", not '" +
-                          req.get_header_value("Content-Type").substr(0, 100) + "'");
-  }
-  return parse_json(req.body);
-}
-
-// The version an If-Match names ("3", W/"3" or 3); none without the header. `*` matches any.
-result<std::optional<std::int64_t>> parse_if_match(const httplib::Request& req) {
-  if (!req.has_header("If-Match")) return std::optional<std::int64_t>{};
-  std::string v = req.get_header_value("If-Match");
-  if (v == "*") return std::optional<std::int64_t>{};
-  if (v.starts_with("W/")) v = v.substr(2);
-  if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
-  std::int64_t n = 0;
-  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-  if (ec != std::errc{} || p != v.data() + v.size() || n < 1) {
-    return make_error(errc::precondition_failed,
-                      "If-Match must be an ETag this server gave (\"3\"), got '" +
-                          req.get_header_value("If-Match").substr(0, 64) + "'");
-  }
-  return std::optional<std::int64_t>{n};
-}
-
-result<std::int64_t> query_int(const httplib::Request& req, const char* name,
-                               std::int64_t fallback) {
-  if (!req.has_param(name)) return fallback;
-  std::string text = req.get_param_value(name);
-  std::int64_t v = 0;
-  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc{} || p != text.data() + text.size()) {
-    return make_error(errc::validation_failed, std::string("invalid query parameter ") + name,
-                      {{name, "must be an integer"}});
-  }
-  return v;
-}
-
 }  // namespace
 
 class HttpServer::Impl {
@@ -180,7 +80,8 @@ class HttpServer::Impl {
         options_(std::move(options)),
         metrics_(options_.metrics_tiers),
         access_(options_.tokens, options_.open_allowed, options_.trusted_proxies),
-        hold_limiter_(options_.hold_rate, 2 * options_.hold_rate) {
+        hold_limiter_(options_.hold_rate, 2 * options_.hold_rate),
+        feed_(service, options_.max_streams, stopping_) {
     ConnectionLimits limits;
     limits.request_timeout = options_.request_timeout;
     limits.max_connections_per_client = options_.max_connections_per_client;
@@ -227,7 +128,10 @@ class HttpServer::Impl {
 
   void run() { server_.listen_after_bind(); }
   bool is_running() const { return server_.is_running(); }
-  void stop() { server_.shut_down(); }
+  void stop() {
+    stopping_ = true;  // long polls and event streams end at once
+    server_.shut_down();
+  }
 
  private:
   template <class F>
@@ -245,6 +149,8 @@ class HttpServer::Impl {
       if (auto ok = AccessControl::permit(t_request.caller, entry->need); !ok) {
         return send_error(res, ok.error());
       }
+      // The change feed records who made each change.
+      ActorScope actor(t_request.caller.token ? t_request.caller.token->name : "anonymous");
       handler(req, res);
     };
     if (method == "GET") server_.Get(entry->regex, wrapped);
@@ -307,6 +213,9 @@ class HttpServer::Impl {
     });
     on("GET", "/v1/api/events/{key}/bookings.csv",
        [this](const auto& req, auto& res) { export_csv(req, res); });
+    on("GET", "/v1/api/changes", [this](const auto& req, auto& res) { feed_.changes(req, res); });
+    on("GET", "/v1/api/changes/stream",
+       [this](const auto& req, auto& res) { feed_.stream(req, res); });
     on("GET", "/v1/api/books/{bookId}", [this](const auto& req, auto& res) {
       t_request.booking_id = req.matches[1].str();
       reply(res, 200, service_.get_booking(req.matches[1].str()));
@@ -583,6 +492,8 @@ class HttpServer::Impl {
   Metrics metrics_;
   AccessControl access_;
   RateLimiter hold_limiter_;
+  std::atomic<bool> stopping_{false};
+  FeedRoutes feed_;
   GuardedServer server_;
 };
 

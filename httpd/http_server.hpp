@@ -29,6 +29,8 @@ struct HttpOptions {
   std::int64_t max_held_per_client = 10;
   std::chrono::milliseconds request_timeout{5000};  // headers and body, in total
   int max_connections_per_client = 0;               // 0: no cap
+  // Long polls (GET /v1/api/changes?wait=) and event streams at once; each holds a worker.
+  int max_streams = 64;
 };
 
 // One route: its method, OpenAPI path and a stable label for metrics, and who may call it.

@@ -42,6 +42,8 @@ struct Flags {
   std::string request_timeout = "5s";
   std::optional<int> max_connections_per_client;  // default: 64 off loopback, 0 on it
   std::vector<std::string> trusted_proxies;
+  std::optional<int> max_streams;  // default: 64, at most half the workers
+  std::string feed_retention = "30d";
 };
 
 int fail(const error& e) {
@@ -92,8 +94,18 @@ int run(const Flags& f) {
   if (!repo) return fail(repo.error());
   auto locks = make_lock_provider(f.lock);
   if (!locks) return fail(locks.error());
+  auto retention = parse_duration(f.feed_retention);
+  if (!retention) return fail(retention.error());
+  const int max_streams = f.max_streams.value_or(std::min(64, f.threads / 2));
+  if (max_streams >= f.threads) {
+    return fail(make_error(errc::validation_failed,
+                           "--max-streams (" + std::to_string(max_streams) +
+                               ") must be below --threads (" + std::to_string(f.threads) +
+                               "): each stream holds a worker, and holds need some"));
+  }
   ServiceOptions options;
   options.hold_ttl = ttl.value();
+  options.feed_retention = retention.value();
   BookingService service(*repo.value(), *locks.value(), system_clock(), options);
 
   // Access control: open mode only on loopback, without a proxy, while no token exists.
@@ -165,6 +177,7 @@ int run(const Flags& f) {
   http.max_held_per_client = f.max_held_per_client;
   http.request_timeout = request_timeout.value();
   http.max_connections_per_client = f.max_connections_per_client.value_or(loopback ? 0 : 64);
+  http.max_streams = max_streams;
   httpd::HttpServer server(service, http);
   server.count_expired(caught_up);
   auto port = server.bind();
@@ -268,6 +281,15 @@ int main(int argc, char** argv) {
                  "once. Default 64, or 0 (no cap) on a loopback --listen")
       ->envname("BOOKING_MAX_CONNECTIONS_PER_CLIENT")
       ->check(CLI::Range(0, 1'000'000));
+  app.add_option("--max-streams", f.max_streams,
+                 "Change feed long polls and event streams at once (each holds a worker); "
+                 "beyond it 503 with Retry-After. Default 64, at most half of --threads")
+      ->envname("BOOKING_MAX_STREAMS")
+      ->check(CLI::Range(0, 100'000));
+  app.add_option("--feed-retention", f.feed_retention,
+                 "How long the change feed keeps changes (30d, 12h); the sweeper prunes older")
+      ->envname("BOOKING_FEED_RETENTION")
+      ->capture_default_str();
   app.add_option("--trusted-proxy", f.trusted_proxies,
                  "Address of a reverse proxy whose X-Forwarded-For names the client (repeatable); "
                  "it is exempt from the connection cap")

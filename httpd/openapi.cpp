@@ -69,6 +69,21 @@ const char* const kDocument = R"json({
               "parameters": [{"$ref": "#/components/parameters/EventKey"}],
               "responses": {"200": {"description": "the CSV, with a header row", "content": {"text/csv": {}}},
                             "404": {"$ref": "#/components/responses/Error"}}}},
+    "/v1/api/changes": {
+      "get": {"summary": "The change feed: changes numbered after `after`, oldest first; with wait=S, a long poll that answers as soon as one exists (or empty after S seconds). `last` is where to resume.",
+              "parameters": [{"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}},
+                             {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
+                             {"name": "wait", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 60, "default": 0}, "description": "seconds to wait for a change; counts against --max-streams"}],
+              "responses": {"200": {"description": "a page", "content": {"application/json": {"schema": {"type": "object", "properties": {"data": {"type": "array", "items": {"$ref": "#/components/schemas/Change"}}, "last": {"type": "integer"}}}}}},
+                            "410": {"$ref": "#/components/responses/Error"}, "422": {"$ref": "#/components/responses/Error"},
+                            "503": {"$ref": "#/components/responses/Unavailable"}}}},
+    "/v1/api/changes/stream": {
+      "get": {"summary": "The change feed as server-sent events: `id:` is the seq, `event:` the type, `data:` the change; a comment every 15 s keeps an idle stream open. `Last-Event-ID` (sent by a reconnecting EventSource) resumes after it.",
+              "parameters": [{"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}},
+                             {"name": "Last-Event-ID", "in": "header", "schema": {"type": "integer"}}],
+              "responses": {"200": {"description": "the stream", "content": {"text/event-stream": {}}},
+                            "410": {"$ref": "#/components/responses/Error"}, "422": {"$ref": "#/components/responses/Error"},
+                            "503": {"$ref": "#/components/responses/Unavailable"}}}},
     "/v1/api/books": {
       "get": {"summary": "Bookings, newest first, cursor-paginated",
               "parameters": [{"name": "event", "in": "query", "schema": {"type": "string"}},
@@ -162,6 +177,13 @@ const char* const kDocument = R"json({
           "startDate": {"$ref": "#/components/schemas/Instant"}, "endDate": {"$ref": "#/components/schemas/Instant"},
           "maxPerOrder": {"type": "integer", "minimum": 1, "nullable": true}, "maxPerUser": {"type": "integer", "minimum": 1, "nullable": true}}}},
         "eventSchedules": {"type": "array", "nullable": true, "description": "replaces the waves; a wave with an unchanged startDate keeps its booked count", "items": {"$ref": "#/components/schemas/Schedule"}}}},
+      "Change": {"type": "object", "required": ["seq", "at", "type", "eventKey", "actor", "data"], "properties": {
+        "seq": {"type": "integer", "description": "increases in commit order: after reading N, no change numbered below N appears later"},
+        "at": {"$ref": "#/components/schemas/Instant"},
+        "type": {"type": "string", "enum": ["event.created", "event.updated", "event.closed", "event.reopened", "event.cancelled", "booking.held", "booking.confirmed", "booking.cancelled", "booking.expired"]},
+        "eventKey": {"type": "string"}, "bookId": {"type": "string"},
+        "actor": {"type": "string", "description": "the token's name, anonymous, sweeper, cli or library"},
+        "data": {"type": "object", "description": "the booking, or the event's definition (without live stock), right after the change"}}},
       "HoldRequest": {"type": "object", "required": ["key", "groupKeys"], "properties": {
         "key": {"type": "string", "description": "event key"}, "userId": {"type": "string"},
         "groupKeys": {"type": "array", "minItems": 1, "items": {"type": "object", "required": ["key", "qty"], "properties": {"key": {"type": "string"}, "qty": {"type": "integer", "minimum": 1}}}}}},

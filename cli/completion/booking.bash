@@ -8,7 +8,7 @@ _booking() {
   cur="${COMP_WORDS[COMP_CWORD]}"
   prev="${COMP_WORDS[COMP_CWORD - 1]}"
   local globals="--db --lock --json --hold-ttl --help --version"
-  local commands="event book bookings show confirm cancel expire demo report export token"
+  local commands="event book bookings show confirm cancel expire demo report export changes token"
   # The command and subcommand typed so far, skipping global options and their values.
   local i cmd="" sub=""
   for ((i = 1; i < COMP_CWORD; i++)); do
@@ -29,7 +29,7 @@ _booking() {
     --format) COMPREPLY=($(compgen -W "csv jsonl" -- "$cur")); return ;;
     --lock) COMPREPLY=($(compgen -W "memory file: redis://" -- "$cur")); return ;;
     --hold-ttl | --batch | --limit | --offset | --user | --idempotency-key | --method | \
-      --reference | --event | --cursor | --if-version) COMPREPLY=(); return ;;
+      --reference | --event | --cursor | --if-version | --after) COMPREPLY=(); return ;;
     --status) COMPREPLY=($(compgen -W "HELD CONFIRMED CANCELLED EXPIRED" -- "$cur")); return ;;
     --role) COMPREPLY=($(compgen -W "admin sales" -- "$cur")); return ;;
   esac
@@ -71,6 +71,7 @@ _booking() {
     confirm) options="--method --reference --help" ;;
     show | cancel | expire | demo | report) options="--help" ;;
     export) options="--format --output -o --help" ;;
+    changes) options="--after --limit --follow --help" ;;
   esac
   COMPREPLY=($(compgen -W "$options" -- "$cur"))
 }

@@ -186,6 +186,30 @@ void operator_session(const std::string& db) {
   CHECK_FALSE(std::filesystem::exists(files.file("nope.csv.partial")));
   CHECK(cli({"export", "Run", "--format", "xml"}).code == 2);
 
+  // The change feed: everything so far, as the CLI's; then --follow prints what another
+  // process commits.
+  auto feed = cli({"changes", "--after", "0"});
+  REQUIRE(feed.code == 0);
+  std::vector<json::value> changes;
+  for (std::size_t at = 0, nl; (nl = feed.out.find('\n', at)) != std::string::npos; at = nl + 1) {
+    changes.push_back(parse(feed.out.substr(at, nl - at)));
+  }
+  REQUIRE(changes.size() >= 5);
+  CHECK(changes[0].at("type").as_string() == "event.created");
+  CHECK(changes[0].at("actor").as_string() == "cli");
+  CHECK(changes[1].at("type").as_string() == "booking.held");
+  const std::int64_t last = changes.back().at("seq").as_int64();
+  CHECK(cli({"changes", "--after", std::to_string(last)}).out.empty());
+  CHECK(cli({"changes", "--after", "-3"}).code == 2);
+  Child follower({BOOKING_CLI_PATH, "--db", db, "changes", "--follow", "--after",
+                  std::to_string(last)});
+  REQUIRE(cli({"book", "Run", "gold-Run=1"}).code == 0);
+  auto followed = parse(follower.read_line());
+  CHECK(followed.at("type").as_string() == "booking.held");
+  CHECK(followed.at("seq").as_int64() > last);
+  follower.kill(SIGTERM);
+  follower.wait();
+
   auto closed = cli({"--json", "event", "close", "Run"});
   REQUIRE(closed.code == 0);
   CHECK(parse(closed.out).at("status").as_string() == "closed");
@@ -196,7 +220,7 @@ void operator_session(const std::string& db) {
   CHECK(cli({"book", "Run", "gold-Run=1"}).code == 0);
   auto cancelled = cli({"--json", "event", "cancel", "Run"});
   REQUIRE(cancelled.code == 0);
-  CHECK(parse(cancelled.out).at("bookingsCancelled").as_int64() == 3);
+  CHECK(parse(cancelled.out).at("bookingsCancelled").as_int64() == 4);
   CHECK(cli({"event", "cancel", "Run"}).out.find("cancelled 0 bookings") != std::string::npos);
   CHECK(cli({"event", "reopen", "Run"}).code == 4);
   auto e = parse(cli({"--json", "event", "show", "Run"}).out);

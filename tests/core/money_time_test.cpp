@@ -82,6 +82,7 @@ TEST_CASE("durations parse from human units", "[time]") {
   CHECK(parse_duration("2s").value() == 2s);
   CHECK(parse_duration("500ms").value() == 500ms);
   CHECK(parse_duration("1h30m").value() == 90min);
+  CHECK(parse_duration("30d").value() == std::chrono::hours(720));
   CHECK(parse_duration("90").value() == 90s);
   for (const char* bad : {"", "0s", "-1s", "10x", "m", "99999999999999999999h"}) {
     INFO(bad);

@@ -33,7 +33,7 @@ std::string format_instant(Instant t, std::int32_t offset_minutes);
 // An offset as ISO 8601 writes it: 420 -> "+07:00", -150 -> "-02:30".
 std::string format_utc_offset(std::int32_t offset_minutes);
 
-// Parses a duration such as "10m", "2s", "500ms", "1h30m", "90" (seconds). Must be > 0.
+// Parses a duration such as "10m", "2s", "500ms", "1h30m", "30d", "90" (seconds). Must be > 0.
 result<std::chrono::milliseconds> parse_duration(std::string_view text);
 
 // The source of "now" for the library; injected so that tests move time.

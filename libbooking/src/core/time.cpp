@@ -161,7 +161,7 @@ result<std::chrono::milliseconds> parse_duration(std::string_view text) {
   auto bad = [&] {
     return make_error(errc::validation_failed, "invalid duration '" +
                                                    std::string(text.substr(0, 40)) +
-                                                   "' (expected e.g. 10m, 2s, 500ms, 1h30m)");
+                                                   "' (expected e.g. 10m, 2s, 500ms, 1h30m, 30d)");
   };
   if (text.empty() || text.size() > 32) return bad();
   std::int64_t total_ms = 0;
@@ -175,6 +175,8 @@ result<std::chrono::milliseconds> parse_duration(std::string_view text) {
     std::int64_t unit = 1000;  // a bare number is seconds
     if (rest.starts_with("ms")) {
       unit = 1, i += 2;
+    } else if (rest.starts_with("d")) {
+      unit = 86'400'000, i += 1;
     } else if (rest.starts_with("h")) {
       unit = 3'600'000, i += 1;
     } else if (rest.starts_with("m")) {

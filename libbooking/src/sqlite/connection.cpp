@@ -196,12 +196,13 @@ DROP INDEX bookings_user;
 CREATE INDEX bookings_user ON bookings(user_id, event_id, created_ms, id) WHERE user_id IS NOT NULL;
 )sql",
      true},
-    // 7: the change feed. AUTOINCREMENT: a seq is never reused, even once pruned. A booking's
-    // change refers to the booking (its data is rebuilt from it); an event's carries its
-    // definition.
+    // 7: the change feed. The seq is the rowid (one writer at a time: commit order); pruning
+    // always keeps the newest change, so a seq is never handed out twice (AUTOINCREMENT would
+    // guarantee that too, for one more page written per transaction). A booking's change
+    // refers to the booking (its data is rebuilt from it); an event's carries its definition.
     {R"sql(
 CREATE TABLE changes (
-  seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+  seq        INTEGER PRIMARY KEY,
   at_ms      INTEGER NOT NULL,
   type       TEXT NOT NULL,
   event_key  TEXT NOT NULL,

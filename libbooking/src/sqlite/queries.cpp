@@ -695,7 +695,7 @@ std::vector<Change> read_changes(Connection& c, std::int64_t after, std::size_t 
 FeedBounds feed_bounds(Connection& c) {
   auto& st = c.prepare(
       "SELECT COALESCE((SELECT value FROM booking_meta WHERE name = 'feed_floor'), 0), "
-      "COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'changes'), 0)");
+      "COALESCE((SELECT MAX(seq) FROM changes), 0)");
   st.executeStep();
   FeedBounds b{st.getColumn(0).getInt64(), st.getColumn(1).getInt64()};
   st.reset();
@@ -703,8 +703,11 @@ FeedBounds feed_bounds(Connection& c) {
 }
 
 std::size_t prune_changes(Connection& c, std::int64_t cutoff_ms, std::size_t max) {
-  // From the oldest, while they are old enough: one pass over the few rows that go.
-  auto& pick = c.prepare("SELECT seq, at_ms FROM changes ORDER BY seq LIMIT ?");
+  // From the oldest, while they are old enough: one pass over the few rows that go. The
+  // newest change always stays: its seq is what the next one counts from.
+  auto& pick = c.prepare(
+      "SELECT seq, at_ms FROM changes WHERE seq < (SELECT MAX(seq) FROM changes) ORDER BY seq "
+      "LIMIT ?");
   pick.bind(1, static_cast<int64_t>(max));
   std::int64_t upto = 0;
   std::size_t n = 0;
