@@ -509,6 +509,9 @@ const std::vector<Route>& routes() {
 HttpServer::HttpServer(BookingService& service, HttpOptions options)
     : impl_(std::make_unique<Impl>(service, std::move(options))) {}
 HttpServer::~HttpServer() = default;
+void HttpServer::add_metrics(std::function<void(std::string&)> extra) {
+  impl_->metrics().set_extra(std::move(extra));
+}
 result<int> HttpServer::bind() { return impl_->bind(); }
 void HttpServer::run() { impl_->run(); }
 void HttpServer::stop() { impl_->stop(); }

@@ -2,6 +2,8 @@
 // JSON envelope. No business rule lives here.
 #pragma once
 
+#include <functional>
+
 #include <booking/access.hpp>
 #include <booking/booking_service.hpp>
 #include <memory>
@@ -64,6 +66,8 @@ class HttpServer {
   bool is_running() const;
   // Reports `n` holds expired by this instance's sweeper (booking_holds_expired_total).
   void count_expired(std::size_t n);
+  // Appends `extra` lines to /metrics (set before run()).
+  void add_metrics(std::function<void(std::string&)> extra);
 
  private:
   class Impl;

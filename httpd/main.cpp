@@ -14,8 +14,10 @@
 #include <iostream>
 #include <optional>
 #include <thread>
+#include <unistd.h>
 
 #include "http_server.hpp"
+#include "webhooks.hpp"
 
 using namespace booking;
 
@@ -43,6 +45,8 @@ struct Flags {
   std::optional<int> max_connections_per_client;  // default: 64 off loopback, 0 on it
   std::vector<std::string> trusted_proxies;
   std::optional<int> max_streams;  // default: 64, at most half the workers
+  std::vector<std::string> webhooks;
+  std::string webhook_secret;
   std::string feed_retention = "30d";
 };
 
@@ -96,6 +100,14 @@ int run(const Flags& f) {
   if (!locks) return fail(locks.error());
   auto retention = parse_duration(f.feed_retention);
   if (!retention) return fail(retention.error());
+  for (const auto& url : f.webhooks) {
+    if (auto ok = httpd::check_webhook_url(url); !ok) return fail(ok.error());
+  }
+  if (!f.webhooks.empty() && f.webhook_secret.size() < 16) {
+    return fail(make_error(errc::validation_failed,
+                           "--webhook needs --webhook-secret (or BOOKING_WEBHOOK_SECRET) of at "
+                           "least 16 characters: receivers check each request's signature"));
+  }
   const int max_streams = f.max_streams.value_or(std::min(64, f.threads / 2));
   if (max_streams >= f.threads) {
     return fail(make_error(errc::validation_failed,
@@ -180,6 +192,21 @@ int run(const Flags& f) {
   http.max_streams = max_streams;
   httpd::HttpServer server(service, http);
   server.count_expired(caught_up);
+  std::unique_ptr<httpd::WebhookDeliverer> webhooks;
+  if (!f.webhooks.empty()) {
+    httpd::WebhookOptions hooks;
+    hooks.urls = f.webhooks;
+    hooks.secret = f.webhook_secret;
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    hooks.owner = std::string(host) + ":" + std::to_string(::getpid()) + ":" +
+                  random_token().substr(0, 8);
+    webhooks = std::make_unique<httpd::WebhookDeliverer>(service, *repo.value(), hooks);
+    server.add_metrics([&webhooks](std::string& out) { webhooks->render_metrics(out); });
+    for (const auto& url : f.webhooks) {
+      spdlog::info("delivering the change feed to webhook {}", httpd::printable_url(url));
+    }
+  }
   auto port = server.bind();
   if (!port) return fail(port.error());
   spdlog::info("bookingd {} listening on http://{}:{} (db {}, lock {}, hold ttl {})", version,
@@ -207,6 +234,7 @@ int run(const Flags& f) {
   ExpirySweeper sweeper(service, sweeping);
 
   server.run();  // returns once stopped and every in-flight request has been answered
+  if (webhooks) webhooks->stop();
   sweeper.stop();
   pthread_kill(signals.native_handle(), SIGTERM);  // wakes the signal thread if still waiting
   signals.join();
@@ -286,6 +314,13 @@ int main(int argc, char** argv) {
                  "beyond it 503 with Retry-After. Default 64, at most half of --threads")
       ->envname("BOOKING_MAX_STREAMS")
       ->check(CLI::Range(0, 100'000));
+  app.add_option("--webhook", f.webhooks,
+                 "POST the change feed to this http:// URL, in order, signed (repeatable)")
+      ->envname("BOOKING_WEBHOOK");
+  app.add_option("--webhook-secret", f.webhook_secret,
+                 "The HMAC-SHA256 key of X-Booking-Signature (required with --webhook); prefer "
+                 "the environment variable, which stays out of the process list")
+      ->envname("BOOKING_WEBHOOK_SECRET");
   app.add_option("--feed-retention", f.feed_retention,
                  "How long the change feed keeps changes (30d, 12h); the sweeper prunes older")
       ->envname("BOOKING_FEED_RETENTION")

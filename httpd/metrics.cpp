@@ -94,6 +94,7 @@ std::string Metrics::render(BookingService& service) const {
     }
     offset += 100;
   }
+  if (extra_) extra_(out);
   return out;
 }
 

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <booking/booking_service.hpp>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -41,6 +42,8 @@ class Metrics {
 
   // The Prometheus text exposition, with gauges read through `service` now.
   std::string render(BookingService& service) const;
+  // More lines for render (e.g. webhook delivery), set before serving.
+  void set_extra(std::function<void(std::string&)> extra) { extra_ = std::move(extra); }
 
  private:
   std::size_t tier_limit_;
@@ -50,6 +53,7 @@ class Metrics {
   Histogram hold_latency_;
   Histogram lock_wait_;
   std::atomic<std::uint64_t> expired_{0};
+  std::function<void(std::string&)> extra_;
 };
 
 }  // namespace booking::httpd

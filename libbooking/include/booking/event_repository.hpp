@@ -221,7 +221,21 @@ class EventRepository {
   // expire_due booking.expired, like the rules record the rest.
   virtual result<std::vector<Change>> read_changes(std::int64_t after, std::size_t limit) = 0;
   virtual result<FeedBounds> feed_bounds() = 0;
+  // Pruning never passes a webhook's delivered position (see lease_webhook).
   virtual result<std::size_t> prune_changes(Instant cutoff, std::size_t max) = 0;
+
+  // Webhook delivery (bookingd --webhook): one row per URL with its delivered position and a
+  // lease, so that of several instances exactly one delivers at a time. lease_webhook takes or
+  // renews `url`'s lease for `owner` until `ttl` from now on the database's clock, when it is
+  // free, expired or already `owner`'s, and answers the URL's state; nullopt while another
+  // owner holds it. A URL seen for the first time starts at the newest change (it receives
+  // what happens from then on). save_webhook stores `state` only while `owner` still holds the
+  // lease (false otherwise: another instance took over).
+  virtual result<std::optional<WebhookState>> lease_webhook(std::string_view url,
+                                                            std::string_view owner,
+                                                            std::chrono::milliseconds ttl) = 0;
+  virtual result<bool> save_webhook(std::string_view url, std::string_view owner,
+                                    const WebhookState& state) = 0;
 
   // Forgets up to `max` idempotency keys first used at or before `cutoff` (they expired);
   // returns how many.

@@ -87,4 +87,11 @@ struct FeedBounds {
   std::int64_t last = 0;   // the newest change's seq (0: none yet)
 };
 
+// A webhook URL's delivery state.
+struct WebhookState {
+  std::int64_t position = 0;           // the last seq delivered
+  std::optional<Instant> failing_since;  // the first failure of the current run of failures
+  bool paused = false;                 // after days of failures; a restart resumes it
+};
+
 }  // namespace booking

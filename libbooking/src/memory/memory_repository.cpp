@@ -134,12 +134,40 @@ class MemoryRepository final : public RuleBasedRepository, private StorageTransa
   result<std::size_t> prune_changes(Instant cutoff, std::size_t max) override {
     std::lock_guard lock(mu_);
     std::size_t n = 0;
-    while (n < max && !changes_.empty() && changes_.front().at < cutoff) {
+    std::int64_t keep = last_seq_;  // the newest stays, and every undelivered webhook change
+    for (const auto& [url, w] : webhooks_) keep = std::min(keep, w.state.position);
+    while (n < max && !changes_.empty() && changes_.front().at < cutoff &&
+           changes_.front().seq <= keep && changes_.front().seq < last_seq_) {
       feed_floor_ = changes_.front().seq;
       changes_.pop_front();
       ++n;
     }
     return n;
+  }
+
+  result<std::optional<WebhookState>> lease_webhook(std::string_view url, std::string_view owner,
+                                                    std::chrono::milliseconds ttl) override {
+    std::lock_guard lock(mu_);
+    const Instant now = system_clock().now();
+    auto [it, fresh] = webhooks_.try_emplace(std::string(url));
+    if (fresh) it->second.state.position = last_seq_;
+    Webhook& w = it->second;
+    if (w.owner != owner && w.until >= now) return std::optional<WebhookState>{};
+    w.owner = std::string(owner);
+    w.until = now + ttl;
+    return std::optional<WebhookState>{w.state};
+  }
+
+  result<bool> save_webhook(std::string_view url, std::string_view owner,
+                            const WebhookState& state) override {
+    std::lock_guard lock(mu_);
+    auto it = webhooks_.find(std::string(url));
+    if (it == webhooks_.end() || it->second.owner != owner ||
+        it->second.until < system_clock().now()) {
+      return false;
+    }
+    it->second.state = state;
+    return true;
   }
 
   result<std::size_t> export_bookings(std::string_view key, const BookingSink& sink) override {
@@ -477,7 +505,13 @@ class MemoryRepository final : public RuleBasedRepository, private StorageTransa
   std::set<std::pair<Instant, std::string>> idempotency_age_;  // (first used, key)
   std::unordered_map<std::string, std::int64_t> client_held_;  // tickets in HELD bookings
   std::map<std::string, ApiToken> tokens_;                     // by name
-  std::deque<Change> changes_;  // the feed, by seq
+  struct Webhook {
+    WebhookState state;
+    std::string owner;  // of the lease
+    Instant until{};
+  };
+  std::map<std::string, Webhook> webhooks_;  // by URL
+  std::deque<Change> changes_;               // the feed, by seq
   std::int64_t last_seq_ = 0;
   std::int64_t feed_floor_ = 0;
 };

@@ -174,6 +174,20 @@ class PostgresRepository final : public RuleBasedRepository {
     });
   }
 
+  result<std::optional<WebhookState>> lease_webhook(std::string_view url, std::string_view owner,
+                                                    std::chrono::milliseconds ttl) override {
+    return in_transaction([&](Connection& c) -> result<std::optional<WebhookState>> {
+      return detail::pg::lease_webhook(c, url, owner, ttl.count());
+    });
+  }
+
+  result<bool> save_webhook(std::string_view url, std::string_view owner,
+                            const WebhookState& state) override {
+    return in_transaction([&](Connection& c) -> result<bool> {
+      return detail::pg::save_webhook(c, url, owner, state);
+    });
+  }
+
   result<std::size_t> export_bookings(std::string_view key, const BookingSink& sink) override {
     // A server-side cursor in a read-only transaction (one snapshot of the event), fetched a
     // page at a time: never more than one page in memory. Not retried: the sink may already

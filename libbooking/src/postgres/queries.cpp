@@ -311,8 +311,11 @@ FeedBounds feed_bounds(Connection& c) {
 
 std::size_t prune_changes(Connection& c, std::int64_t cutoff_ms, std::size_t max) {
   // From the oldest, while they are old enough: one pass over the few rows that go.
-  Result oldest = c.exec("SELECT seq, at_ms FROM changes ORDER BY seq LIMIT $1",
-                         {param(static_cast<std::int64_t>(max))});
+  // The newest change stays, and so does every change a webhook has not received yet.
+  Result oldest = c.exec(
+      "SELECT seq, at_ms FROM changes WHERE seq < (SELECT last_seq FROM feed_state WHERE id = 1) "
+      "AND seq <= COALESCE((SELECT MIN(position) FROM webhooks), seq) ORDER BY seq LIMIT $1",
+      {param(static_cast<std::int64_t>(max))});
   std::int64_t upto = 0;
   std::size_t n = 0;
   for (int i = 0; i < oldest.rows() && oldest.int64(i, 1) < cutoff_ms; ++i) {
@@ -326,6 +329,46 @@ std::size_t prune_changes(Connection& c, std::int64_t cutoff_ms, std::size_t max
       "ON CONFLICT (name) DO UPDATE SET value = GREATEST(booking_meta.value, excluded.value)",
       {param(upto)});
   return n;
+}
+
+namespace {
+constexpr const char* kDbNowMs = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
+}
+
+std::optional<WebhookState> lease_webhook(Connection& c, std::string_view url,
+                                          std::string_view owner, std::int64_t ttl_ms) {
+  static const std::string take =
+      std::string("INSERT INTO webhooks (url, position, lease_owner, lease_until_ms) VALUES "
+                  "($1, (SELECT last_seq FROM feed_state WHERE id = 1), $2, ") +
+      kDbNowMs +
+      " + $3) ON CONFLICT (url) DO UPDATE SET lease_owner = excluded.lease_owner, "
+      "lease_until_ms = excluded.lease_until_ms WHERE webhooks.lease_owner IS NOT DISTINCT FROM "
+      "excluded.lease_owner OR webhooks.lease_until_ms < " +
+      kDbNowMs +
+      " RETURNING position, failing_since_ms, paused";
+  Result r = c.exec(take.c_str(), {param(url), param(owner), param(ttl_ms)});
+  if (r.rows() == 0) return std::nullopt;  // another owner's lease
+  WebhookState w;
+  w.position = r.int64(0, 0);
+  if (auto since = r.optional_int64(0, 1)) w.failing_since = instant(*since);
+  w.paused = r.text(0, 2) == "t";
+  return w;
+}
+
+bool save_webhook(Connection& c, std::string_view url, std::string_view owner,
+                  const WebhookState& w) {
+  static const std::string sql =
+      std::string(
+          "UPDATE webhooks SET position = $1, failing_since_ms = $2, paused = $3 WHERE url = $4 "
+          "AND lease_owner = $5 AND lease_until_ms >= ") +
+      kDbNowMs;
+  return c
+             .exec(sql.c_str(),
+                   {param(w.position),
+                    param(w.failing_since ? std::optional<std::int64_t>(ms(*w.failing_since))
+                                          : std::nullopt),
+                    param(w.paused ? "true" : "false"), param(url), param(owner)})
+             .affected() > 0;
 }
 
 std::optional<EventState> event_state(const Result& r) {

@@ -68,6 +68,11 @@ std::string nullable_array_literal(const std::vector<std::optional<std::string>>
 std::vector<Change> read_changes(Connection& c, std::int64_t after, std::size_t limit);
 FeedBounds feed_bounds(Connection& c);
 std::size_t prune_changes(Connection& c, std::int64_t cutoff_ms, std::size_t max);
+// EventRepository::lease_webhook and save_webhook, on the database server's clock.
+std::optional<WebhookState> lease_webhook(Connection& c, std::string_view url,
+                                          std::string_view owner, std::int64_t ttl_ms);
+bool save_webhook(Connection& c, std::string_view url, std::string_view owner,
+                  const WebhookState& state);
 
 // The rules' primitives on one connection inside its transaction. Reads that a rule's decision
 // rests on lock their rows (FOR UPDATE; per-user counts an advisory lock), since other

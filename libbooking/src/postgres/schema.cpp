@@ -138,6 +138,16 @@ CREATE TABLE changes (
 );
 CREATE TABLE feed_state (id INTEGER PRIMARY KEY CHECK (id = 1), last_seq BIGINT NOT NULL);
 INSERT INTO feed_state VALUES (1, 0);
+-- Webhook delivery: the position delivered per URL, and the lease of the instance delivering
+-- (its expiry on the database's clock: instances' clocks may differ).
+CREATE TABLE webhooks (
+  url               TEXT PRIMARY KEY,
+  position          BIGINT NOT NULL,
+  lease_owner       TEXT,
+  lease_until_ms    BIGINT NOT NULL DEFAULT 0,
+  failing_since_ms  BIGINT,
+  paused            BOOLEAN NOT NULL DEFAULT false
+);
 )sql",
      true},
 }};

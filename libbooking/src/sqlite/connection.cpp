@@ -210,6 +210,15 @@ CREATE TABLE changes (
   actor      TEXT NOT NULL,
   data       TEXT
 );
+-- Webhook delivery: the position delivered per URL, and the lease of the instance delivering.
+CREATE TABLE webhooks (
+  url               TEXT PRIMARY KEY,
+  position          INTEGER NOT NULL,
+  lease_owner       TEXT,
+  lease_until_ms    INTEGER NOT NULL DEFAULT 0,
+  failing_since_ms  INTEGER,
+  paused            INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
 )sql",
      true},
 }};

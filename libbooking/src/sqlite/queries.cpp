@@ -702,12 +702,57 @@ FeedBounds feed_bounds(Connection& c) {
   return b;
 }
 
+std::optional<WebhookState> lease_webhook(Connection& c, std::string_view url,
+                                          std::string_view owner, std::int64_t now_ms,
+                                          std::int64_t ttl_ms) {
+  auto& take = c.prepare(
+      "INSERT INTO webhooks (url, position, lease_owner, lease_until_ms) "
+      "VALUES (?1, COALESCE((SELECT MAX(seq) FROM changes), 0), ?2, ?3 + ?4) "
+      "ON CONFLICT (url) DO UPDATE SET lease_owner = excluded.lease_owner, "
+      "lease_until_ms = excluded.lease_until_ms "
+      "WHERE webhooks.lease_owner IS excluded.lease_owner OR webhooks.lease_until_ms < ?3");
+  take.bind(1, std::string(url));
+  take.bind(2, std::string(owner));
+  take.bind(3, static_cast<int64_t>(now_ms));
+  take.bind(4, static_cast<int64_t>(ttl_ms));
+  take.exec();
+  auto& read = c.prepare(
+      "SELECT position, failing_since_ms, paused FROM webhooks WHERE url = ? AND lease_owner = ? "
+      "AND lease_until_ms >= ?");
+  read.bind(1, std::string(url));
+  read.bind(2, std::string(owner));
+  read.bind(3, static_cast<int64_t>(now_ms));
+  if (!read.executeStep()) return std::nullopt;
+  WebhookState w;
+  w.position = read.getColumn(0).getInt64();
+  if (auto since = optional_int(read.getColumn(1))) w.failing_since = instant(*since);
+  w.paused = read.getColumn(2).getInt() != 0;
+  read.reset();
+  return w;
+}
+
+bool save_webhook(Connection& c, std::string_view url, std::string_view owner,
+                  const WebhookState& w, std::int64_t now_ms) {
+  auto& st = c.prepare(
+      "UPDATE webhooks SET position = ?, failing_since_ms = ?, paused = ? "
+      "WHERE url = ? AND lease_owner = ? AND lease_until_ms >= ?");
+  st.bind(1, static_cast<int64_t>(w.position));
+  bind_optional(st, 2,
+                w.failing_since ? std::optional<std::int64_t>(ms(*w.failing_since)) : std::nullopt);
+  st.bind(3, w.paused ? 1 : 0);
+  st.bind(4, std::string(url));
+  st.bind(5, std::string(owner));
+  st.bind(6, static_cast<int64_t>(now_ms));
+  return st.exec() > 0;
+}
+
 std::size_t prune_changes(Connection& c, std::int64_t cutoff_ms, std::size_t max) {
   // From the oldest, while they are old enough: one pass over the few rows that go. The
-  // newest change always stays: its seq is what the next one counts from.
+  // newest change always stays (its seq is what the next one counts from), and so does every
+  // change a webhook has not received yet.
   auto& pick = c.prepare(
-      "SELECT seq, at_ms FROM changes WHERE seq < (SELECT MAX(seq) FROM changes) ORDER BY seq "
-      "LIMIT ?");
+      "SELECT seq, at_ms FROM changes WHERE seq < (SELECT MAX(seq) FROM changes) "
+      "AND seq <= COALESCE((SELECT MIN(position) FROM webhooks), seq) ORDER BY seq LIMIT ?");
   pick.bind(1, static_cast<int64_t>(max));
   std::int64_t upto = 0;
   std::size_t n = 0;

@@ -13,6 +13,12 @@ void append_change(Connection& c, const ChangeRecord& record);
 std::vector<Change> read_changes(Connection& c, std::int64_t after, std::size_t limit);
 FeedBounds feed_bounds(Connection& c);
 std::size_t prune_changes(Connection& c, std::int64_t cutoff_ms, std::size_t max);
+// EventRepository::lease_webhook and save_webhook, on the host's clock at `now_ms`.
+std::optional<WebhookState> lease_webhook(Connection& c, std::string_view url,
+                                          std::string_view owner, std::int64_t now_ms,
+                                          std::int64_t ttl_ms);
+bool save_webhook(Connection& c, std::string_view url, std::string_view owner,
+                  const WebhookState& state, std::int64_t now_ms);
 
 // Inserts an event with its tiers, waves, search entry and event.created change. duplicate_key
 // if a key is taken.

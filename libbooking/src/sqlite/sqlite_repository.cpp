@@ -194,6 +194,29 @@ class SqliteRepository final : public RuleBasedRepository {
     });
   }
 
+  // SQLite lives on one host: its clock is the database's.
+  result<std::optional<WebhookState>> lease_webhook(std::string_view url, std::string_view owner,
+                                                    std::chrono::milliseconds ttl) override {
+    return guarded([&]() -> result<std::optional<WebhookState>> {
+      std::lock_guard lock(write_mu_);
+      WriteTransaction tx(*writer_);
+      auto w = detail::lease_webhook(*writer_, url, owner, ms(system_clock().now()), ttl.count());
+      tx.commit();
+      return w;
+    });
+  }
+
+  result<bool> save_webhook(std::string_view url, std::string_view owner,
+                            const WebhookState& state) override {
+    return guarded([&]() -> result<bool> {
+      std::lock_guard lock(write_mu_);
+      WriteTransaction tx(*writer_);
+      bool saved = detail::save_webhook(*writer_, url, owner, state, ms(system_clock().now()));
+      tx.commit();
+      return saved;
+    });
+  }
+
   result<std::size_t> export_bookings(std::string_view key, const BookingSink& sink) override {
     return guarded([&]() -> result<std::size_t> {
       Reader r(*this);
