@@ -1,11 +1,10 @@
 // Following the change feed from a program: a consumer thread reads every change in order,
 // waiting for new ones, and remembers where it stopped (a real consumer stores that position
 // with its own work, so that a restart resumes there; at least once).
+#include <atomic>
 #include <booking/booking_service.hpp>
 #include <booking/feed.hpp>
 #include <booking/json_codec.hpp>
-
-#include <atomic>
 #include <chrono>
 #include <iostream>
 #include <thread>
@@ -30,8 +29,8 @@ int main() {
         if (change.type == booking::ChangeType::booking_confirmed) {
           ++confirmed;  // e.g. e-mail the tickets to change.data["userId"]
         }
-        std::cout << change.seq << " " << booking::to_string(change.type) << " "
-                  << change.event_key << "\n";
+        std::cout << change.seq << " " << booking::to_string(change.type) << " " << change.event_key
+                  << "\n";
         position = change.seq;
       }
     }

@@ -15,9 +15,8 @@ constexpr std::int64_t kMaxWaitSeconds = 60;
 constexpr std::int64_t kStreamPage = 100;
 
 error too_many_streams(int max) {
-  return make_error(errc::lock_timeout,
-                    "too many change feed subscribers (at most " + std::to_string(max) +
-                        "); try again shortly");
+  return make_error(errc::lock_timeout, "too many change feed subscribers (at most " +
+                                            std::to_string(max) + "); try again shortly");
 }
 
 // One change as a server-sent event: its seq is the event id, its type the event name.
@@ -32,8 +31,8 @@ void append_event(std::string& out, const Change& c) {
 }
 }  // namespace
 
-FeedRoutes::FeedRoutes(BookingService& service, int max_streams,
-                       const std::atomic<bool>& stopping, std::chrono::milliseconds keep_alive)
+FeedRoutes::FeedRoutes(BookingService& service, int max_streams, const std::atomic<bool>& stopping,
+                       std::chrono::milliseconds keep_alive)
     : service_(service), max_streams_(max_streams), stopping_(stopping), keep_alive_(keep_alive) {}
 
 std::shared_ptr<void> FeedRoutes::take_slot() {

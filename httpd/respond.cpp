@@ -20,7 +20,6 @@ std::string next_request_id() {
   return prefix + "-" + std::to_string(++counter);
 }
 
-
 void send_json(httplib::Response& res, int status, const json::value& body) {
   res.status = status;
   res.set_content(to_text(body), "application/json");

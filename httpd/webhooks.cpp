@@ -13,8 +13,8 @@ std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
   unsigned char mac[EVP_MAX_MD_SIZE];
   std::size_t len = 0;
   if (!EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA256", nullptr, key.data(), key.size(),
-                 reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac,
-                 sizeof mac, &len)) {
+                 reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, sizeof mac,
+                 &len)) {
     throw std::runtime_error("HMAC-SHA256 failed");
   }
   static constexpr char kHex[] = "0123456789abcdef";
@@ -129,7 +129,8 @@ void WebhookDeliverer::run(Url& u) {
   auto pause = [&](std::chrono::milliseconds d) {
     const auto until = std::chrono::steady_clock::now() + d;
     while (!stopping_ && std::chrono::steady_clock::now() < until) {
-      std::this_thread::sleep_for(std::min<std::chrono::milliseconds>(d, std::chrono::milliseconds(50)));
+      std::this_thread::sleep_for(
+          std::min<std::chrono::milliseconds>(d, std::chrono::milliseconds(50)));
     }
   };
   while (!stopping_) {
@@ -144,6 +145,16 @@ void WebhookDeliverer::run(Url& u) {
       continue;
     }
     WebhookState state = *lease.value();
+    if (state.paused && !said_paused && !u.paused) {
+      // Paused by an earlier run: a restart resumes it (failures count from now on).
+      spdlog::warn("webhook {}: resuming, paused since it failed from {}", u.shown,
+                   state.failing_since ? format_instant(*state.failing_since) : "?");
+      state.paused = false;
+      state.failing_since.reset();
+      if (auto saved = repo_.save_webhook(u.url, options_.owner, state); !saved || !saved.value()) {
+        continue;
+      }
+    }
     u.position = state.position;
     u.paused = state.paused;
     if (state.paused) {
@@ -163,8 +174,7 @@ void WebhookDeliverer::run(Url& u) {
     auto page = service_.wait_changes(state.position, static_cast<std::int64_t>(options_.batch),
                                       slice, &stopping_);
     if (!page) {
-      spdlog::error("webhook {}: cannot read the change feed: {}", u.shown,
-                    page.error().message);
+      spdlog::error("webhook {}: cannot read the change feed: {}", u.shown, page.error().message);
       pause(slice);
       continue;
     }
@@ -191,8 +201,8 @@ void WebhookDeliverer::run(Url& u) {
     (void)repo_.save_webhook(u.url, options_.owner, state);
     // Exponential backoff with full jitter: 1 s, 2 s, 4 s, ... up to max_backoff.
     const auto cap = std::min<std::int64_t>(
-        options_.max_backoff.count(),
-        options_.first_backoff.count() << std::min<std::uint32_t>(failures_in_a_row - 1, 20));
+        options_.max_backoff.count(), options_.first_backoff.count()
+                                          << std::min<std::uint32_t>(failures_in_a_row - 1, 20));
     const auto wait = std::uniform_int_distribution<std::int64_t>(cap / 2, cap)(rng);
     spdlog::warn("webhook {}: delivery of changes after {} failed ({} in a row); next try in {} ms",
                  u.shown, state.position, failures_in_a_row, wait);

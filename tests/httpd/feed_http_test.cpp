@@ -63,8 +63,7 @@ std::vector<SseEvent> read_stream(HttpFixture& f, const std::string& path, std::
 }
 }  // namespace
 
-TEMPLATE_TEST_CASE("the change feed pages and long-polls over HTTP", "[http][feed]",
-                   ALL_BACKENDS) {
+TEMPLATE_TEST_CASE("the change feed pages and long-polls over HTTP", "[http][feed]", ALL_BACKENDS) {
   TestType b;
   HttpFixture f(std::move(b.repo));
   REQUIRE(f.service.create_event(sample_event("Fh", {{"gold", 100}})));
@@ -108,8 +107,8 @@ TEMPLATE_TEST_CASE("the change feed pages and long-polls over HTTP", "[http][fee
   CHECK(f.get("/v1/api/changes?after=x").status == 422);
 }
 
-TEMPLATE_TEST_CASE("server-sent events resume after Last-Event-ID without a gap",
-                   "[http][feed]", ALL_BACKENDS) {
+TEMPLATE_TEST_CASE("server-sent events resume after Last-Event-ID without a gap", "[http][feed]",
+                   ALL_BACKENDS) {
   TestType b;
   HttpFixture f(std::move(b.repo));
   REQUIRE(f.service.create_event(sample_event("Fh", {{"gold", 100}})));
@@ -167,7 +166,7 @@ TEST_CASE("subscribers beyond --max-streams get 503, and a stop ends open stream
   auto refused = f->get("/v1/api/changes?wait=5");
   CHECK(refused.status == 503);
   CHECK(refused.body.at("error").at("code") == "lock_timeout");
-  CHECK(f->get("/v1/api/changes").status == 200);  // a page without wait is no stream
+  CHECK(f->get("/v1/api/changes").status == 200);        // a page without wait is no stream
   CHECK(f->post("/v1/api/books", kHold).status == 201);  // holds are not held up
   const auto t0 = std::chrono::steady_clock::now();
   f.reset();  // stops the server with the stream open

@@ -30,7 +30,11 @@ class Receiver {
       const int now = ++in_flight_;
       max_in_flight_ = std::max(max_in_flight_.load(), now);
       ++requests_;
-      bool ok = !failing(requests_.load());
+      bool ok = true;
+      {
+        std::lock_guard lock(mu_);
+        ok = !failing_(requests_.load());
+      }
       if (ok) check(req);
       std::this_thread::sleep_for(2ms);
       --in_flight_;
@@ -45,7 +49,11 @@ class Receiver {
     thread_.join();
   }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/hook"; }
-  std::function<bool(int)> failing = [](int) { return false; };
+  // Which requests (numbered from 1) to answer 500.
+  void set_failing(std::function<bool(int)> failing) {
+    std::lock_guard lock(mu_);
+    failing_ = std::move(failing);
+  }
 
   // The seqs received, in order (duplicates included), and the problems seen.
   std::vector<std::int64_t> seqs() {
@@ -77,7 +85,8 @@ class Receiver {
       problems_.push_back("signature does not verify");
     }
     const auto batch = json::parse(req.body).as_array();
-    if (batch.empty() || batch.size() > 100) problems_.push_back("batch size " + std::to_string(batch.size()));
+    if (batch.empty() || batch.size() > 100)
+      problems_.push_back("batch size " + std::to_string(batch.size()));
     for (const auto& c : batch) seqs_.push_back(c.at("seq").as_int64());
     if (req.get_header_value("X-Booking-Delivery") != std::to_string(seqs_.back())) {
       problems_.push_back("X-Booking-Delivery is not the batch's last seq");
@@ -90,6 +99,7 @@ class Receiver {
   std::mutex mu_;
   std::vector<std::int64_t> seqs_;
   std::vector<std::string> problems_;
+  std::function<bool(int)> failing_ = [](int) { return false; };
   std::atomic<int> requests_{0};
   std::atomic<int> in_flight_{0};
   std::atomic<int> max_in_flight_{0};
@@ -177,7 +187,8 @@ TEMPLATE_TEST_CASE("a webhook receives every change in order, in signed batches 
   for (int i = 0; i < 200; ++i) {
     metrics.clear();
     deliverer.render_metrics(metrics);
-    if (metrics.find("booking_webhook_lag{url=\"" + receiver.url() + "\"} 0") != std::string::npos) {
+    if (metrics.find("booking_webhook_lag{url=\"" + receiver.url() + "\"} 0") !=
+        std::string::npos) {
       break;
     }
     std::this_thread::sleep_for(10ms);
@@ -191,7 +202,7 @@ TEMPLATE_TEST_CASE("a receiver that fails for a while gets everything, in order,
   HttpFixture f(std::move(b.repo));
   REQUIRE(f.service.create_event(sample_event("Wh", {{"gold", 10000}})));
   Receiver receiver;
-  receiver.failing = [](int request) { return request <= 4; };
+  receiver.set_failing([](int request) { return request <= 4; });
   const std::int64_t start = last_seq(f.service);
   httpd::WebhookDeliverer deliverer(f.service, *f.repo, hooks(receiver.url(), "one"));
   std::this_thread::sleep_for(200ms);  // registers the URL at the newest change
@@ -207,15 +218,15 @@ TEMPLATE_TEST_CASE("a receiver that fails for a while gets everything, in order,
         std::string::npos);
 }
 
-TEMPLATE_TEST_CASE("of two instances one delivers; the other takes over when it dies",
-                   "[webhook]", ALL_BACKENDS) {
+TEMPLATE_TEST_CASE("of two instances one delivers; the other takes over when it dies", "[webhook]",
+                   ALL_BACKENDS) {
   TestType b;
   HttpFixture f(std::move(b.repo));
   REQUIRE(f.service.create_event(sample_event("Wh", {{"gold", 10000}})));
   Receiver receiver;
   const std::int64_t start = last_seq(f.service);
-  auto first = std::make_unique<httpd::WebhookDeliverer>(f.service, *f.repo,
-                                                         hooks(receiver.url(), "first"));
+  auto first =
+      std::make_unique<httpd::WebhookDeliverer>(f.service, *f.repo, hooks(receiver.url(), "first"));
   std::this_thread::sleep_for(100ms);  // "first" takes the lease
   Fixture other(f.repo);               // a second instance on the same storage
   httpd::WebhookDeliverer second(other.service, *f.repo, hooks(receiver.url(), "second"));
@@ -242,7 +253,7 @@ TEMPLATE_TEST_CASE("a URL failing past pause_after is paused, its position kept"
   HttpFixture f(std::move(b.repo));
   REQUIRE(f.service.create_event(sample_event("Wh", {{"gold", 10000}})));
   Receiver receiver;
-  receiver.failing = [](int) { return true; };
+  receiver.set_failing([](int) { return true; });
   const std::int64_t start = last_seq(f.service);
   auto options = hooks(receiver.url(), "one");
   options.pause_after = 300ms;
@@ -273,13 +284,20 @@ TEMPLATE_TEST_CASE("a URL failing past pause_after is paused, its position kept"
   CHECK(state->paused);
   CHECK(state->position == start);
   CHECK(state->failing_since);
+  // A restart resumes it: everything is delivered once the receiver is back.
+  receiver.set_failing([](int) { return false; });
+  std::this_thread::sleep_for(1100ms);  // the inspector's lease expires
+  httpd::WebhookDeliverer restarted(f.service, *f.repo, hooks(receiver.url(), "restarted"));
+  const std::int64_t last = last_seq(f.service);
+  REQUIRE(wait_for(receiver, last));
+  check_order(receiver.seqs(), start + 1, last);
 }
 
 TEST_CASE("bookingd refuses a webhook without a secret, and never prints the secret",
           "[webhook][daemon]") {
   TempDir dir;
-  auto no_secret = run_command({BOOKINGD_PATH, "--db", dir.file("w.db"), "--listen",
-                                "127.0.0.1:0", "--webhook", "http://127.0.0.1:9/x"});
+  auto no_secret = run_command({BOOKINGD_PATH, "--db", dir.file("w.db"), "--listen", "127.0.0.1:0",
+                                "--webhook", "http://127.0.0.1:9/x"});
   CHECK(no_secret.code == 2);
   CHECK(no_secret.err.find("--webhook-secret") != std::string::npos);
   auto https = run_command({BOOKINGD_PATH, "--db", dir.file("w.db"), "--listen", "127.0.0.1:0",
@@ -296,21 +314,25 @@ TEST_CASE("bookingd SIGKILLed mid-delivery resumes where it stopped: nothing los
   const std::string db = dir.file("kill.db");
   Receiver receiver;
   std::atomic<bool> down{true};  // from the third request until bookingd is killed
-  receiver.failing = [&down](int request) { return request >= 3 && down.load(); };
-  const std::vector<std::string> args{"--db", db, "--webhook", receiver.url(),
-                                      "--webhook-secret", kSecret};
+  receiver.set_failing([&down](int request) { return request >= 3 && down.load(); });
+  const std::vector<std::string> args{"--db", db, "--webhook", receiver.url(), "--webhook-secret",
+                                      kSecret};
   std::int64_t start = 0;
   {
     Daemon d(args);
     auto c = d.client();
-    const std::string event = json::serialize(json::value_from(
-        json::object{{"key", "Wk"}, {"name", "Kill"}, {"type", "Concert"},
-                     {"date", "2099-01-01T20:00:00Z"},
-                     {"eventGroups", json::array{json::object{
-                                         {"key", "gold-Wk"}, {"category", "Gold"}, {"price", 10},
-                                         {"currency", "USD"}, {"qty", 100000},
-                                         {"startDate", "2020-01-01T00:00:00Z"},
-                                         {"endDate", "2099-01-01T00:00:00Z"}}}}}));
+    const std::string event = json::serialize(json::value_from(json::object{
+        {"key", "Wk"},
+        {"name", "Kill"},
+        {"type", "Concert"},
+        {"date", "2099-01-01T20:00:00Z"},
+        {"eventGroups", json::array{json::object{{"key", "gold-Wk"},
+                                                 {"category", "Gold"},
+                                                 {"price", 10},
+                                                 {"currency", "USD"},
+                                                 {"qty", 100000},
+                                                 {"startDate", "2020-01-01T00:00:00Z"},
+                                                 {"endDate", "2099-01-01T00:00:00Z"}}}}}));
     std::this_thread::sleep_for(300ms);  // the URL is registered at the newest change
     REQUIRE(c.Post("/v1/api/events", event, "application/json")->status == 201);
     for (int i = 0; i < 200; ++i) {

@@ -60,11 +60,11 @@ TEMPLATE_TEST_CASE("every state change appends one change, in order, with the ob
   INFO((all_r ? "" : all_r.error().message));
   REQUIRE(all_r);
   auto all = all_r.value();
-  CHECK(types(all) == std::vector<std::string>{
-                          "event.created", "booking.held", "booking.confirmed", "booking.held",
-                          "booking.held", "booking.cancelled", "event.updated", "event.closed",
-                          "event.reopened", "booking.expired", "event.cancelled",
-                          "booking.cancelled"});
+  CHECK(types(all) == std::vector<std::string>{"event.created", "booking.held", "booking.confirmed",
+                                               "booking.held", "booking.held", "booking.cancelled",
+                                               "event.updated", "event.closed", "event.reopened",
+                                               "booking.expired", "event.cancelled",
+                                               "booking.cancelled"});
   for (std::size_t i = 1; i < all.size(); ++i) CHECK(all[i].seq > all[i - 1].seq);
   CHECK(all[0].actor == "ops");
   CHECK(all[1].actor == "shop");

@@ -13,7 +13,6 @@
 #include <booking/event.hpp>
 #include <booking/time.hpp>
 #include <boost/json/object.hpp>
-
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -89,9 +88,9 @@ struct FeedBounds {
 
 // A webhook URL's delivery state.
 struct WebhookState {
-  std::int64_t position = 0;           // the last seq delivered
+  std::int64_t position = 0;             // the last seq delivered
   std::optional<Instant> failing_since;  // the first failure of the current run of failures
-  bool paused = false;                 // after days of failures; a restart resumes it
+  bool paused = false;                   // after days of failures; a restart resumes it
 };
 
 }  // namespace booking

@@ -1,7 +1,6 @@
+#include <array>
 #include <booking/feed.hpp>
 #include <booking/json_codec.hpp>
-
-#include <array>
 #include <utility>
 
 namespace booking {
@@ -38,10 +37,14 @@ std::optional<ChangeType> parse_change_type(std::string_view text) noexcept {
 
 ChangeType booking_change(BookingStatus status) noexcept {
   switch (status) {
-    case BookingStatus::held: return ChangeType::booking_held;
-    case BookingStatus::confirmed: return ChangeType::booking_confirmed;
-    case BookingStatus::cancelled: return ChangeType::booking_cancelled;
-    case BookingStatus::expired: return ChangeType::booking_expired;
+    case BookingStatus::held:
+      return ChangeType::booking_held;
+    case BookingStatus::confirmed:
+      return ChangeType::booking_confirmed;
+    case BookingStatus::cancelled:
+      return ChangeType::booking_cancelled;
+    case BookingStatus::expired:
+      return ChangeType::booking_expired;
   }
   return ChangeType::booking_held;
 }
@@ -60,11 +63,20 @@ boost::json::object to_json(const Change& c) {
 
 boost::json::object booking_change_data(Booking booking, ChangeType type) {
   switch (type) {
-    case ChangeType::booking_held: booking.status = BookingStatus::held; break;
-    case ChangeType::booking_confirmed: booking.status = BookingStatus::confirmed; break;
-    case ChangeType::booking_cancelled: booking.status = BookingStatus::cancelled; break;
-    case ChangeType::booking_expired: booking.status = BookingStatus::expired; break;
-    default: break;
+    case ChangeType::booking_held:
+      booking.status = BookingStatus::held;
+      break;
+    case ChangeType::booking_confirmed:
+      booking.status = BookingStatus::confirmed;
+      break;
+    case ChangeType::booking_cancelled:
+      booking.status = BookingStatus::cancelled;
+      break;
+    case ChangeType::booking_expired:
+      booking.status = BookingStatus::expired;
+      break;
+    default:
+      break;
   }
   if (booking.status == BookingStatus::held) {
     booking.payment_method.reset();
