@@ -113,13 +113,10 @@ bool WebhookDeliverer::post(httplib::Client& client, const std::string& path,
 void WebhookDeliverer::run(Url& u) {
   const auto [origin, path] = split_url(u.url);
   httplib::Client client(origin);
-  client.set_connection_timeout(std::chrono::duration_cast<std::chrono::seconds>(
-                                    std::min(options_.timeout, std::chrono::milliseconds(2000)))
-                                    .count() +
-                                1);
+  client.set_connection_timeout(1, 0);
+  client.set_write_timeout(2, 0);
   const auto timeout = std::chrono::duration_cast<std::chrono::microseconds>(options_.timeout);
   client.set_read_timeout(timeout.count() / 1'000'000, timeout.count() % 1'000'000);
-  client.set_write_timeout(timeout.count() / 1'000'000, timeout.count() % 1'000'000);
   client.set_keep_alive(true);
   std::mt19937_64 rng{std::random_device{}()};
   const auto slice = options_.lease_ttl / 3;  // the lease is renewed at least this often
@@ -179,6 +176,9 @@ void WebhookDeliverer::run(Url& u) {
       continue;
     }
     if (page.value().empty()) continue;
+    // Renewed right before the POST, which ends within the lease (see WebhookOptions).
+    auto renewed = repo_.lease_webhook(u.url, options_.owner, options_.lease_ttl);
+    if (!renewed || !renewed.value() || renewed.value()->position != state.position) continue;
     ++u.attempts;
     if (post(client, path, page.value())) {
       failures_in_a_row = 0;

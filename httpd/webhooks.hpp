@@ -27,8 +27,11 @@ struct WebhookOptions {
   std::vector<std::string> urls;  // http://host[:port]/path
   std::string secret;
   std::string owner;  // this instance's name in the lease (host, pid and a random part)
-  std::chrono::milliseconds lease_ttl{5000};
-  std::chrono::milliseconds timeout{10000};  // a receiver's answer, per batch
+  // Renewed every third of it, and before each batch. A batch's POST (connect 1 s, send 2 s,
+  // answer `timeout`) ends within the lease, so two instances never deliver at once; another
+  // takes over within lease_ttl of the holder's death.
+  std::chrono::milliseconds lease_ttl{9000};
+  std::chrono::milliseconds timeout{5000};  // for the receiver's answer, per batch
   std::chrono::milliseconds first_backoff{1000};
   std::chrono::milliseconds max_backoff{std::chrono::minutes(5)};
   std::chrono::milliseconds pause_after{std::chrono::hours(72)};

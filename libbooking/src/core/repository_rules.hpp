@@ -55,6 +55,17 @@ inline void require_known_schema(std::int64_t version, std::size_t known,
                            ") and not readable by it");
 }
 
+// A new event as storage holds it once created with `id`: every ticket available, no wave
+// booked, on sale, version 1.
+inline Event stored_new_event(Event e, std::int64_t id) {
+  e.id = id;
+  for (Tier& t : e.tiers) t.stock = TierStock{t.capacity, t.capacity, 0, 0};
+  for (ReleaseWave& w : e.waves) w.booked = 0;
+  e.status = EventStatus::on_sale;
+  e.version = 1;
+  return e;
+}
+
 inline error not_found_error(std::string_view what, std::string_view key) {
   return make_error(errc::not_found, std::string(what) + " '" + std::string(key) + "' not found");
 }

@@ -253,7 +253,6 @@ class MemoryRepository final : public RuleBasedRepository, private StorageTransa
 
   Event insert(Event e, Instant now) {
     e.id = ++next_id_;
-
     for (Tier& t : e.tiers) {
       t.stock = TierStock{t.capacity, t.capacity, 0, 0};
       tier_owner_[t.key] = e.key;

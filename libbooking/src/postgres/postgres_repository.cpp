@@ -68,26 +68,20 @@ class PostgresRepository final : public RuleBasedRepository {
     return in_transaction(
         [&](Connection& c) -> result<Event> {
           BOOKING_TRY(auto id, insert_event(c, event));
-          record_created(c, {event.key}, now);
-          Event stored = event;
-          stored.id = id;
-          for (Tier& t : stored.tiers) t.stock = TierStock{t.capacity, t.capacity, 0, 0};
-          for (ReleaseWave& w : stored.waves) w.booked = 0;
-          stored.status = EventStatus::on_sale;
-          stored.version = 1;
-          return stored;
+          record_created(c, std::span(&event, 1), {id}, now);
+          return detail::stored_new_event(event, id);
         },
         &event);
   }
 
   result<std::size_t> create_events(std::span<const Event> events, Instant now) override {
     return in_transaction([&](Connection& c) -> result<std::size_t> {
-      std::vector<std::string> keys;
+      std::vector<std::int64_t> ids;
       for (const Event& e : events) {
-        BOOKING_TRY(insert_event(c, e));
-        keys.push_back(e.key);
+        BOOKING_TRY(auto id, insert_event(c, e));
+        ids.push_back(id);
       }
-      record_created(c, keys, now);
+      record_created(c, events, ids, now);
       return events.size();
     });
   }
@@ -442,12 +436,16 @@ class PostgresRepository final : public RuleBasedRepository {
     return std::move(r.value().answer);
   }
 
-  // Records event.created for `keys`, numbered at the end of the caller's transaction.
-  static void record_created(Connection& c, const std::vector<std::string>& keys, Instant now) {
+  // Records event.created for `events` (stored with `ids`), numbered at the end of the caller's
+  // transaction.
+  static void record_created(Connection& c, std::span<const Event> events,
+                             const std::vector<std::int64_t>& ids, Instant now) {
     Transaction t(c);
     const Instant at = now == Instant{} ? system_clock().now() : now;
-    for (const std::string& key : keys) {
-      t.append_change({ChangeType::event_created, at, key, nullptr, current_actor()});
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      const Event stored = detail::stored_new_event(events[i], ids[i]);
+      t.append_change({ChangeType::event_created, at, stored.key, nullptr, current_actor()},
+                      &stored);
     }
     t.flush_changes();
   }

@@ -220,6 +220,13 @@ std::string nullable_array_literal(const std::vector<std::optional<std::string>>
   return out + "}";
 }
 
+void Transaction::append_change(const ChangeRecord& r, const Event* definition) {
+  pending_.push_back(PendingChange{
+      r.type, ms(r.at), std::string(r.event_key),
+      r.booking ? std::optional(r.booking->id) : std::nullopt, std::string(r.actor),
+      definition ? std::optional(to_text(definition_json(*definition))) : std::nullopt});
+}
+
 void Transaction::flush_changes() {
   if (pending_.empty()) return;
   const auto n = static_cast<std::int64_t>(pending_.size());
@@ -237,8 +244,8 @@ void Transaction::flush_changes() {
     keys.push_back(p.event_key);
     books.push_back(p.booking_id);
     actors.push_back(p.actor);
-    if (p.booking_id) {
-      data.push_back(std::nullopt);  // rebuilt from the booking when read
+    if (p.booking_id || p.data) {
+      data.push_back(p.data);  // a booking's is rebuilt from the booking when read
       continue;
     }
     auto it = definitions.find(p.event_key);

@@ -110,11 +110,9 @@ class Transaction final : public StorageTransaction {
   void forget_event_locks() { event_states_.clear(); }
   // Changes are numbered at the end of the transaction (flush_changes, its last statement):
   // the counter row stays locked until COMMIT, so numbers follow commit order.
-  void append_change(const ChangeRecord& r) override {
-    pending_.push_back(PendingChange{r.type, ms(r.at), std::string(r.event_key),
-                                     r.booking ? std::optional(r.booking->id) : std::nullopt,
-                                     std::string(r.actor)});
-  }
+  void append_change(const ChangeRecord& r) override { append_change(r, nullptr); }
+  // An event change with its `definition` known (else read when the changes are numbered).
+  void append_change(const ChangeRecord& r, const Event* definition);
   std::size_t pending_changes() const { return pending_.size(); }
   void drop_changes_from(std::size_t n) { pending_.resize(std::min(n, pending_.size())); }
   void flush_changes();
@@ -261,6 +259,7 @@ class Transaction final : public StorageTransaction {
     std::string event_key;
     std::optional<std::string> booking_id;
     std::string actor;
+    std::optional<std::string> data;  // an event change's definition, when known
   };
   Connection& c_;
   std::unordered_map<std::int64_t, EventState> event_states_;  // locked by this transaction

@@ -125,8 +125,11 @@ result<std::int64_t> insert_event(Connection& c, const Event& e, Instant now) {
 
   for (std::size_t i = 0; i < e.tiers.size(); ++i) insert_tier_row(c, id, i, e.tiers[i]);
   for (const ReleaseWave& w : e.waves) insert_wave_row(c, id, w);
-  append_change(c, {ChangeType::event_created, now == Instant{} ? system_clock().now() : now,
-                    e.key, nullptr, current_actor()});
+  const Event stored = stored_new_event(e, id);
+  append_change(c,
+                {ChangeType::event_created, now == Instant{} ? system_clock().now() : now, e.key,
+                 nullptr, current_actor()},
+                &stored);
   return id;
 }
 
@@ -644,7 +647,7 @@ std::size_t expire_batch(Connection& c, std::int64_t now_ms, std::size_t max) {
   return static_cast<std::size_t>(n);
 }
 
-void append_change(Connection& c, const ChangeRecord& r) {
+void append_change(Connection& c, const ChangeRecord& r, const Event* definition) {
   auto& st = c.prepare(
       "INSERT INTO changes (at_ms, type, event_key, book_id, actor, data) VALUES (?, ?, ?, ?, ?, ?)");
   st.bind(1, static_cast<int64_t>(ms(r.at)));
@@ -654,9 +657,11 @@ void append_change(Connection& c, const ChangeRecord& r) {
     st.bind(4, r.booking->id);  // its data is rebuilt from the booking when read
     st.bind(6);
   } else {
-    auto event = load_event(c, r.event_key);
+    std::optional<Event> stored;
+    if (!definition) stored = load_event(c, r.event_key);
+    if (stored) definition = &*stored;
     st.bind(4);
-    st.bind(6, event ? to_text(definition_json(*event)) : std::string("{}"));
+    st.bind(6, definition ? to_text(definition_json(*definition)) : std::string("{}"));
   }
   st.bind(5, std::string(r.actor));
   st.exec();

@@ -8,8 +8,9 @@
 
 namespace booking::detail {
 
-// Appends a change to the feed (EventRepository::read_changes and the rest).
-void append_change(Connection& c, const ChangeRecord& record);
+// Appends a change to the feed (EventRepository::read_changes and the rest); an event change
+// carries `definition`, or the event as stored now when it is null.
+void append_change(Connection& c, const ChangeRecord& record, const Event* definition = nullptr);
 std::vector<Change> read_changes(Connection& c, std::int64_t after, std::size_t limit);
 FeedBounds feed_bounds(Connection& c);
 std::size_t prune_changes(Connection& c, std::int64_t cutoff_ms, std::size_t max);

@@ -86,13 +86,7 @@ class SqliteRepository final : public RuleBasedRepository {
       WriteTransaction tx(*writer_);
       BOOKING_TRY(auto id, detail::insert_event(*writer_, event, now));
       tx.commit();
-      Event stored = event;
-      stored.id = id;
-      for (Tier& t : stored.tiers) t.stock = TierStock{t.capacity, t.capacity, 0, 0};
-      for (ReleaseWave& w : stored.waves) w.booked = 0;
-      stored.status = EventStatus::on_sale;
-      stored.version = 1;
-      return stored;
+      return detail::stored_new_event(event, id);
     });
   }
 
