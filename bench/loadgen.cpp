@@ -7,7 +7,11 @@
 //           [--scenario original] [--check] [--get PATH]
 //
 // With --get, each connection GETs PATH instead of holding (latency of reads, e.g. a page of
-// bookings).
+// bookings). With --follow, one more connection reads the change feed's event stream during
+// the run and reports how long after its `at` each change arrived (feed_p99_ms). With
+// --receive PORT, loadgen is a webhook receiver instead: it counts the changes POSTed to it
+// until --expect of them arrived (or --duration passed) and reports whether they came in
+// order with none missing.
 #include <httplib.h>
 
 #include <CLI/CLI.hpp>
@@ -15,6 +19,8 @@
 #include <atomic>
 #include <boost/json.hpp>
 #include <chrono>
+#include <cstdio>
+#include <ctime>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -37,7 +43,85 @@ struct Options {
   std::string token;        // bearer token for the holds and the check (sales is enough)
   std::string setup_token;  // bearer token for creating the event (admin)
   std::string get;          // GET this path instead of holding
+  bool follow = false;      // measure the change feed's latency during the run
+  int receive = 0;          // be a webhook receiver on this port
+  long expect = 0;          // changes the receiver waits for
 };
+
+// The milliseconds since the epoch of an ISO 8601 instant as bookingd prints it (UTC).
+std::int64_t epoch_ms(const std::string& iso) {
+  std::tm tm{};
+  int ms = 0;
+  if (std::sscanf(iso.c_str(), "%d-%d-%dT%d:%d:%d.%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                  &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) != 7) {
+    return 0;
+  }
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return static_cast<std::int64_t>(timegm(&tm)) * 1000 + ms;
+}
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// A webhook receiver: acknowledges every batch, checks that seqs come in order (a resent batch
+// may repeat seqs already seen, never skip one).
+int receive(const Options& o) {
+  httplib::Server server;
+  std::mutex mu;
+  long distinct = 0;
+  std::int64_t high = -1;
+  long gaps = 0;
+  long duplicates = 0;
+  long batches = 0;
+  Clock::time_point first{};
+  Clock::time_point last{};
+  server.Post(".*", [&](const httplib::Request& req, httplib::Response& res) {
+    const json::value batch = json::parse(req.body);
+    std::lock_guard lock(mu);
+    if (batches++ == 0) first = Clock::now();
+    last = Clock::now();
+    for (const auto& c : batch.as_array()) {
+      const std::int64_t seq = c.at("seq").as_int64();
+      if (high >= 0 && seq > high + 1) ++gaps;
+      if (seq <= high) {
+        ++duplicates;
+      } else {
+        high = seq;
+        ++distinct;
+      }
+    }
+    res.status = 204;
+  });
+  server.set_tcp_nodelay(true);
+  server.set_keep_alive_timeout(1);  // stop() waits out open keep-alive connections
+  std::thread serving([&] { server.listen("127.0.0.1", o.receive); });
+  const auto start = Clock::now();
+  const auto deadline = start + std::chrono::duration_cast<Clock::duration>(
+                                    std::chrono::duration<double>(o.duration));
+  while (Clock::now() < deadline) {
+    {
+      std::lock_guard lock(mu);
+      if (o.expect > 0 && distinct >= o.expect) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  server.stop();
+  serving.join();
+  std::lock_guard lock(mu);
+  std::cout << json::serialize(json::object{
+                   {"received", distinct},
+                   {"batches", batches},
+                   {"duplicates", duplicates},
+                   {"gaps", gaps},
+                   {"last_seq", high},
+                   {"delivery_seconds", std::chrono::duration<double>(last - first).count()}})
+            << std::endl;
+  return gaps == 0 && (o.expect == 0 || distinct >= o.expect) ? 0 : 3;
+}
 
 std::string event_json(const std::string& key, long capacity, int tiers) {
   json::array groups;
@@ -88,7 +172,11 @@ int main(int argc, char** argv) {
   app.add_option("--token", o.token, "send Authorization: Bearer TOKEN with the holds");
   app.add_option("--setup-token", o.setup_token, "the token for --setup (an admin one)");
   app.add_option("--get", o.get, "GET this path (e.g. a booking list) instead of holding");
+  app.add_flag("--follow", o.follow, "measure the change feed's latency (an SSE subscriber)");
+  app.add_option("--receive", o.receive, "be a webhook receiver on this port instead");
+  app.add_option("--expect", o.expect, "the receiver's changes to wait for");
   CLI11_PARSE(app, argc, argv);
+  if (o.receive > 0) return receive(o);
   const int tiers = o.scenario == "original" ? 2 : 1;
   if (o.scenario == "original") {
     if (!app.count("--connections")) o.connections = 100;
@@ -110,6 +198,47 @@ int main(int argc, char** argv) {
                                            std::chrono::duration<double>(o.duration));
   std::vector<Worker> workers(static_cast<std::size_t>(o.connections));
   std::vector<std::thread> threads;
+  // The feed follower: latency from each change's `at` to its arrival here.
+  std::vector<double> feed_latencies;
+  std::atomic<bool> done{false};
+  std::thread follower;
+  if (o.follow) {
+    httplib::Client probe("127.0.0.1", o.port);
+    if (!o.token.empty()) probe.set_bearer_token_auth(o.token.c_str());
+    auto head = probe.Get("/v1/api/changes?after=0&limit=1");
+    std::int64_t after = 0;
+    if (head && head->status == 200) {
+      // Start at the newest change: ask for a page far ahead until it is empty.
+      auto bounds = probe.Get("/v1/api/changes?after=0&limit=1000");
+      while (bounds && bounds->status == 200) {
+        const json::value page = json::parse(bounds->body);
+        const std::int64_t last = page.at("last").as_int64();
+        if (last == after) break;
+        after = last;
+        bounds = probe.Get(("/v1/api/changes?limit=1000&after=" + std::to_string(after)).c_str());
+      }
+    }
+    follower = std::thread([&, after] {
+      httplib::Client c("127.0.0.1", o.port);
+      if (!o.token.empty()) c.set_bearer_token_auth(o.token.c_str());
+      c.set_read_timeout(std::chrono::seconds(2));  // ends the stream once the load is over
+      std::string buffer;
+      c.Get(("/v1/api/changes/stream?after=" + std::to_string(after)).c_str(),
+            [&](const char* data, std::size_t n) {
+              buffer.append(data, n);
+              const std::int64_t arrived = now_ms();
+              for (std::size_t at; (at = buffer.find("\n\n")) != std::string::npos;) {
+                const std::string event = buffer.substr(0, at);
+                buffer.erase(0, at + 2);
+                const auto data_at = event.find("\"at\":\"");
+                if (data_at == std::string::npos) continue;
+                const std::int64_t made = epoch_ms(event.substr(data_at + 6, 23));
+                feed_latencies.push_back(static_cast<double>(arrived - made));
+              }
+              return !done.load();
+            });
+    });
+  }
   const auto start = Clock::now();
   for (int w = 0; w < o.connections; ++w) {
     threads.emplace_back([&, w] {
@@ -142,6 +271,11 @@ int main(int argc, char** argv) {
   }
   for (auto& t : threads) t.join();
   const double secs = std::chrono::duration<double>(Clock::now() - start).count();
+  if (follower.joinable()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the last changes arrive
+    done = true;  // the stream ends at its next event, or when its read times out
+    follower.join();
+  }
 
   std::vector<double> all;
   std::map<std::string, long> outcomes;
@@ -177,6 +311,19 @@ int main(int argc, char** argv) {
                       {"transport_errors", transport_errors},
                       {"server_errors", server_errors},
                       {"lock_timeouts", lock_timeouts}};
+  if (o.follow) {
+    std::sort(feed_latencies.begin(), feed_latencies.end());
+    auto fpct = [&](double q) {
+      return feed_latencies.empty()
+                 ? 0.0
+                 : feed_latencies[std::min(feed_latencies.size() - 1,
+                                           static_cast<std::size_t>(q * feed_latencies.size()))];
+    };
+    report["feed_changes"] = feed_latencies.size();
+    report["feed_p50_ms"] = fpct(0.50);
+    report["feed_p99_ms"] = fpct(0.99);
+    report["feed_max_ms"] = feed_latencies.empty() ? 0.0 : feed_latencies.back();
+  }
   int rc = 0;
   if (o.check) {
     httplib::Client c("127.0.0.1", o.port);

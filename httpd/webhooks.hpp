@@ -17,6 +17,7 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -27,11 +28,11 @@ struct WebhookOptions {
   std::vector<std::string> urls;  // http://host[:port]/path
   std::string secret;
   std::string owner;  // this instance's name in the lease (host, pid and a random part)
-  // Renewed every third of it, and before each batch. A batch's POST (connect 1 s, send 2 s,
-  // answer `timeout`) ends within the lease, so two instances never deliver at once; another
-  // takes over within lease_ttl of the holder's death.
+  // Renewed once a third of it has passed, and a batch is only sent within that third: its POST
+  // (connect 1 s, send 2 s, answer `timeout`, so at most 6 s) ends inside the lease, and two
+  // instances never deliver at once. Another takes over within lease_ttl of the holder's death.
   std::chrono::milliseconds lease_ttl{9000};
-  std::chrono::milliseconds timeout{5000};  // for the receiver's answer, per batch
+  std::chrono::milliseconds timeout{3000};  // for the receiver's answer, per batch
   std::chrono::milliseconds first_backoff{1000};
   std::chrono::milliseconds max_backoff{std::chrono::minutes(5)};
   std::chrono::milliseconds pause_after{std::chrono::hours(72)};
