@@ -355,3 +355,54 @@ TEST_CASE("bookingd SIGKILLed mid-delivery resumes where it stopped: nothing los
   check_order(receiver.seqs(), start + 1, last);
   CHECK(receiver.problems().empty());
 }
+
+#if BOOKING_TEST_POSTGRES
+TEST_CASE("two bookingd on PostgreSQL: when the one delivering is killed, the other takes over",
+          "[webhook][daemon][postgres]") {
+  const std::string url = shared_postgres().create_database();
+  Receiver receiver;
+  const std::vector<std::string> args{"--db", url, "--webhook", receiver.url(), "--webhook-secret",
+                                      kSecret};
+  auto a = std::make_unique<Daemon>(args);
+  auto b = std::make_unique<Daemon>(args);
+  auto c = a->client();
+  const std::string event = json::serialize(json::object{
+      {"key", "Wp"},
+      {"name", "Two"},
+      {"type", "Concert"},
+      {"date", "2099-01-01T20:00:00Z"},
+      {"eventGroups", json::array{json::object{{"key", "gold-Wp"},
+                                               {"category", "Gold"},
+                                               {"price", 10},
+                                               {"currency", "USD"},
+                                               {"qty", 100000},
+                                               {"startDate", "2020-01-01T00:00:00Z"},
+                                               {"endDate", "2099-01-01T00:00:00Z"}}}}});
+  std::this_thread::sleep_for(500ms);  // the URL is registered before the event exists
+  REQUIRE(c.Post("/v1/api/events", event, "application/json")->status == 201);
+  const std::string hold = R"({"key":"Wp","groupKeys":[{"key":"gold-Wp","qty":1}]})";
+  for (int i = 0; i < 50; ++i) {
+    REQUIRE(c.Post("/v1/api/books", hold, "application/json")->status == 201);
+  }
+  REQUIRE(wait_for(receiver, 51));
+  // Kill the instance that holds the lease (its owner names its pid), mid-stream.
+  const std::string owner =
+      run_command({pg_program("psql"), "-XqAt", url, "-c", "SELECT lease_owner FROM webhooks"}).out;
+  const bool a_delivers =
+      owner.find(":" + std::to_string(a->child->pid()) + ":") != std::string::npos;
+  INFO("lease owner " << owner);
+  REQUIRE(
+      (a_delivers || owner.find(":" + std::to_string(b->child->pid()) + ":") != std::string::npos));
+  auto& survivor = a_delivers ? b : a;
+  (a_delivers ? a : b)->stop(SIGKILL);
+  const auto killed = std::chrono::steady_clock::now();
+  auto s = survivor->client();
+  for (int i = 0; i < 50; ++i) {
+    REQUIRE(s.Post("/v1/api/books", hold, "application/json")->status == 201);
+  }
+  REQUIRE(wait_for(receiver, 101, 20s));
+  CHECK(std::chrono::steady_clock::now() - killed < 10s);
+  check_order(receiver.seqs(), 1, 101);
+  CHECK(receiver.problems().empty());
+}
+#endif
