@@ -267,20 +267,7 @@ result<Event> event_from_json(const json::value& v) {
     }
   }
   if (const json::array* schedules = r.array("eventSchedules", false)) {
-    for (std::size_t i = 0; i < schedules->size() && i <= 100; ++i) {
-      std::string prefix = "eventSchedules[" + std::to_string(i) + "]";
-      if (!(*schedules)[i].is_object()) {
-        problems[prefix] = "must be an object";
-        continue;
-      }
-      Reader wr((*schedules)[i].get_object(), prefix + ".", problems);
-      ReleaseWave w;
-      w.start = wr.instant("startDate");
-      w.end = wr.instant("endDate");
-      w.limit = wr.integer("limit").value_or(0);
-      wr.only({"startDate", "endDate", "limit"});
-      e.waves.push_back(w);
-    }
+    e.waves = detail::waves_from_json(*schedules, problems);
   }
   r.only({"key", "name", "type", "promoter", "date", "utcOffset", "location", "eventGroups",
           "eventSchedules"});

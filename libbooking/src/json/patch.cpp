@@ -194,23 +194,9 @@ result<EventPatch> event_patch_from_json(const json::value& v) {
     }
   }
   if (const json::value* schedules = r.member("eventSchedules")) {
-    p.waves.emplace();
+    p.waves.emplace();  // null: no waves
     if (schedules->is_array() && schedules->get_array().size() <= 100) {
-      const json::array& a = schedules->get_array();
-      for (std::size_t i = 0; i < a.size(); ++i) {
-        std::string prefix = "eventSchedules[" + std::to_string(i) + "]";
-        if (!a[i].is_object()) {
-          problems[prefix] = "must be an object";
-          continue;
-        }
-        Reader wr(a[i].get_object(), prefix + ".", problems);
-        ReleaseWave w;
-        w.start = wr.instant("startDate");
-        w.end = wr.instant("endDate");
-        w.limit = wr.integer("limit").value_or(0);
-        wr.only({"startDate", "endDate", "limit"});
-        p.waves->push_back(w);
-      }
+      p.waves = detail::waves_from_json(schedules->get_array(), problems);
     } else if (!schedules->is_null()) {
       r.fail("eventSchedules", "must be an array of at most 100 schedules, or null");
     }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <booking/error.hpp>
+#include <booking/event.hpp>
 #include <booking/money.hpp>
 #include <booking/time.hpp>
 #include <boost/json.hpp>
@@ -12,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace booking::detail {
 
@@ -186,6 +188,28 @@ inline error validation(json::object problems, std::string_view what) {
   }
   return make_error(errc::validation_failed, std::string(what) + ": " + fields,
                     std::move(problems));
+}
+
+// The release waves of `schedules` (eventSchedules), at most 101 read (validation refuses
+// more); bad fields go to `problems` as "eventSchedules[i].field".
+inline std::vector<ReleaseWave> waves_from_json(const json::array& schedules,
+                                                json::object& problems) {
+  std::vector<ReleaseWave> waves;
+  for (std::size_t i = 0; i < schedules.size() && i <= 100; ++i) {
+    std::string prefix = "eventSchedules[" + std::to_string(i) + "]";
+    if (!schedules[i].is_object()) {
+      problems[prefix] = "must be an object";
+      continue;
+    }
+    Reader wr(schedules[i].get_object(), prefix + ".", problems);
+    ReleaseWave w;
+    w.start = wr.instant("startDate");
+    w.end = wr.instant("endDate");
+    w.limit = wr.integer("limit").value_or(0);
+    wr.only({"startDate", "endDate", "limit"});
+    waves.push_back(w);
+  }
+  return waves;
 }
 
 }  // namespace booking::detail
