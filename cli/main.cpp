@@ -445,6 +445,52 @@ int main(int argc, char** argv) {
       "  booking export Con10124 --format jsonl | jq .status");
   with(export_cmd, [&](Engine& e) { return export_bookings_cmd(g, e, export_args); });
 
+  auto* webhook = app.add_subcommand(
+      "webhook", "See and resume the change feed's webhook deliveries (bookingd --webhook)");
+  webhook->require_subcommand(1);
+  auto* webhook_list = webhook->add_subcommand("list", "Each URL's delivered position and state");
+  with(webhook_list, [&](Engine& e) {
+    auto shown = [](const std::string& url) {  // no password: user:password@ becomes ***@
+      const auto at = url.find('@'), scheme = url.find("://");
+      const bool plain =
+          at == std::string::npos || scheme == std::string::npos || at > url.find('/', scheme + 3);
+      return plain ? url : url.substr(0, scheme + 3) + "***" + url.substr(at);
+    };
+    return print(
+        g, e.repo->list_webhooks(),
+        [&](const std::vector<std::pair<std::string, WebhookState>>& hooks) {
+          json::array out;
+          for (const auto& [url, w] : hooks) {
+            out.push_back(
+                {{"url", shown(url)},
+                 {"position", w.position},
+                 {"paused", w.paused},
+                 {"failingSince", w.failing_since ? json::value(format_instant(*w.failing_since))
+                                                  : json::value(nullptr)}});
+          }
+          return out;
+        },
+        [&](const std::vector<std::pair<std::string, WebhookState>>& hooks, const Style& style) {
+          Table t({"URL", "DELIVERED UP TO", "STATE", "FAILING SINCE"}, {false, true});
+          for (const auto& [url, w] : hooks) {
+            const std::string since =
+                w.failing_since ? format_instant(*w.failing_since).substr(0, 16) : "";
+            t.add({shown(url), std::to_string(w.position),
+                   w.paused ? "paused" : (since.empty() ? "ok" : "failing"), since});
+          }
+          return t.render(style) +
+                 fmt::format("{} webhook{}\n", hooks.size(), hooks.size() == 1 ? "" : "s");
+        });
+  });
+  std::string resume_url;
+  auto* webhook_resume = webhook->add_subcommand(
+      "resume", "Resume a URL paused after days of failures (its instance retries within 3 s)");
+  webhook_resume->add_option("URL", resume_url, "The URL as given to --webhook")->required();
+  with(webhook_resume, [&](Engine& e) {
+    auto resumed = e.repo->resume_webhook(resume_url);
+    return resumed ? 0 : report(g, resumed.error());
+  });
+
   std::int64_t changes_after = 0;
   std::int64_t changes_limit = 1000;
   bool follow = false;
@@ -455,7 +501,8 @@ int main(int argc, char** argv) {
   changes_cmd->add_option("--limit", changes_limit, "At most this many (without --follow)")
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{1'000'000}))
       ->capture_default_str();
-  changes_cmd->add_flag("--follow", follow, "Keep printing new changes as they commit (Ctrl-C ends)");
+  changes_cmd->add_flag("--follow", follow,
+                        "Keep printing new changes as they commit (Ctrl-C ends)");
   changes_cmd->footer(
       "Examples:\n  booking changes --after 120\n"
       "  booking changes --follow | jq -c 'select(.type == \"booking.confirmed\")'");

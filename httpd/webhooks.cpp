@@ -170,8 +170,9 @@ void WebhookDeliverer::run(Url& u) {
     u.paused = state.paused;
     if (state.paused) {
       if (!said_paused) {
-        spdlog::error("webhook {}: paused after failing since {}; restart bookingd to resume",
-                      u.shown, state.failing_since ? format_instant(*state.failing_since) : "?");
+        spdlog::error(
+            "webhook {}: paused after failing since {}; `booking webhook resume URL` resumes it",
+            u.shown, state.failing_since ? format_instant(*state.failing_since) : "?");
         said_paused = true;
       }
       pause(slice);

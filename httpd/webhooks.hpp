@@ -7,7 +7,7 @@
 // restart resumes there: delivery is at least once (a batch acknowledged but not yet recorded
 // is sent again). A failing URL is retried with exponential backoff and jitter while later
 // changes wait (order is kept); after `pause_after` of failures it is paused, never skipped,
-// until bookingd restarts. A slow receiver holds only its URL's thread.
+// until `booking webhook resume` or a restart. A slow receiver holds only its URL's thread.
 #pragma once
 
 #include <httplib.h>

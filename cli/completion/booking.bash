@@ -8,7 +8,7 @@ _booking() {
   cur="${COMP_WORDS[COMP_CWORD]}"
   prev="${COMP_WORDS[COMP_CWORD - 1]}"
   local globals="--db --lock --json --hold-ttl --help --version"
-  local commands="event book bookings show confirm cancel expire demo report export changes token"
+  local commands="event book bookings show confirm cancel expire demo report export changes webhook token"
   # The command and subcommand typed so far, skipping global options and their values.
   local i cmd="" sub=""
   for ((i = 1; i < COMP_CWORD; i++)); do
@@ -55,6 +55,13 @@ _booking() {
         COMPREPLY=($(compgen -f -- "$cur"))
         return
       fi
+      ;;
+    webhook)
+      if [ -z "$sub" ]; then
+        COMPREPLY=($(compgen -W "list resume --help" -- "$cur"))
+        return
+      fi
+      options="--help"
       ;;
     token)
       if [ -z "$sub" ]; then

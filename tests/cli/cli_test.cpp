@@ -201,8 +201,8 @@ void operator_session(const std::string& db) {
   const std::int64_t last = changes.back().at("seq").as_int64();
   CHECK(cli({"changes", "--after", std::to_string(last)}).out.empty());
   CHECK(cli({"changes", "--after", "-3"}).code == 2);
-  Child follower({BOOKING_CLI_PATH, "--db", db, "changes", "--follow", "--after",
-                  std::to_string(last)});
+  Child follower(
+      {BOOKING_CLI_PATH, "--db", db, "changes", "--follow", "--after", std::to_string(last)});
   REQUIRE(cli({"book", "Run", "gold-Run=1"}).code == 0);
   auto followed = parse(follower.read_line());
   CHECK(followed.at("type").as_string() == "booking.held");
@@ -521,3 +521,28 @@ TEST_CASE("the CLI books from a PostgreSQL database, and exits 5 when it is unre
   CHECK(parse(down.err).at("error").at("code").as_string() == "lock_timeout");
 }
 #endif  // BOOKING_TEST_POSTGRES
+
+TEST_CASE("booking webhook lists delivery states and resumes a paused URL", "[cli][webhook]") {
+  Cli cli;
+  REQUIRE(cli({"demo"}).code == 0);
+  {
+    auto repo = make_sqlite_repository(cli.db()).value();
+    auto w =
+        repo->lease_webhook("http://u:pw@127.0.0.1:9/hook", "someone", std::chrono::seconds(60))
+            .value();
+    REQUIRE(w);
+    w->paused = true;
+    w->failing_since = system_clock().now();
+    REQUIRE(repo->save_webhook("http://u:pw@127.0.0.1:9/hook", "someone", *w).value());
+  }
+  auto listed = cli({"--json", "webhook", "list"});
+  REQUIRE(listed.code == 0);
+  const auto hooks = parse(listed.out).as_array();
+  REQUIRE(hooks.size() == 1);
+  CHECK(hooks[0].at("url").as_string() == "http://***@127.0.0.1:9/hook");  // no password
+  CHECK(hooks[0].at("paused").as_bool());
+  CHECK(cli({"webhook", "list"}).out.find("paused") != std::string::npos);
+  CHECK(cli({"webhook", "resume", "http://u:pw@127.0.0.1:9/hook"}).code == 0);
+  CHECK_FALSE(parse(cli({"--json", "webhook", "list"}).out).at(0).at("paused").as_bool());
+  CHECK(cli({"webhook", "resume", "http://127.0.0.1:1/nope"}).code == 3);
+}

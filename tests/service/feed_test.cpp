@@ -253,4 +253,19 @@ TEMPLATE_TEST_CASE("retention never prunes a change a webhook has not received",
   REQUIRE(f.repo->save_webhook("http://127.0.0.1:9/hook", "me", state).value());
   REQUIRE(f.service.expire_due());
   CHECK(f.repo->feed_bounds().value().floor > delivered);
+
+  // Listing and resuming (booking webhook list|resume).
+  state.paused = true;
+  state.failing_since = kT0;
+  REQUIRE(f.repo->save_webhook("http://127.0.0.1:9/hook", "me", state).value());
+  auto hooks = f.repo->list_webhooks().value();
+  REQUIRE(hooks.size() == 1);
+  CHECK(hooks[0].first == "http://127.0.0.1:9/hook");
+  CHECK(hooks[0].second.paused);
+  CHECK(hooks[0].second.position == state.position);
+  REQUIRE(f.repo->resume_webhook("http://127.0.0.1:9/hook"));
+  hooks = f.repo->list_webhooks().value();
+  CHECK_FALSE(hooks[0].second.paused);
+  CHECK_FALSE(hooks[0].second.failing_since);
+  CHECK(f.repo->resume_webhook("http://127.0.0.1:9/none").error().code == errc::not_found);
 }

@@ -236,6 +236,10 @@ class EventRepository {
                                                             std::chrono::milliseconds ttl) = 0;
   virtual result<bool> save_webhook(std::string_view url, std::string_view owner,
                                     const WebhookState& state) = 0;
+  // Every webhook URL's state, by URL; and resuming a paused one (not_found for an unknown URL):
+  // its delivering instance picks the change up at its next lease renewal.
+  virtual result<std::vector<std::pair<std::string, WebhookState>>> list_webhooks() = 0;
+  virtual result<void> resume_webhook(std::string_view url) = 0;
 
   // Forgets up to `max` idempotency keys first used at or before `cutoff` (they expired);
   // returns how many.

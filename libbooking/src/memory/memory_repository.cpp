@@ -170,6 +170,22 @@ class MemoryRepository final : public RuleBasedRepository, private StorageTransa
     return true;
   }
 
+  result<std::vector<std::pair<std::string, WebhookState>>> list_webhooks() override {
+    std::lock_guard lock(mu_);
+    std::vector<std::pair<std::string, WebhookState>> out;
+    for (const auto& [url, w] : webhooks_) out.emplace_back(url, w.state);
+    return out;
+  }
+
+  result<void> resume_webhook(std::string_view url) override {
+    std::lock_guard lock(mu_);
+    auto it = webhooks_.find(std::string(url));
+    if (it == webhooks_.end()) return detail::not_found_error("webhook", url);
+    it->second.state.paused = false;
+    it->second.state.failing_since.reset();
+    return boost::outcome_v2::success();
+  }
+
   result<std::size_t> export_bookings(std::string_view key, const BookingSink& sink) override {
     std::vector<Booking> found;
     {

@@ -182,6 +182,19 @@ class PostgresRepository final : public RuleBasedRepository {
     });
   }
 
+  result<std::vector<std::pair<std::string, WebhookState>>> list_webhooks() override {
+    return read([&](Connection& c) -> result<std::vector<std::pair<std::string, WebhookState>>> {
+      return detail::pg::list_webhooks(c);
+    });
+  }
+
+  result<void> resume_webhook(std::string_view url) override {
+    return in_transaction([&](Connection& c) -> result<void> {
+      if (!detail::pg::resume_webhook(c, url)) return detail::not_found_error("webhook", url);
+      return boost::outcome_v2::success();
+    });
+  }
+
   result<std::size_t> export_bookings(std::string_view key, const BookingSink& sink) override {
     // A server-side cursor in a read-only transaction (one snapshot of the event), fetched a
     // page at a time: never more than one page in memory. Not retried: the sink may already

@@ -378,6 +378,25 @@ bool save_webhook(Connection& c, std::string_view url, std::string_view owner,
              .affected() > 0;
 }
 
+std::vector<std::pair<std::string, WebhookState>> list_webhooks(Connection& c) {
+  Result r = c.exec("SELECT url, position, failing_since_ms, paused FROM webhooks ORDER BY url");
+  std::vector<std::pair<std::string, WebhookState>> out;
+  for (int i = 0; i < r.rows(); ++i) {
+    WebhookState w;
+    w.position = r.int64(i, 1);
+    if (auto since = r.optional_int64(i, 2)) w.failing_since = instant(*since);
+    w.paused = r.text(i, 3) == "t";
+    out.emplace_back(r.text(i, 0), w);
+  }
+  return out;
+}
+
+bool resume_webhook(Connection& c, std::string_view url) {
+  return c.exec("UPDATE webhooks SET paused = false, failing_since_ms = NULL WHERE url = $1",
+                {param(url)})
+             .affected() > 0;
+}
+
 std::optional<EventState> event_state(const Result& r) {
   if (r.rows() == 0) return std::nullopt;
   return EventState{r.int64(0, 0), parse_event_status(r.text(0, 1)).value_or(EventStatus::on_sale),

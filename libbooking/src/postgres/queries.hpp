@@ -73,6 +73,9 @@ std::optional<WebhookState> lease_webhook(Connection& c, std::string_view url,
                                           std::string_view owner, std::int64_t ttl_ms);
 bool save_webhook(Connection& c, std::string_view url, std::string_view owner,
                   const WebhookState& state);
+std::vector<std::pair<std::string, WebhookState>> list_webhooks(Connection& c);
+// false for an unknown URL.
+bool resume_webhook(Connection& c, std::string_view url);
 
 // The rules' primitives on one connection inside its transaction. Reads that a rule's decision
 // rests on lock their rows (FOR UPDATE; per-user counts an advisory lock), since other

@@ -139,4 +139,23 @@ std::size_t prune_changes(Connection& c, std::int64_t cutoff_ms, std::size_t max
   return n;
 }
 
+std::vector<std::pair<std::string, WebhookState>> list_webhooks(Connection& c) {
+  auto& st = c.prepare("SELECT url, position, failing_since_ms, paused FROM webhooks ORDER BY url");
+  std::vector<std::pair<std::string, WebhookState>> out;
+  while (st.executeStep()) {
+    WebhookState w;
+    w.position = st.getColumn(1).getInt64();
+    if (auto since = optional_int(st.getColumn(2))) w.failing_since = instant(*since);
+    w.paused = st.getColumn(3).getInt() != 0;
+    out.emplace_back(st.getColumn(0).getString(), w);
+  }
+  return out;
+}
+
+bool resume_webhook(Connection& c, std::string_view url) {
+  auto& st = c.prepare("UPDATE webhooks SET paused = 0, failing_since_ms = NULL WHERE url = ?");
+  st.bind(1, std::string(url));
+  return st.exec() > 0;
+}
+
 }  // namespace booking::detail

@@ -20,6 +20,9 @@ std::optional<WebhookState> lease_webhook(Connection& c, std::string_view url,
                                           std::int64_t ttl_ms);
 bool save_webhook(Connection& c, std::string_view url, std::string_view owner,
                   const WebhookState& state, std::int64_t now_ms);
+std::vector<std::pair<std::string, WebhookState>> list_webhooks(Connection& c);
+// false for an unknown URL.
+bool resume_webhook(Connection& c, std::string_view url);
 
 // Inserts an event with its tiers, waves, search entry and event.created change. duplicate_key
 // if a key is taken.

@@ -211,6 +211,24 @@ class SqliteRepository final : public RuleBasedRepository {
     });
   }
 
+  result<std::vector<std::pair<std::string, WebhookState>>> list_webhooks() override {
+    return guarded([&]() -> result<std::vector<std::pair<std::string, WebhookState>>> {
+      Reader r(*this);
+      return detail::list_webhooks(*r);
+    });
+  }
+
+  result<void> resume_webhook(std::string_view url) override {
+    return guarded([&]() -> result<void> {
+      std::lock_guard lock(write_mu_);
+      WriteTransaction tx(*writer_);
+      const bool found = detail::resume_webhook(*writer_, url);
+      tx.commit();
+      if (!found) return detail::not_found_error("webhook", url);
+      return boost::outcome_v2::success();
+    });
+  }
+
   result<std::size_t> export_bookings(std::string_view key, const BookingSink& sink) override {
     return guarded([&]() -> result<std::size_t> {
       Reader r(*this);
