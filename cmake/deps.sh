@@ -17,6 +17,7 @@ BOOKING_BUILD_PACKAGES=(
 BOOKING_TEST_PACKAGES=(
   catch2 libbenchmark-dev redis-server postgresql sqlite3 curl clang libclang-rt-14-dev zsh
   nginx openssl
+  chromium chromium-driver python3-selenium
 )
 
 booking_install_packages() {

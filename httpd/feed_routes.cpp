@@ -44,8 +44,17 @@ std::shared_ptr<void> FeedRoutes::take_slot() {
   return std::shared_ptr<void>(this, [this](void*) { streams_.fetch_sub(1); });
 }
 
+// `after`: a seq, or `latest` (the newest change now: follow from here on).
+result<std::int64_t> FeedRoutes::parse_after(const httplib::Request& req) {
+  if (req.get_param_value("after") == "latest") {
+    BOOKING_TRY(auto bounds, service_.feed_bounds());
+    return bounds.last;
+  }
+  return query_int(req, "after", 0);
+}
+
 void FeedRoutes::changes(const httplib::Request& req, httplib::Response& res) {
-  auto after = query_int(req, "after", 0);
+  auto after = parse_after(req);
   if (!after) return send_error(res, after.error());
   auto limit = query_int(req, "limit", 100);
   if (!limit) return send_error(res, limit.error());
@@ -79,7 +88,7 @@ void FeedRoutes::changes(const httplib::Request& req, httplib::Response& res) {
 }
 
 void FeedRoutes::stream(const httplib::Request& req, httplib::Response& res) {
-  auto after = query_int(req, "after", 0);
+  auto after = parse_after(req);
   if (!after) return send_error(res, after.error());
   std::int64_t from = after.value();
   if (req.has_header("Last-Event-ID")) {  // a reconnecting EventSource resumes after it

@@ -24,6 +24,7 @@ class FeedRoutes {
   int open_streams() const noexcept { return streams_.load(); }
 
  private:
+  result<std::int64_t> parse_after(const httplib::Request& req);
   // A slot among max_streams, released when the last copy is destroyed.
   std::shared_ptr<void> take_slot();
 

@@ -15,6 +15,7 @@
 #include "guarded_server.hpp"
 #include "metrics.hpp"
 #include "respond.hpp"
+#include "web_routes.hpp"
 
 namespace booking::httpd {
 
@@ -48,6 +49,10 @@ const std::vector<RouteEntry>& route_table() {
       {{"POST", "/v1/api/events/{key}/cancel", "admin"},
        "/v1/api/events/([^/]+)/cancel",
        Need::admin},
+      {{"GET", "/v1/api/events/{key}/availability", ""},
+       "/v1/api/events/([^/]+)/availability",
+       Need::anyone},
+      {{"GET", "/v1/api/storefront", ""}, "/v1/api/storefront", Need::anyone},
       {{"GET", "/v1/api/events/{key}/report", "sales"},
        "/v1/api/events/([^/]+)/report",
        Need::sales},
@@ -81,7 +86,8 @@ class HttpServer::Impl {
         metrics_(options_.metrics_tiers),
         access_(options_.tokens, options_.open_allowed, options_.trusted_proxies),
         hold_limiter_(options_.hold_rate, 2 * options_.hold_rate),
-        feed_(service, options_.max_streams, stopping_) {
+        feed_(service, options_.max_streams, stopping_),
+        web_(service, WebOptions{options_.checkout_url, options_.demo_payment}) {
     ConnectionLimits limits;
     limits.request_timeout = options_.request_timeout;
     limits.max_connections_per_client = options_.max_connections_per_client;
@@ -213,6 +219,27 @@ class HttpServer::Impl {
     });
     on("GET", "/v1/api/events/{key}/bookings.csv",
        [this](const auto& req, auto& res) { export_csv(req, res); });
+    on("GET", "/v1/api/events/{key}/availability",
+       [this](const auto& req, auto& res) { web_.availability(req, res); });
+    on("GET", "/v1/api/storefront",
+       [this](const auto&, auto& res) { web_.storefront(res, t_request.caller.has(Role::sales)); });
+    // The web pages: not API routes (not in the OpenAPI document), served to anyone.
+    auto page = [this](const char* route, const char* name) {
+      return [this, route, name](const httplib::Request& req, httplib::Response& res) {
+        t_request.route = route;
+        web_.file(req, res, name);
+      };
+    };
+    server_.Get("/", page("/", "index.html"));
+    server_.Get("/admin", page("/admin", "admin.html"));
+    server_.Get("/assets/([A-Za-z0-9_.-]+)",
+                [this](const httplib::Request& req, httplib::Response& res) {
+                  t_request.route = "/assets";
+                  const std::string name = req.matches[1].str();
+                  if (name.ends_with(".html") || !web_.file(req, res, name)) {
+                    send_error(res, make_error(errc::not_found, "no such file"));
+                  }
+                });
     on("GET", "/v1/api/changes", [this](const auto& req, auto& res) { feed_.changes(req, res); });
     on("GET", "/v1/api/changes/stream",
        [this](const auto& req, auto& res) { feed_.stream(req, res); });
@@ -494,6 +521,7 @@ class HttpServer::Impl {
   RateLimiter hold_limiter_;
   std::atomic<bool> stopping_{false};
   FeedRoutes feed_;
+  WebRoutes web_;
   GuardedServer server_;
 };
 

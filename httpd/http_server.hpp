@@ -2,10 +2,9 @@
 // JSON envelope. No business rule lives here.
 #pragma once
 
-#include <functional>
-
 #include <booking/access.hpp>
 #include <booking/booking_service.hpp>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,6 +32,10 @@ struct HttpOptions {
   int max_connections_per_client = 0;               // 0: no cap
   // Long polls (GET /v1/api/changes?wait=) and event streams at once; each holds a worker.
   int max_streams = 64;
+  // The storefront's pay button: a URL template with {bookId} (empty: no pay button), and
+  // whether a caller that may confirm gets a demo payment instead (bookingd --demo).
+  std::string checkout_url;
+  bool demo_payment = false;
 };
 
 // One route: its method, OpenAPI path and a stable label for metrics, and who may call it.

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -14,9 +15,9 @@
 #include <iostream>
 #include <optional>
 #include <thread>
-#include <unistd.h>
 
 #include "http_server.hpp"
+#include "web_routes.hpp"
 #include "webhooks.hpp"
 
 using namespace booking;
@@ -48,6 +49,7 @@ struct Flags {
   std::vector<std::string> webhooks;
   std::string webhook_secret;
   std::string feed_retention = "30d";
+  std::string checkout_url;
 };
 
 int fail(const error& e) {
@@ -102,6 +104,9 @@ int run(const Flags& f) {
   if (!retention) return fail(retention.error());
   for (const auto& url : f.webhooks) {
     if (auto ok = httpd::check_webhook_url(url); !ok) return fail(ok.error());
+  }
+  if (!f.checkout_url.empty()) {
+    if (auto ok = httpd::check_checkout_url(f.checkout_url); !ok) return fail(ok.error());
   }
   if (!f.webhooks.empty() && f.webhook_secret.size() < 16) {
     return fail(make_error(errc::validation_failed,
@@ -190,6 +195,8 @@ int run(const Flags& f) {
   http.request_timeout = request_timeout.value();
   http.max_connections_per_client = f.max_connections_per_client.value_or(loopback ? 0 : 64);
   http.max_streams = max_streams;
+  http.checkout_url = f.checkout_url;
+  http.demo_payment = f.demo;
   httpd::HttpServer server(service, http);
   server.count_expired(caught_up);
   std::unique_ptr<httpd::WebhookDeliverer> webhooks;
@@ -199,8 +206,8 @@ int run(const Flags& f) {
     hooks.secret = f.webhook_secret;
     char host[256] = {};
     ::gethostname(host, sizeof host - 1);
-    hooks.owner = std::string(host) + ":" + std::to_string(::getpid()) + ":" +
-                  random_token().substr(0, 8);
+    hooks.owner =
+        std::string(host) + ":" + std::to_string(::getpid()) + ":" + random_token().substr(0, 8);
     webhooks = std::make_unique<httpd::WebhookDeliverer>(service, *repo.value(), hooks);
     server.add_metrics([&webhooks](std::string& out) { webhooks->render_metrics(out); });
     for (const auto& url : f.webhooks) {
@@ -325,6 +332,10 @@ int main(int argc, char** argv) {
                  "How long the change feed keeps changes (30d, 12h); the sweeper prunes older")
       ->envname("BOOKING_FEED_RETENTION")
       ->capture_default_str();
+  app.add_option("--checkout-url", f.checkout_url,
+                 "Where the storefront's pay button sends a buyer: an http(s):// URL or a path "
+                 "with {bookId}, e.g. https://pay.example.com/checkout?booking={bookId}")
+      ->envname("BOOKING_CHECKOUT_URL");
   app.add_option("--trusted-proxy", f.trusted_proxies,
                  "Address of a reverse proxy whose X-Forwarded-For names the client (repeatable); "
                  "it is exempt from the connection cap")

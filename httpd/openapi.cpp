@@ -59,6 +59,18 @@ const char* const kDocument = R"json({
                "parameters": [{"$ref": "#/components/parameters/EventKey"}, {"$ref": "#/components/parameters/IfMatch"}],
                "responses": {"200": {"$ref": "#/components/responses/EventChanged"},
                              "404": {"$ref": "#/components/responses/Error"}, "412": {"$ref": "#/components/responses/Error"}}}},
+    "/v1/api/events/{key}/availability": {
+      "get": {"summary": "An event's stock per tier, status and version: what a storefront polls. Answered from a cache at most 250 ms old, with an ETag that changes with the stock; If-None-Match gets 304 while it is unchanged.",
+              "parameters": [{"$ref": "#/components/parameters/EventKey"}, {"name": "If-None-Match", "in": "header", "schema": {"type": "string"}}],
+              "responses": {"200": {"description": "stock per tier", "headers": {"ETag": {"schema": {"type": "string"}}},
+                                    "content": {"application/json": {"schema": {"type": "object", "properties": {"data": {"type": "object", "properties": {
+                                      "key": {"type": "string"}, "status": {"type": "string", "enum": ["on_sale", "closed", "cancelled"]}, "version": {"type": "integer"},
+                                      "eventGroups": {"type": "array", "items": {"type": "object", "properties": {"key": {"type": "string"}, "qty": {"type": "integer"}, "capacity": {"type": "integer"}, "held": {"type": "integer"}, "sold": {"type": "integer"}}}}}}}}}}},
+                            "304": {"description": "unchanged since the ETag given"},
+                            "404": {"$ref": "#/components/responses/Error"}}}},
+    "/v1/api/storefront": {
+      "get": {"summary": "The storefront's settings: where its pay button goes (--checkout-url, {bookId} filled in by the page), and whether this caller gets a demo payment (bookingd --demo, a caller that may confirm)",
+              "responses": {"200": {"description": "settings", "content": {"application/json": {"schema": {"type": "object", "properties": {"data": {"type": "object", "properties": {"checkoutUrl": {"type": "string", "nullable": true}, "demoPayment": {"type": "boolean"}}}}}}}}}}},
     "/v1/api/events/{key}/report": {
       "get": {"summary": "Per tier: capacity, available, held, sold, cancelled and expired tickets, confirmed revenue; totals per currency",
               "parameters": [{"$ref": "#/components/parameters/EventKey"}],
@@ -71,7 +83,7 @@ const char* const kDocument = R"json({
                             "404": {"$ref": "#/components/responses/Error"}}}},
     "/v1/api/changes": {
       "get": {"summary": "The change feed: changes numbered after `after`, oldest first; with wait=S, a long poll that answers as soon as one exists (or empty after S seconds). `last` is where to resume.",
-              "parameters": [{"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}},
+              "parameters": [{"name": "after", "in": "query", "schema": {"oneOf": [{"type": "integer", "minimum": 0, "default": 0}, {"type": "string", "enum": ["latest"]}]}, "description": "the seq to read after, or latest: only changes made from now on"},
                              {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
                              {"name": "wait", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 60, "default": 0}, "description": "seconds to wait for a change; counts against --max-streams"}],
               "responses": {"200": {"description": "a page", "content": {"application/json": {"schema": {"type": "object", "properties": {"data": {"type": "array", "items": {"$ref": "#/components/schemas/Change"}}, "last": {"type": "integer"}}}}}},
@@ -79,7 +91,7 @@ const char* const kDocument = R"json({
                             "503": {"$ref": "#/components/responses/Unavailable"}}}},
     "/v1/api/changes/stream": {
       "get": {"summary": "The change feed as server-sent events: `id:` is the seq, `event:` the type, `data:` the change; a comment every 15 s keeps an idle stream open. `Last-Event-ID` (sent by a reconnecting EventSource) resumes after it.",
-              "parameters": [{"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}},
+              "parameters": [{"name": "after", "in": "query", "schema": {"oneOf": [{"type": "integer", "minimum": 0, "default": 0}, {"type": "string", "enum": ["latest"]}]}, "description": "the seq to read after, or latest: only changes made from now on"},
                              {"name": "Last-Event-ID", "in": "header", "schema": {"type": "integer"}}],
               "responses": {"200": {"description": "the stream", "content": {"text/event-stream": {}}},
                             "410": {"$ref": "#/components/responses/Error"}, "422": {"$ref": "#/components/responses/Error"},

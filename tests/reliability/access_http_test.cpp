@@ -184,6 +184,14 @@ TEST_CASE("the permission table holds from the outside for anonymous, sales and 
       {"admin", "POST", "/v1/api/events/Pm4/cancel", "", 200},
       {"admin", "POST", "/v1/api/books", hold_for_bob, 201},
       {"bogus", "GET", "/v1/api/events/Pm", "", 401},
+      {"", "GET", "/", "", 200},
+      {"", "GET", "/admin", "", 200},
+      {"", "GET", "/assets/admin.js", "", 200},
+      {"", "GET", "/v1/api/events/Pm/availability", "", 200},
+      {"bogus", "GET", "/v1/api/events/Pm/availability", "", 401},
+      {"", "GET", "/v1/api/storefront", "", 200},
+      {"", "GET", "/v1/api/changes?after=latest", "", 401},
+      {"sales", "GET", "/v1/api/changes?after=latest", "", 200},
       {"bogus", "POST", "/v1/api/books", hold, 401},
   };
   for (const Case& c : cases) {

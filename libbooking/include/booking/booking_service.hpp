@@ -1,6 +1,7 @@
 // The engine: creates events, holds tickets, confirms, cancels and expires bookings.
 #pragma once
 
+#include <atomic>
 #include <booking/booking.hpp>
 #include <booking/error.hpp>
 #include <booking/event.hpp>
@@ -8,7 +9,6 @@
 #include <booking/feed.hpp>
 #include <booking/lock_provider.hpp>
 #include <booking/time.hpp>
-#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -166,6 +166,9 @@ class BookingService {
   // The change feed (booking/feed.hpp): up to `limit` (1-1000) changes numbered after
   // `after`, oldest first. feed_expired (details.floor) when changes after `after` were pruned.
   result<std::vector<Change>> changes(std::int64_t after, std::int64_t limit = 100);
+  // The oldest seq still readable after (floor) and the newest change's seq (last): a reader
+  // that only wants what happens from now on starts after `last`.
+  result<FeedBounds> feed_bounds();
   // changes(), waiting up to `wait` for at least one: answers as soon as one exists, or empty
   // at the deadline or when `*stop` becomes true. Changes made through this service wake the
   // waiters at once; those of other processes are seen within 25 ms.

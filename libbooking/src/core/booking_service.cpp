@@ -494,6 +494,8 @@ result<std::vector<Change>> BookingService::changes(std::int64_t after, std::int
   return repo_.read_changes(after, static_cast<std::size_t>(limit));
 }
 
+result<FeedBounds> BookingService::feed_bounds() { return repo_.feed_bounds(); }
+
 result<std::vector<Change>> BookingService::wait_changes(std::int64_t after, std::int64_t limit,
                                                          std::chrono::milliseconds wait,
                                                          const std::atomic<bool>* stop) {

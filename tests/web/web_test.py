@@ -1,0 +1,403 @@
+#!/usr/bin/python3
+"""The web pages in a real browser: headless Chromium (Debian's chromium and chromium-driver,
+driven by python3-selenium) against a real bookingd on a free loopback port.
+
+A buyer searches, holds, sees the countdown, cancels, lets a hold expire, pays (demo), and is
+told in words that a tier sold out while the page was open; an operator signs in with a token,
+creates an event (the API's per-field details shown on the form), sees the stock bar move when a
+hold is made through the API, confirms that booking, closes the sale (the storefront shows it
+closed) and changes a capacity. Every JavaScript error or console error fails the test.
+Screenshots of each page at desktop and phone width go to --out.
+
+usage: web_test.py --bookingd PATH --booking PATH --out DIR
+"""
+import argparse
+import base64
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+HOLD_TTL = 8  # seconds: long enough to act on a hold, short enough to watch one expire
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Api:
+    def __init__(self, base):
+        self.base = base
+
+    def call(self, method, path, body=None, token=None):
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.base + path, data=data, method=method)
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        if token:
+            req.add_header("Authorization", "Bearer " + token)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, json.loads(r.read() or b"null")
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"null")
+
+
+class Browser:
+    def __init__(self, out):
+        options = webdriver.ChromeOptions()
+        options.binary_location = "/usr/bin/chromium"
+        for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                  "--window-size=1280,900", "--lang=en-US", "--no-first-run",
+                  "--disable-background-networking", "--disable-extensions"):
+            options.add_argument(a)
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        self.d = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+        self.d.set_page_load_timeout(30)
+        self.out = out
+        self.errors = []
+
+    def collect(self):
+        """Fails on JavaScript errors and console errors; expected HTTP errors (a 409 for a
+        sold-out tier) are the network's log entries and are not counted."""
+        for entry in self.d.get_log("browser"):
+            if entry["level"] == "SEVERE" and entry.get("source") != "network":
+                self.errors.append(entry["message"])
+        assert not self.errors, "JavaScript errors in the page: %s" % self.errors
+
+    def wait(self, condition, what, timeout=10):
+        try:
+            return WebDriverWait(self.d, timeout, poll_frequency=0.1).until(lambda d: condition())
+        except Exception:
+            self.shot("failure")
+            raise AssertionError("timed out waiting for " + what + " on " + self.d.current_url)
+
+    def find(self, css):
+        return self.d.find_element(By.CSS_SELECTOR, css)
+
+    def finds(self, css):
+        return self.d.find_elements(By.CSS_SELECTOR, css)
+
+    def text(self, css):
+        found = self.finds(css)
+        return found[0].text if found else ""
+
+    def wait_text(self, css, pattern, timeout=10):
+        return self.wait(lambda: re.search(pattern, self.text(css)),
+                         "%s to read /%s/ (it reads %r)" % (css, pattern, self.text(css)), timeout)
+
+    def shot(self, name):
+        """The whole page, not only what the window shows."""
+        size = self.d.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+        width = self.d.execute_script("return window.innerWidth")
+        png = self.d.execute_cdp_cmd("Page.captureScreenshot", {
+            "format": "png", "captureBeyondViewport": True,
+            "clip": {"x": 0, "y": 0, "width": width, "height": min(size["height"], 3000),
+                     "scale": 1}})["data"]
+        with open(os.path.join(self.out, name + ".png"), "wb") as f:
+            f.write(base64.b64decode(png))
+
+    def both_widths(self, name):
+        """Screenshots at desktop width and at a phone's 375 px."""
+        self.shot(name + "-desktop")
+        self.d.set_window_size(375, 812)
+        time.sleep(0.3)
+        width = self.d.execute_script("return document.documentElement.scrollWidth")
+        assert width <= 375, "%s scrolls sideways at 375 px (%d px wide)" % (name, width)
+        self.shot(name + "-phone")
+        self.d.set_window_size(1280, 900)
+        time.sleep(0.2)
+
+
+def quantity(b, tier, n):
+    field = b.find("#qty-" + tier)
+    field.clear()
+    field.send_keys(str(n))
+
+
+def storefront(b, base, api):
+    d = b.d
+    d.get(base + "/")
+    b.wait(lambda: "Blink 182" in b.text("#results"), "the demo event in the results")
+    b.find("#q").send_keys("zzz-nothing")
+    b.wait_text("#count", "No events match")
+    q = b.find("#q")
+    q.clear()
+    q.send_keys("blink")
+    b.wait(lambda: len(b.finds("#results li")) == 1, "one result for 'blink'")
+    b.both_widths("storefront-search")
+    b.find("#results a").click()
+    b.wait(lambda: b.finds("#qty-gold-Con10124"), "the event page's tiers")
+    b.wait_text("td[data-tier='gold-Con10124']", r"100 left")
+    b.both_widths("storefront-event")
+    b.collect()
+
+    # Hold, see the countdown, cancel.
+    quantity(b, "gold-Con10124", 2)
+    b.find("#hold").click()
+    b.wait_text("#countdown", r"Held for 0:0\d")
+    book_id = d.current_url.rsplit("/", 1)[1]
+    status, body = api.call("GET", "/v1/api/books/" + book_id)
+    assert status == 200 and body["data"]["status"] == "HELD", body
+    assert b.find("#pay").text == "Pay now (demo)"
+    b.both_widths("storefront-booking")
+    b.find("#cancel").click()
+    b.wait_text("#booking-status", "cancelled")
+    assert api.call("GET", "/v1/api/books/" + book_id)[1]["data"]["status"] == "CANCELLED"
+    b.collect()
+
+    # A hold left alone turns into "expired" on time, and the server agrees.
+    d.get(base + "/#/e/Con10124")
+    b.wait(lambda: b.finds("#qty-sil-Con10124"), "the event page")
+    quantity(b, "sil-Con10124", 1)
+    b.find("#hold").click()
+    b.wait_text("#countdown", r"Held for")
+    held_at = time.monotonic()
+    expiring = d.current_url.rsplit("/", 1)[1]
+    expires_at = api.call("GET", "/v1/api/books/" + expiring)[1]["data"]["expiresAt"]
+    b.wait_text("#countdown", "^Expired$", timeout=HOLD_TTL + 3)
+    assert time.monotonic() - held_at >= HOLD_TTL - 1.5, "expired early (%s)" % expires_at
+    b.wait(lambda: b.find("#booking-status").get_attribute("data-status") == "EXPIRED",
+           "the expired status")
+    b.wait(lambda: api.call("GET", "/v1/api/books/" + expiring)[1]["data"]["status"] == "EXPIRED",
+           "the server to expire the hold", timeout=5)
+    assert not b.finds("#cancel") and not b.finds("#pay")
+    b.shot("storefront-expired-desktop")
+    b.collect()
+
+    # Pay with the demo payment.
+    d.get(base + "/#/e/Con10124")
+    b.wait(lambda: b.finds("#qty-pla-Con10124"), "the event page")
+    quantity(b, "pla-Con10124", 3)
+    b.find("#hold").click()
+    b.wait(lambda: b.finds("#pay"), "the pay button")
+    b.find("#pay").click()
+    b.wait_text("#booking-status", "confirmed")
+    paid = d.current_url.rsplit("/", 1)[1]
+    assert api.call("GET", "/v1/api/books/" + paid)[1]["data"]["status"] == "CONFIRMED"
+    b.shot("storefront-paid-desktop")
+
+    # A tier that sells out while the page is open: the buyer is told in words, and the live
+    # availability shows it sold out.
+    tiny = {"key": "Tiny", "name": "Tiny Room Session", "type": "Concert",
+            "date": "2030-01-01T20:00:00.000+00:00", "utcOffset": "+00:00",
+            "location": {"venue": "The Back Room", "address": "1 Side Street"},
+            "eventGroups": [{"key": "only-Tiny", "category": "Standing", "price": 10,
+                             "currency": "EUR", "qty": 1, "startDate": "2020-01-01T00:00:00Z",
+                             "endDate": "2030-01-01T00:00:00Z", "maxPerOrder": 4}]}
+    status, body = api.call("POST", "/v1/api/events", tiny)
+    assert status == 201, body
+    d.get(base + "/#/e/Tiny")
+    b.wait_text("td[data-tier='only-Tiny']", "Only 1 left")
+    quantity(b, "only-Tiny", 1)
+    status, body = api.call("POST", "/v1/api/books",
+                            {"key": "Tiny", "groupKeys": [{"key": "only-Tiny", "qty": 1}]})
+    assert status == 201, body
+    b.find("#hold").click()
+    b.wait_text("#hold-error", "Not enough tickets left: Standing is sold out")
+    b.wait_text("td[data-tier='only-Tiny']", "Sold out", timeout=5)
+    b.shot("storefront-soldout-desktop")
+    b.collect()
+
+
+def operator(b, base, api, booking_cli, db):
+    d = b.d
+    made = subprocess.run([booking_cli, "--db", db, "token", "create", "ops", "--role", "admin"],
+                          capture_output=True, text=True, timeout=30)
+    assert made.returncode == 0, made.stderr
+    token = re.search(r"bk_[0-9a-f]+", made.stdout).group(0)
+    # Open mode ends within a second of the first token.
+    deadline = time.monotonic() + 5
+    while api.call("GET", "/v1/api/changes?limit=1")[0] != 401:
+        assert time.monotonic() < deadline, "open mode did not end"
+        time.sleep(0.1)
+
+    d.get(base + "/admin")
+    b.wait(lambda: b.finds("#token"), "the sign-in form")
+    b.find("#token").send_keys("bk_" + "0" * 64)
+    b.find("#signin button[type=submit]").click()
+    b.wait_text("#signin-error", "unknown or was revoked")
+    b.shot("admin-signin-desktop")
+    b.find("#token").clear()
+    b.find("#token").send_keys(token)
+    b.find("#signin button[type=submit]").click()
+    b.wait(lambda: b.finds("#events [data-event='Con10124']"), "the events list")
+    assert token not in d.current_url
+    assert d.execute_script("return sessionStorage.getItem('booking.token')") == token
+    assert d.execute_script("return localStorage.length") == 0
+    b.wait_text("#live", "Live")
+    b.both_widths("admin-events")
+    b.collect()
+
+    # Create an event: the form checks what it can, and shows the API's details on the fields.
+    d.find_element(By.LINK_TEXT, "New event").click()
+    b.wait(lambda: b.finds("#f-key"), "the new event form")
+
+    def fill(field, value):
+        el = b.find("#f-" + field)
+        el.clear()
+        if el.get_attribute("type") == "datetime-local":
+            # Chromium's date-time field takes its parts as typed digits.
+            d.execute_script("arguments[0].value = arguments[1]", el, value)
+        else:
+            el.send_keys(value)
+
+    fill("key", "Jazz2027")
+    fill("name", "Jazz by the River")
+    fill("date", "2027-06-12T19:30")
+    fill("utcOffset", "+02:00")
+    fill("location-venue", "Riverside Stage")
+    fill("location-address", "Quai 4, Lyon")
+    fill("eventGroups-0--key", "floor-Jazz2027")
+    fill("eventGroups-0--category", "Floor")
+    fill("eventGroups-0--price", "45.50")
+    fill("eventGroups-0--currency", "EUR")
+    fill("eventGroups-0--capacity", "200000000")
+    fill("eventGroups-0--startDate", "2026-01-01T09:00")
+    fill("eventGroups-0--endDate", "2025-01-01T09:00")
+    b.find("#save").click()
+    # Checked in the page: the end of the sale window before its start.
+    b.wait_text("#f-eventGroups-0--endDate-error", "must be after startDate")
+    assert b.find("#f-eventGroups-0--endDate").get_attribute("aria-invalid") == "true"
+    fill("eventGroups-0--endDate", "2027-06-12T19:00")
+    b.find("#save").click()
+    # Checked by the API only (a capacity above its maximum): its detail lands on the field.
+    b.wait_text("#f-eventGroups-0--capacity-error", "at most 100000000")
+    b.wait_text("#form-errors", "Please correct 1 field")
+    b.shot("admin-form-errors-desktop")
+    fill("eventGroups-0--capacity", "100")
+    b.find("#save").click()
+    b.wait(lambda: "/e/Jazz2027" in d.current_url and b.finds("#stock-title"), "the new event")
+    b.wait_text(".tier-stock[data-tier='floor-Jazz2027'] .counts", r"0 sold, 0 held, 100 left of 100")
+    b.collect()
+
+    # A hold made through the API moves the bar, live.
+    status, body = api.call("POST", "/v1/api/books",
+                            {"key": "Jazz2027", "groupKeys": [{"key": "floor-Jazz2027", "qty": 3}]})
+    assert status == 201, body
+    book_id = body["data"]["bookId"]
+    b.wait_text(".tier-stock[data-tier='floor-Jazz2027'] .counts",
+                r"0 sold, 3 held, 97 left of 100", timeout=5)
+    # The bookings table (refreshed by its filter), then confirm the hold as paid.
+    Select(b.find("#filter-status")).select_by_value("HELD")
+    b.find("#filter").click()
+    b.wait(lambda: b.finds("tr[data-booking='%s']" % book_id), "the hold in the bookings table")
+    b.find("tr[data-booking='%s'] button" % book_id).click()
+    b.wait(lambda: b.find("#confirm").is_displayed(), "the confirmation dialog")
+    b.find("#pay-reference").send_keys("till-42")
+    b.find("#confirm-ok").click()
+    b.wait(lambda: api.call("GET", "/v1/api/books/" + book_id, token=token)[1]["data"]["status"]
+           == "CONFIRMED", "the booking to be confirmed")
+    b.wait_text(".tier-stock[data-tier='floor-Jazz2027'] .counts", r"3 sold, 0 held, 97 left")
+    b.wait_text("#report .revenue", r"136[.,]50")
+    Select(b.find("#filter-status")).select_by_value("")
+    b.find("#filter").click()
+    b.wait_text("tr[data-booking='%s']" % book_id, "CONFIRMED")
+    b.both_widths("admin-event")
+    b.collect()
+
+    # Close the sale, after a confirmation; the storefront shows it closed.
+    b.find("#close").click()
+    b.wait(lambda: b.find("#confirm").is_displayed(), "the confirmation dialog")
+    b.shot("admin-confirm-close-desktop")
+    b.find("#confirm-ok").click()
+    b.wait_text("h1 .badge", "Closed")
+    assert api.call("GET", "/v1/api/events/Jazz2027")[1]["data"]["status"] == "closed"
+    b.collect()
+
+    # Edit: a larger capacity, saved with If-Match.
+    b.find("#edit").click()
+    b.wait(lambda: b.finds("#f-eventGroups-0--capacity"), "the edit form")
+    assert b.find("#f-key").get_attribute("readonly") is not None
+    fill("eventGroups-0--capacity", "150")
+    b.find("#save").click()
+    b.wait_text(".tier-stock[data-tier='floor-Jazz2027'] .counts", r"3 sold, 0 held, 147 left of 150")
+    event = api.call("GET", "/v1/api/events/Jazz2027")[1]["data"]
+    assert event["version"] == 3 and event["eventGroups"][0]["capacity"] == 150, event
+    assert event["eventGroups"][0]["price"] in (45.5, "45.50"), event
+    b.collect()
+
+    # The storefront, in another tab: closed.
+    d.switch_to.new_window("tab")
+    d.get(base + "/#/e/Jazz2027")
+    b.wait_text("#event-status", "Sales for this event are closed")
+    assert not b.find("#hold").is_enabled()
+    b.shot("storefront-closed-desktop")
+    b.collect()
+    d.close()
+    d.switch_to.window(d.window_handles[0])
+
+    # Signing out forgets the token.
+    b.find("#signout").click()
+    b.wait(lambda: b.finds("#token"), "the sign-in form again")
+    assert d.execute_script("return sessionStorage.getItem('booking.token')") is None
+    b.collect()
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bookingd", required=True)
+    parser.add_argument("--booking", required=True)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="booking-web-") as tmp:
+        db = os.path.join(tmp, "web.db")
+        port = free_port()
+        base = "http://127.0.0.1:%d" % port
+        log = open(os.path.join(tmp, "bookingd.log"), "w")
+        daemon = subprocess.Popen(
+            [args.bookingd, "--db", db, "--listen", "127.0.0.1:%d" % port, "--demo",
+             "--hold-ttl", "%ds" % HOLD_TTL, "--threads", "32"],
+            stdout=log, stderr=subprocess.STDOUT)
+        browser = None
+        try:
+            api = Api(base)
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if api.call("GET", "/healthz")[0] == 200:
+                        break
+                except OSError:
+                    pass
+                assert daemon.poll() is None, "bookingd exited: " + open(log.name).read()
+                assert time.monotonic() < deadline, "bookingd did not start"
+                time.sleep(0.1)
+            browser = Browser(args.out)
+            storefront(browser, base, api)
+            operator(browser, base, api, args.booking, db)
+            browser.collect()
+        except BaseException:
+            log.flush()
+            sys.stderr.write("bookingd's log (last lines):\n" +
+                             "".join(open(log.name).readlines()[-40:]))
+            raise
+        finally:
+            if browser:
+                browser.d.quit()
+            daemon.send_signal(signal.SIGTERM)
+            try:
+                rc = daemon.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                daemon.kill()
+                rc = "killed"
+        assert rc == 0, "bookingd exited with %s" % rc
+    print("web pages: storefront and operator's page passed; screenshots in " + args.out)
+
+
+if __name__ == "__main__":
+    main()
