@@ -18,7 +18,8 @@ mkdir -p "$(dirname "$db")"
 cat <<MSG
 
 bookingd is starting on http://$listen with the demo event (database: $db)
-Try, from another shell:
+Open the storefront at http://$listen/ and the operator's page at http://$listen/admin
+Or try, from another shell:
   curl -s 'http://$listen/v1/api/events?name=blink'
   curl -s -X POST http://$listen/v1/api/books -H 'Content-Type: application/json' \\
        -d '{"key":"Con10124","groupKeys":[{"key":"gold-Con10124","qty":2}],"userId":"u1"}'
