@@ -398,8 +398,9 @@ async function eventPage(key) {
   const refresh = debounced(async () => {
     const again = await call('GET', '/v1/api/events/' + enc(key));
     if (!again.ok) return;
+    const changed = again.data.version !== event.version;
     event = again.data;
-    renderHead();
+    if (changed) renderHead();  // not on stock changes: a focused button stays where it is
     renderStock();
     loadReport();
   });

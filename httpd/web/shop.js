@@ -37,8 +37,8 @@ function searchPage() {
   document.title = 'Tickets';
   const input = el('input', { id: 'q', type: 'search', autocomplete: 'off',
     placeholder: 'Artist, festival, venue…', 'aria-controls': 'results' });
-  const results = el('ul', { id: 'results', class: 'results', 'aria-live': 'polite' });
-  const count = el('p', { class: 'muted', id: 'count' });
+  const results = el('ul', { id: 'results', class: 'results' });
+  const count = el('p', { class: 'muted', id: 'count', role: 'status' });  // read out, not the list
   clear(main,
     el('h1', {}, 'Find tickets'),
     el('form', { role: 'search', class: 'search', onsubmit: (e) => e.preventDefault() },
@@ -184,6 +184,7 @@ async function eventPage(key) {
       }
       update(a.data);
     }
+    main.dataset.polls = Number(main.dataset.polls || 0) + 1;  // how many polls have answered
     if (!once) timer = setTimeout(poll, 2000);
   }
   timer = setTimeout(poll, 2000);

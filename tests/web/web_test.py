@@ -27,6 +27,9 @@ import urllib.request
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import (ElementClickInterceptedException,
+                                        ElementNotInteractableException,
+                                        StaleElementReferenceException, TimeoutException)
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -80,11 +83,24 @@ class Browser:
         assert not self.errors, "JavaScript errors in the page: %s" % self.errors
 
     def wait(self, condition, what, timeout=10):
+        """`what` names the awaited state: a string, or a function giving one (called only on
+        failure)."""
         try:
-            return WebDriverWait(self.d, timeout, poll_frequency=0.1).until(lambda d: condition())
-        except Exception:
+            return WebDriverWait(self.d, timeout, poll_frequency=0.1, ignored_exceptions=(
+                StaleElementReferenceException, ElementClickInterceptedException,
+                ElementNotInteractableException)).until(
+                lambda d: condition())
+        except TimeoutException:
             self.shot("failure")
-            raise AssertionError("timed out waiting for " + what + " on " + self.d.current_url)
+            raise AssertionError("timed out waiting for %s on %s" %
+                                 (what() if callable(what) else what, self.d.current_url))
+
+    def click(self, css):
+        """Clicks the element once it is there; again if the page replaced it meanwhile."""
+        def attempt():
+            self.find(css).click()
+            return True
+        self.wait(attempt, "%s to be clickable" % css)
 
     def find(self, css):
         return self.d.find_element(By.CSS_SELECTOR, css)
@@ -93,12 +109,22 @@ class Browser:
         return self.d.find_elements(By.CSS_SELECTOR, css)
 
     def text(self, css):
-        found = self.finds(css)
-        return found[0].text if found else ""
+        """The first match's text, "" if none: live pages replace their nodes as changes come in,
+        so a node found a moment ago may be gone (read again)."""
+        for _ in range(5):
+            found = self.finds(css)
+            if not found:
+                return ""
+            try:
+                return found[0].text
+            except StaleElementReferenceException:
+                continue
+        return ""
 
     def wait_text(self, css, pattern, timeout=10):
         return self.wait(lambda: re.search(pattern, self.text(css)),
-                         "%s to read /%s/ (it reads %r)" % (css, pattern, self.text(css)), timeout)
+                         lambda: "%s to read /%s/ (it reads %r)" % (css, pattern, self.text(css)),
+                         timeout)
 
     def shot(self, name):
         """The whole page, not only what the window shows."""
@@ -140,7 +166,7 @@ def storefront(b, base, api):
     q.send_keys("blink")
     b.wait(lambda: len(b.finds("#results li")) == 1, "one result for 'blink'")
     b.both_widths("storefront-search")
-    b.find("#results a").click()
+    b.click("#results a")
     b.wait(lambda: b.finds("#qty-gold-Con10124"), "the event page's tiers")
     b.wait_text("td[data-tier='gold-Con10124']", r"100 left")
     b.both_widths("storefront-event")
@@ -148,14 +174,14 @@ def storefront(b, base, api):
 
     # Hold, see the countdown, cancel.
     quantity(b, "gold-Con10124", 2)
-    b.find("#hold").click()
+    b.click("#hold")
     b.wait_text("#countdown", r"Held for 0:0\d")
     book_id = d.current_url.rsplit("/", 1)[1]
     status, body = api.call("GET", "/v1/api/books/" + book_id)
     assert status == 200 and body["data"]["status"] == "HELD", body
     assert b.find("#pay").text == "Pay now (demo)"
     b.both_widths("storefront-booking")
-    b.find("#cancel").click()
+    b.click("#cancel")
     b.wait_text("#booking-status", "cancelled")
     assert api.call("GET", "/v1/api/books/" + book_id)[1]["data"]["status"] == "CANCELLED"
     b.collect()
@@ -164,7 +190,7 @@ def storefront(b, base, api):
     d.get(base + "/#/e/Con10124")
     b.wait(lambda: b.finds("#qty-sil-Con10124"), "the event page")
     quantity(b, "sil-Con10124", 1)
-    b.find("#hold").click()
+    b.click("#hold")
     b.wait_text("#countdown", r"Held for")
     held_at = time.monotonic()
     expiring = d.current_url.rsplit("/", 1)[1]
@@ -183,9 +209,9 @@ def storefront(b, base, api):
     d.get(base + "/#/e/Con10124")
     b.wait(lambda: b.finds("#qty-pla-Con10124"), "the event page")
     quantity(b, "pla-Con10124", 3)
-    b.find("#hold").click()
+    b.click("#hold")
     b.wait(lambda: b.finds("#pay"), "the pay button")
-    b.find("#pay").click()
+    b.click("#pay")
     b.wait_text("#booking-status", "confirmed")
     paid = d.current_url.rsplit("/", 1)[1]
     assert api.call("GET", "/v1/api/books/" + paid)[1]["data"]["status"] == "CONFIRMED"
@@ -204,10 +230,13 @@ def storefront(b, base, api):
     d.get(base + "/#/e/Tiny")
     b.wait_text("td[data-tier='only-Tiny']", "Only 1 left")
     quantity(b, "only-Tiny", 1)
+    # Right after a poll, so that the next one (2 s later) comes after the click.
+    polls = lambda: int(b.find("main").get_attribute("data-polls") or 0)
+    b.wait(lambda: polls() >= 1, "the page's first availability poll")
     status, body = api.call("POST", "/v1/api/books",
                             {"key": "Tiny", "groupKeys": [{"key": "only-Tiny", "qty": 1}]})
     assert status == 201, body
-    b.find("#hold").click()
+    b.click("#hold")
     b.wait_text("#hold-error", "Not enough tickets left: Standing is sold out")
     b.wait_text("td[data-tier='only-Tiny']", "Sold out", timeout=5)
     b.shot("storefront-soldout-desktop")
@@ -229,12 +258,12 @@ def operator(b, base, api, booking_cli, db):
     d.get(base + "/admin")
     b.wait(lambda: b.finds("#token"), "the sign-in form")
     b.find("#token").send_keys("bk_" + "0" * 64)
-    b.find("#signin button[type=submit]").click()
+    b.click("#signin button[type=submit]")
     b.wait_text("#signin-error", "unknown or was revoked")
     b.shot("admin-signin-desktop")
     b.find("#token").clear()
     b.find("#token").send_keys(token)
-    b.find("#signin button[type=submit]").click()
+    b.click("#signin button[type=submit]")
     b.wait(lambda: b.finds("#events [data-event='Con10124']"), "the events list")
     assert token not in d.current_url
     assert d.execute_script("return sessionStorage.getItem('booking.token')") == token
@@ -269,18 +298,18 @@ def operator(b, base, api, booking_cli, db):
     fill("eventGroups-0--capacity", "200000000")
     fill("eventGroups-0--startDate", "2026-01-01T09:00")
     fill("eventGroups-0--endDate", "2025-01-01T09:00")
-    b.find("#save").click()
+    b.click("#save")
     # Checked in the page: the end of the sale window before its start.
     b.wait_text("#f-eventGroups-0--endDate-error", "must be after startDate")
     assert b.find("#f-eventGroups-0--endDate").get_attribute("aria-invalid") == "true"
     fill("eventGroups-0--endDate", "2027-06-12T19:00")
-    b.find("#save").click()
+    b.click("#save")
     # Checked by the API only (a capacity above its maximum): its detail lands on the field.
     b.wait_text("#f-eventGroups-0--capacity-error", "at most 100000000")
     b.wait_text("#form-errors", "Please correct 1 field")
     b.shot("admin-form-errors-desktop")
     fill("eventGroups-0--capacity", "100")
-    b.find("#save").click()
+    b.click("#save")
     b.wait(lambda: "/e/Jazz2027" in d.current_url and b.finds("#stock-title"), "the new event")
     b.wait_text(".tier-stock[data-tier='floor-Jazz2027'] .counts", r"0 sold, 0 held, 100 left of 100")
     b.collect()
@@ -294,37 +323,37 @@ def operator(b, base, api, booking_cli, db):
                 r"0 sold, 3 held, 97 left of 100", timeout=5)
     # The bookings table (refreshed by its filter), then confirm the hold as paid.
     Select(b.find("#filter-status")).select_by_value("HELD")
-    b.find("#filter").click()
+    b.click("#filter")
     b.wait(lambda: b.finds("tr[data-booking='%s']" % book_id), "the hold in the bookings table")
-    b.find("tr[data-booking='%s'] button" % book_id).click()
+    b.click("tr[data-booking='%s'] button" % book_id)
     b.wait(lambda: b.find("#confirm").is_displayed(), "the confirmation dialog")
     b.find("#pay-reference").send_keys("till-42")
-    b.find("#confirm-ok").click()
+    b.click("#confirm-ok")
     b.wait(lambda: api.call("GET", "/v1/api/books/" + book_id, token=token)[1]["data"]["status"]
            == "CONFIRMED", "the booking to be confirmed")
     b.wait_text(".tier-stock[data-tier='floor-Jazz2027'] .counts", r"3 sold, 0 held, 97 left")
     b.wait_text("#report .revenue", r"136[.,]50")
     Select(b.find("#filter-status")).select_by_value("")
-    b.find("#filter").click()
+    b.click("#filter")
     b.wait_text("tr[data-booking='%s']" % book_id, "CONFIRMED")
     b.both_widths("admin-event")
     b.collect()
 
     # Close the sale, after a confirmation; the storefront shows it closed.
-    b.find("#close").click()
+    b.click("#close")
     b.wait(lambda: b.find("#confirm").is_displayed(), "the confirmation dialog")
     b.shot("admin-confirm-close-desktop")
-    b.find("#confirm-ok").click()
+    b.click("#confirm-ok")
     b.wait_text("h1 .badge", "Closed")
     assert api.call("GET", "/v1/api/events/Jazz2027")[1]["data"]["status"] == "closed"
     b.collect()
 
     # Edit: a larger capacity, saved with If-Match.
-    b.find("#edit").click()
+    b.click("#edit")
     b.wait(lambda: b.finds("#f-eventGroups-0--capacity"), "the edit form")
     assert b.find("#f-key").get_attribute("readonly") is not None
     fill("eventGroups-0--capacity", "150")
-    b.find("#save").click()
+    b.click("#save")
     b.wait_text(".tier-stock[data-tier='floor-Jazz2027'] .counts", r"3 sold, 0 held, 147 left of 150")
     event = api.call("GET", "/v1/api/events/Jazz2027")[1]["data"]
     assert event["version"] == 3 and event["eventGroups"][0]["capacity"] == 150, event
@@ -342,7 +371,7 @@ def operator(b, base, api, booking_cli, db):
     d.switch_to.window(d.window_handles[0])
 
     # Signing out forgets the token.
-    b.find("#signout").click()
+    b.click("#signout")
     b.wait(lambda: b.finds("#token"), "the sign-in form again")
     assert d.execute_script("return sessionStorage.getItem('booking.token')") is None
     b.collect()
