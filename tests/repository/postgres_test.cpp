@@ -195,3 +195,54 @@ TEST_CASE("a PostgreSQL database a newer libbooking migrated is used when it onl
   CHECK(r.error().code == errc::internal);
   CHECK_THAT(r.error().message, Catch::Contains("schema version 99 is newer"));
 }
+
+TEST_CASE("a batch judged in memory gives back refused lines, counts a user's earlier holds of "
+          "the batch, and stores every booking it answered",
+          "[postgres][race]") {
+  PostgresBackend b;
+  Fixture f(b.repo);
+  Event e = sample_event("Bat", {{"a", 40}, {"b", 25}});
+  e.tiers[0].max_per_user = 3;
+  REQUIRE(f.service.create_event(e));
+  std::atomic<int> held{0};
+  std::atomic<int> unexpected{0};
+  std::vector<std::thread> buyers;
+  for (int t = 0; t < 32; ++t) {
+    buyers.emplace_back([&, t] {
+      for (int i = 0; i < 12; ++i) {
+        HoldRequest r;
+        r.event_key = "Bat";
+        r.user_id = "u" + std::to_string(t % 8);
+        r.lines = {{"a-Bat", 1 + (t + i) % 2}, {"b-Bat", 1 + i % 2}};
+        auto h = f.service.hold(r);
+        if (h) {
+          ++held;
+        } else if (h.error().code != errc::insufficient_stock &&
+                   h.error().code != errc::per_user_limit) {
+          ++unexpected;
+        }
+      }
+    });
+  }
+  for (auto& t : buyers) t.join();
+  CHECK(unexpected == 0);
+  CHECK(held > 0);
+  require_conserved(*b.repo, "Bat");
+  // What the tiers say is held is exactly what the stored bookings hold, line by line.
+  const Event now = b.repo->get_event("Bat").value();
+  auto sums = run_command({pg_program("psql"), "-XtAq", b.url, "-c",
+                           "SELECT l.tier_key, SUM(l.qty), COUNT(DISTINCT b.id) FROM bookings b "
+                           "JOIN booking_lines l ON l.booking_id = b.id GROUP BY 1 ORDER BY 1"});
+  CHECK(sums.out == "a-Bat|" + std::to_string(now.tiers[0].stock.held) + "|" +
+                        std::to_string(held.load()) + "\nb-Bat|" +
+                        std::to_string(now.tiers[1].stock.held) + "|" +
+                        std::to_string(held.load()) + "\n");
+  // No user holds more than maxPerUser of `a`, though their holds shared batches.
+  auto over = run_command({pg_program("psql"), "-XtAq", b.url, "-c",
+                           "SELECT b.user_id FROM bookings b JOIN booking_lines l ON "
+                           "l.booking_id = b.id WHERE l.tier_key = 'a-Bat' GROUP BY 1 "
+                           "HAVING SUM(l.qty) > 3"});
+  CHECK(over.out.empty());
+  // Eight users of at most 3 each: `a` kept what they could not hold.
+  CHECK(now.tiers[0].stock.held <= 24);
+}

@@ -12,10 +12,12 @@
 // advisory lock on (user, event), since a SUM cannot lock rows that do not exist yet.
 //
 // Holds are group-committed (core/group_commit.hpp): an instance judges everything its callers
-// queued in one transaction, each hold in a SAVEPOINT, so a hot tier's row is locked and the
-// WAL flushed once per batch rather than once per hold, and no lock of the caller's is held
-// across the database round trips. Batches of several instances (and confirm, cancel) lock
-// rows in one global order: per-user advisory locks, then tiers by key, then waves by id.
+// queued in one transaction, judging the stock of the tiers it has locked in memory and writing
+// the batch's bookings and counters in a few statements at its end, so a hot tier's row is
+// locked briefly and the WAL flushed once per batch rather than once per hold, and no lock of
+// the caller's is held across the database round trips. Batches of several instances (and confirm,
+// cancel) lock rows in one global order: per-user advisory locks, then tiers by key, then waves by
+// id.
 #include <algorithm>
 #include <array>
 #include <booking/storage.hpp>
@@ -463,31 +465,41 @@ class PostgresRepository final : public RuleBasedRepository {
     t.flush_changes();
   }
 
-  // Judges `batch` in order in one transaction, each hold in a SAVEPOINT so that a refused one
-  // changes nothing, and sets every outcome once the transaction's fate is known.
+  // Judges `batch` in order in one transaction and sets every outcome once the transaction's
+  // fate is known. The rules refuse a hold before they write anything, so a refused hold leaves
+  // nothing behind. Usually the batch's stock is judged in memory under the tiers' row locks and
+  // written at its end (Transaction's batch mode): a few statements per batch. A batch with an
+  // idempotency key instead runs each hold in a SAVEPOINT, which undoes one refused by the
+  // unique index on the keys (raced in by another instance) without failing the others.
   void commit_batch(std::span<QueuedHold* const> batch) {
     const bool alone = batch.size() == 1;
+    const bool keyed = std::any_of(batch.begin(), batch.end(), [](const QueuedHold* h) {
+      return h->plan().booking.idempotency_key.has_value();
+    });
     std::vector<std::optional<result<Booking>>> outcomes(batch.size());
     auto committed = in_transaction([&](Connection& c) -> result<void> {
-      lock_rows(c, batch);
+      LockedTiers tiers = lock_rows(c, batch);
       Transaction primitives(c);
+      const bool in_memory = !keyed && !tiers.empty();
+      if (in_memory) primitives.begin_batch(std::move(tiers));
+      const bool savepoints = keyed && !alone;
       for (std::size_t i = 0; i < batch.size(); ++i) {
-        // A refused hold leaves nothing behind; the savepoint undoes a hold refused by the
-        // unique index on idempotency keys (raced in by another instance). Alone,
-        // in_transaction says so for the whole transaction.
-        if (!alone) c.exec_simple("SAVEPOINT hold");
+        if (savepoints) c.exec_simple("SAVEPOINT hold");
         const std::size_t changes = primitives.pending_changes();
         try {
           outcomes[i] = apply_hold(primitives, batch[i]->plan());
         } catch (const PgError& e) {
-          if (alone || e.sqlstate() != "23505" || e.constraint() != "bookings_idempotency") throw;
+          if (!savepoints || e.sqlstate() != "23505" || e.constraint() != "bookings_idempotency") {
+            throw;
+          }
           c.exec_simple("ROLLBACK TO SAVEPOINT hold");
           primitives.forget_event_locks();  // the rollback released locks taken after it
           primitives.drop_changes_from(changes);
           outcomes[i] = make_error(errc::duplicate_key, "idempotency key already used");
         }
-        if (!alone) c.exec_simple("RELEASE SAVEPOINT hold");
+        if (savepoints) c.exec_simple("RELEASE SAVEPOINT hold");
       }
+      if (in_memory) primitives.flush_batch();
       primitives.flush_changes();
       return boost::outcome_v2::success();
     });

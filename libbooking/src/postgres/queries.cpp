@@ -1,12 +1,11 @@
 #include "postgres/queries.hpp"
 
 #include <algorithm>
-#include <map>
-#include <unordered_map>
-#include <set>
-
 #include <booking/json_codec.hpp>
 #include <boost/json/parse.hpp>
+#include <map>
+#include <set>
+#include <unordered_map>
 
 #include "core/repository_rules.hpp"
 
@@ -294,8 +293,7 @@ std::vector<Change> read_changes(Connection& c, std::int64_t after, std::size_t 
     out.push_back(std::move(ch));
   }
   if (ids.empty()) return out;
-  static const std::string sql =
-      std::string(kBookingListColumns) + "WHERE id = ANY($1::text[])";
+  static const std::string sql = std::string(kBookingListColumns) + "WHERE id = ANY($1::text[])";
   std::unordered_map<std::string, Booking> bookings;
   for (Booking& b : read_bookings(c, c.exec(sql.c_str(), {param(array_literal(ids))}))) {
     std::string id = b.id;
@@ -345,14 +343,14 @@ constexpr const char* kDbNowMs = "(extract(epoch FROM clock_timestamp()) * 1000)
 std::optional<WebhookState> lease_webhook(Connection& c, std::string_view url,
                                           std::string_view owner, std::int64_t ttl_ms) {
   static const std::string take =
-      std::string("INSERT INTO webhooks (url, position, lease_owner, lease_until_ms) VALUES "
-                  "($1, (SELECT last_seq FROM feed_state WHERE id = 1), $2, ") +
+      std::string(
+          "INSERT INTO webhooks (url, position, lease_owner, lease_until_ms) VALUES "
+          "($1, (SELECT last_seq FROM feed_state WHERE id = 1), $2, ") +
       kDbNowMs +
       " + $3) ON CONFLICT (url) DO UPDATE SET lease_owner = excluded.lease_owner, "
       "lease_until_ms = excluded.lease_until_ms WHERE webhooks.lease_owner IS NOT DISTINCT FROM "
       "excluded.lease_owner OR webhooks.lease_until_ms < " +
-      kDbNowMs +
-      " RETURNING position, failing_since_ms, paused";
+      kDbNowMs + " RETURNING position, failing_since_ms, paused";
   Result r = c.exec(take.c_str(), {param(url), param(owner), param(ttl_ms)});
   if (r.rows() == 0) return std::nullopt;  // another owner's lease
   WebhookState w;
@@ -369,12 +367,11 @@ bool save_webhook(Connection& c, std::string_view url, std::string_view owner,
           "UPDATE webhooks SET position = $1, failing_since_ms = $2, paused = $3 WHERE url = $4 "
           "AND lease_owner = $5 AND lease_until_ms >= ") +
       kDbNowMs;
-  return c
-             .exec(sql.c_str(),
-                   {param(w.position),
-                    param(w.failing_since ? std::optional<std::int64_t>(ms(*w.failing_since))
-                                          : std::nullopt),
-                    param(w.paused ? "true" : "false"), param(url), param(owner)})
+  return c.exec(sql.c_str(),
+                {param(w.position),
+                 param(w.failing_since ? std::optional<std::int64_t>(ms(*w.failing_since))
+                                       : std::nullopt),
+                 param(w.paused ? "true" : "false"), param(url), param(owner)})
              .affected() > 0;
 }
 
@@ -415,7 +412,7 @@ std::optional<IdempotencyRecord> find_idempotency_record(Connection& c, std::str
 // their events (by id). Two batches (or a batch and a confirm) then never wait for each other in a
 // cycle, which PostgreSQL would only break after deadlock_timeout (1 s). A lone hold on one tier
 // without waves or per-user limits needs none: its one UPDATE is its one lock.
-void lock_rows(Connection& c, std::span<QueuedHold* const> batch) {
+LockedTiers lock_rows(Connection& c, std::span<QueuedHold* const> batch) {
   std::set<std::string> tiers;
   std::vector<std::string> users;   // with events[i]: the (user, event) pairs of
   std::vector<std::string> events;  // per-user limited holds
@@ -437,7 +434,7 @@ void lock_rows(Connection& c, std::span<QueuedHold* const> batch) {
     }
     if (plan.wave_start) wave_events.insert(std::to_string(plan.event_id));
   }
-  if (batch.size() == 1 && tiers.size() == 1 && users.empty() && wave_events.empty()) return;
+  if (batch.size() == 1 && tiers.size() == 1 && users.empty() && wave_events.empty()) return {};
   // Events first, shared: an event's update or cancellation locks the event, then its tiers.
   std::vector<std::string> ids;
   for (std::int64_t id : event_ids) ids.push_back(std::to_string(id));
@@ -450,12 +447,94 @@ void lock_rows(Connection& c, std::span<QueuedHold* const> batch) {
         "FROM unnest($1::text[], $2::bigint[]) AS t(u, e) ORDER BY h) s",
         {param(array_literal(users)), param(array_literal(events))});
   }
-  c.exec("SELECT key FROM tiers WHERE key = ANY($1::text[]) ORDER BY key FOR UPDATE",
-         {param(array_literal(tiers))});
+  Result rows = c.exec(
+      "SELECT key, event_id, capacity, available, held, sold FROM tiers "
+      "WHERE key = ANY($1::text[]) ORDER BY key FOR UPDATE",
+      {param(array_literal(tiers))});
   if (!wave_events.empty()) {
     c.exec("SELECT id FROM waves WHERE event_id = ANY($1::bigint[]) ORDER BY id FOR UPDATE",
            {param(array_literal(wave_events))});
   }
+  LockedTiers locked;
+  for (int i = 0; i < rows.rows(); ++i) {
+    locked.emplace(rows.text(i, 0), LockedTier{rows.int64(i, 1),
+                                               {rows.int64(i, 2), rows.int64(i, 3),
+                                                rows.int64(i, 4), rows.int64(i, 5)},
+                                               false});
+  }
+  return locked;
+}
+
+void Transaction::flush_bookings() {
+  if (new_bookings_.empty()) return;
+  std::vector<std::optional<std::string>> ids, event_ids, event_keys, users, statuses, totals,
+      currencies, created, expires, waves, keys, hashes, clients;
+  std::vector<std::optional<std::string>> line_ids, positions, tiers, qtys, prices;
+  for (const NewBooking& n : new_bookings_) {
+    const Booking& b = n.booking;
+    ids.push_back(b.id);
+    event_ids.push_back(std::to_string(n.event_id));
+    event_keys.push_back(b.event_key);
+    users.push_back(b.user_id);
+    statuses.push_back(std::string(to_string(b.status)));
+    totals.push_back(std::to_string(b.total.minor));
+    currencies.push_back(b.total.currency);
+    created.push_back(std::to_string(ms(b.created_at)));
+    expires.push_back(std::to_string(ms(b.expires_at)));
+    waves.push_back(n.wave_id ? std::optional(std::to_string(*n.wave_id)) : std::nullopt);
+    keys.push_back(b.idempotency_key);
+    hashes.push_back(b.idempotency_key ? std::optional(n.fingerprint) : std::nullopt);
+    clients.push_back(b.client);
+    for (std::size_t i = 0; i < b.lines.size(); ++i) {
+      line_ids.push_back(b.id);
+      positions.push_back(std::to_string(i));
+      tiers.push_back(b.lines[i].tier_key);
+      qtys.push_back(std::to_string(b.lines[i].qty));
+      prices.push_back(std::to_string(b.lines[i].unit_price_minor));
+    }
+  }
+  c_.exec(
+      "INSERT INTO bookings (id, event_id, event_key, user_id, status, total_minor, currency, "
+      "created_ms, expires_ms, wave_id, idempotency_key, request_hash, client) SELECT * FROM "
+      "unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[], "
+      "$7::text[], $8::bigint[], $9::bigint[], $10::bigint[], $11::text[], $12::text[], "
+      "$13::text[])",
+      {param(nullable_array_literal(ids)), param(nullable_array_literal(event_ids)),
+       param(nullable_array_literal(event_keys)), param(nullable_array_literal(users)),
+       param(nullable_array_literal(statuses)), param(nullable_array_literal(totals)),
+       param(nullable_array_literal(currencies)), param(nullable_array_literal(created)),
+       param(nullable_array_literal(expires)), param(nullable_array_literal(waves)),
+       param(nullable_array_literal(keys)), param(nullable_array_literal(hashes)),
+       param(nullable_array_literal(clients))});
+  c_.exec(
+      "INSERT INTO booking_lines (booking_id, position, tier_key, qty, unit_price_minor) "
+      "SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::bigint[], $5::bigint[])",
+      {param(nullable_array_literal(line_ids)), param(nullable_array_literal(positions)),
+       param(nullable_array_literal(tiers)), param(nullable_array_literal(qtys)),
+       param(nullable_array_literal(prices))});
+  new_bookings_.clear();
+}
+
+void Transaction::flush_batch() {
+  flush_bookings();
+  std::vector<std::string> keys, available, held, sold;
+  for (const auto& [key, t] : tiers_) {
+    if (!t.changed) continue;
+    keys.push_back(key);
+    available.push_back(std::to_string(t.counters.available));
+    held.push_back(std::to_string(t.counters.held));
+    sold.push_back(std::to_string(t.counters.sold));
+  }
+  if (!keys.empty()) {
+    // The rows are locked by this transaction: the values judged here are theirs.
+    c_.exec(
+        "UPDATE tiers SET available = v.a, held = v.h, sold = v.s FROM unnest($1::text[], "
+        "$2::bigint[], $3::bigint[], $4::bigint[]) AS v(k, a, h, s) WHERE tiers.key = v.k",
+        {param(array_literal(keys)), param(array_literal(available)), param(array_literal(held)),
+         param(array_literal(sold))});
+  }
+  tiers_.clear();
+  batching_ = false;
 }
 
 }  // namespace booking::detail::pg
