@@ -11,7 +11,10 @@
 // the run and reports how long after its `at` each change arrived (feed_p99_ms). With
 // --receive PORT, loadgen is a webhook receiver instead: it counts the changes POSTed to it
 // until --expect of them arrived (or --duration passed) and reports whether they came in
-// order with none missing.
+// order with none missing. With --pages N, N storefront pages are open during the run: each
+// polls the event's availability every 2 s with If-None-Match, on a new connection (a browser's
+// keep-alive connection to bookingd is closed after 1 s idle), and the report adds how those
+// polls went (pages_*).
 #include <httplib.h>
 
 #include <CLI/CLI.hpp>
@@ -46,6 +49,7 @@ struct Options {
   bool follow = false;      // measure the change feed's latency during the run
   int receive = 0;          // be a webhook receiver on this port
   long expect = 0;          // changes the receiver waits for
+  int pages = 0;            // open storefront pages polling availability
 };
 
 // The milliseconds since the epoch of an ISO 8601 instant as bookingd prints it (UTC).
@@ -175,6 +179,7 @@ int main(int argc, char** argv) {
   app.add_flag("--follow", o.follow, "measure the change feed's latency (an SSE subscriber)");
   app.add_option("--receive", o.receive, "be a webhook receiver on this port instead");
   app.add_option("--expect", o.expect, "the receiver's changes to wait for");
+  app.add_option("--pages", o.pages, "storefront pages polling the availability every 2 s");
   CLI11_PARSE(app, argc, argv);
   if (o.receive > 0) return receive(o);
   const int tiers = o.scenario == "original" ? 2 : 1;
@@ -203,40 +208,57 @@ int main(int argc, char** argv) {
   std::atomic<bool> done{false};
   std::thread follower;
   if (o.follow) {
-    httplib::Client probe("127.0.0.1", o.port);
-    if (!o.token.empty()) probe.set_bearer_token_auth(o.token.c_str());
-    auto head = probe.Get("/v1/api/changes?after=0&limit=1");
-    std::int64_t after = 0;
-    if (head && head->status == 200) {
-      // Start at the newest change: ask for a page far ahead until it is empty.
-      auto bounds = probe.Get("/v1/api/changes?after=0&limit=1000");
-      while (bounds && bounds->status == 200) {
-        const json::value page = json::parse(bounds->body);
-        const std::int64_t last = page.at("last").as_int64();
-        if (last == after) break;
-        after = last;
-        bounds = probe.Get(("/v1/api/changes?limit=1000&after=" + std::to_string(after)).c_str());
-      }
-    }
-    follower = std::thread([&, after] {
+    follower = std::thread([&] {
       httplib::Client c("127.0.0.1", o.port);
       if (!o.token.empty()) c.set_bearer_token_auth(o.token.c_str());
       c.set_read_timeout(std::chrono::seconds(2));  // ends the stream once the load is over
       std::string buffer;
-      c.Get(("/v1/api/changes/stream?after=" + std::to_string(after)).c_str(),
-            [&](const char* data, std::size_t n) {
-              buffer.append(data, n);
-              const std::int64_t arrived = now_ms();
-              for (std::size_t at; (at = buffer.find("\n\n")) != std::string::npos;) {
-                const std::string event = buffer.substr(0, at);
-                buffer.erase(0, at + 2);
-                const auto data_at = event.find("\"at\":\"");
-                if (data_at == std::string::npos) continue;
-                const std::int64_t made = epoch_ms(event.substr(data_at + 6, 23));
-                feed_latencies.push_back(static_cast<double>(arrived - made));
-              }
-              return !done.load();
-            });
+      c.Get("/v1/api/changes/stream?after=latest", [&](const char* data, std::size_t n) {
+        buffer.append(data, n);
+        const std::int64_t arrived = now_ms();
+        for (std::size_t at; (at = buffer.find("\n\n")) != std::string::npos;) {
+          const std::string event = buffer.substr(0, at);
+          buffer.erase(0, at + 2);
+          const auto data_at = event.find("\"at\":\"");
+          if (data_at == std::string::npos) continue;
+          const std::int64_t made = epoch_ms(event.substr(data_at + 6, 23));
+          feed_latencies.push_back(static_cast<double>(arrived - made));
+        }
+        return !done.load();
+      });
+    });
+  }
+  // Open storefront pages: polls spread evenly over each 2 s period, on 8 threads.
+  constexpr int kPageThreads = 8;
+  std::vector<Worker> pollers(kPageThreads);
+  std::vector<std::thread> page_threads;
+  for (int t = 0; t < kPageThreads && o.pages > 0; ++t) {
+    page_threads.emplace_back([&, t] {
+      Worker& me = pollers[static_cast<std::size_t>(t)];
+      const std::string path = "/v1/api/events/" + o.event + "/availability";
+      std::map<int, std::string> etags;  // per page
+      const auto period = std::chrono::milliseconds(2000);
+      const auto begin = Clock::now();
+      for (long k = 0;; ++k) {
+        for (int page = t; page < o.pages; page += kPageThreads) {
+          const auto due = begin + k * period + period * page / o.pages;
+          if (due >= deadline) return;
+          std::this_thread::sleep_until(due);
+          httplib::Client c("127.0.0.1", o.port);
+          httplib::Headers h;
+          if (!etags[page].empty()) h.emplace("If-None-Match", etags[page]);
+          auto t0 = Clock::now();
+          auto r = c.Get(path.c_str(), h);
+          me.latencies_ms.push_back(
+              std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+          if (!r) {
+            ++me.transport_errors;
+            continue;
+          }
+          ++me.outcomes[std::to_string(r->status)];
+          if (r->status == 200) etags[page] = r->get_header_value("ETag");
+        }
+      }
     });
   }
   const auto start = Clock::now();
@@ -271,6 +293,7 @@ int main(int argc, char** argv) {
   }
   for (auto& t : threads) t.join();
   const double secs = std::chrono::duration<double>(Clock::now() - start).count();
+  for (auto& t : page_threads) t.join();
   if (follower.joinable()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the last changes arrive
     done = true;  // the stream ends at its next event, or when its read times out
@@ -323,6 +346,27 @@ int main(int argc, char** argv) {
     report["feed_p50_ms"] = fpct(0.50);
     report["feed_p99_ms"] = fpct(0.99);
     report["feed_max_ms"] = feed_latencies.empty() ? 0.0 : feed_latencies.back();
+  }
+  if (o.pages > 0) {
+    std::vector<double> polls;
+    json::object page_counts;
+    long page_errors = 0;
+    for (auto& w : pollers) {
+      polls.insert(polls.end(), w.latencies_ms.begin(), w.latencies_ms.end());
+      for (auto& [k, v] : w.outcomes) {
+        page_counts[k] = (page_counts.contains(k) ? page_counts[k].as_int64() : 0) + v;
+      }
+      page_errors += w.transport_errors;
+    }
+    std::sort(polls.begin(), polls.end());
+    report["pages"] = o.pages;
+    report["pages_polls_per_s"] = static_cast<double>(polls.size()) / secs;
+    report["pages_outcomes"] = page_counts;
+    report["pages_transport_errors"] = page_errors;
+    report["pages_p99_ms"] =
+        polls.empty()
+            ? 0.0
+            : polls[std::min(polls.size() - 1, static_cast<std::size_t>(0.99 * polls.size()))];
   }
   int rc = 0;
   if (o.check) {
