@@ -31,9 +31,11 @@ from selenium.common.exceptions import (ElementClickInterceptedException,
                                         ElementNotInteractableException,
                                         StaleElementReferenceException, TimeoutException)
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 HOLD_TTL = 8  # seconds: long enough to act on a hold, short enough to watch one expire
+CHECKOUT = "https://pay.example.com/checkout?booking={bookId}"
 
 
 def free_port():
@@ -166,7 +168,10 @@ def storefront(b, base, api):
     q.send_keys("blink")
     b.wait(lambda: len(b.finds("#results li")) == 1, "one result for 'blink'")
     b.both_widths("storefront-search")
-    b.click("#results a")
+    # By keyboard: Tab from the search field reaches the result, Enter opens it.
+    b.find("#q").send_keys(Keys.TAB)
+    assert d.switch_to.active_element.text.startswith("Blink 182"), d.switch_to.active_element.text
+    d.switch_to.active_element.send_keys(Keys.ENTER)
     b.wait(lambda: b.finds("#qty-gold-Con10124"), "the event page's tiers")
     b.wait_text("td[data-tier='gold-Con10124']", r"100 left")
     b.both_widths("storefront-event")
@@ -339,6 +344,26 @@ def operator(b, base, api, booking_cli, db):
     b.both_widths("admin-event")
     b.collect()
 
+    # Pages of 20 bookings, and cancelling one from the table.
+    for _ in range(21):
+        status, body = api.call("POST", "/v1/api/books", {
+            "key": "Jazz2027", "userId": "bulk",
+            "groupKeys": [{"key": "floor-Jazz2027", "qty": 1}]}, token=token)
+        assert status == 201, body
+    b.click("#filter")
+    b.wait(lambda: len(b.finds("#bookings tbody tr")) == 20 and b.finds("#next-page"),
+           "a first page of 20 bookings")
+    b.click("#next-page")
+    b.wait(lambda: len(b.finds("#bookings tbody tr")) == 2, "the second page's 2 bookings")
+    assert not b.finds("#next-page")
+    b.wait_text("tr[data-booking='%s']" % book_id, "CONFIRMED")  # the oldest, on the last page
+    b.click("#bookings tbody tr:not([data-booking='%s']) button.secondary" % book_id)
+    b.wait(lambda: b.find("#confirm").is_displayed(), "the confirmation dialog")
+    b.click("#confirm-ok")
+    b.wait_text("#bookings tbody", "CANCELLED")
+    b.wait_text(".tier-stock[data-tier='floor-Jazz2027'] .counts", r"3 sold, 20 held, 77 left of 100")
+    b.collect()
+
     # Close the sale, after a confirmation; the storefront shows it closed.
     b.click("#close")
     b.wait(lambda: b.find("#confirm").is_displayed(), "the confirmation dialog")
@@ -354,7 +379,7 @@ def operator(b, base, api, booking_cli, db):
     assert b.find("#f-key").get_attribute("readonly") is not None
     fill("eventGroups-0--capacity", "150")
     b.click("#save")
-    b.wait_text(".tier-stock[data-tier='floor-Jazz2027'] .counts", r"3 sold, 0 held, 147 left of 150")
+    b.wait_text(".tier-stock[data-tier='floor-Jazz2027'] .counts", r"3 sold, 20 held, 127 left of 150")
     event = api.call("GET", "/v1/api/events/Jazz2027")[1]["data"]
     assert event["version"] == 3 and event["eventGroups"][0]["capacity"] == 150, event
     assert event["eventGroups"][0]["price"] in (45.5, "45.50"), event
@@ -367,8 +392,24 @@ def operator(b, base, api, booking_cli, db):
     assert not b.find("#hold").is_enabled()
     b.shot("storefront-closed-desktop")
     b.collect()
+    # A buyer (not an operator now that a token exists) pays at the checkout URL.
+    d.get(base + "/#/e/Con10124")
+    quantity(b, "gold-Con10124", 1)
+    b.click("#hold")
+    b.wait(lambda: b.finds("#pay"), "the pay link")
+    bought = d.current_url.rsplit("/", 1)[1]
+    assert b.find("#pay").get_attribute("href") == CHECKOUT.replace("{bookId}", bought)
+    assert b.find("#pay").text == "Pay now"
+    b.collect()
     d.close()
     d.switch_to.window(d.window_handles[0])
+
+    # Reopen the sale.
+    b.click("#reopen")
+    b.wait(lambda: b.find("#confirm").is_displayed(), "the confirmation dialog")
+    b.click("#confirm-ok")
+    b.wait_text("h1 .badge", "On sale")
+    assert api.call("GET", "/v1/api/events/Jazz2027")[1]["data"]["status"] == "on_sale"
 
     # Signing out forgets the token.
     b.click("#signout")
@@ -391,7 +432,8 @@ def main():
         log = open(os.path.join(tmp, "bookingd.log"), "w")
         daemon = subprocess.Popen(
             [args.bookingd, "--db", db, "--listen", "127.0.0.1:%d" % port, "--demo",
-             "--hold-ttl", "%ds" % HOLD_TTL, "--threads", "32"],
+             "--hold-ttl", "%ds" % HOLD_TTL, "--threads", "32",
+             "--checkout-url", CHECKOUT],
             stdout=log, stderr=subprocess.STDOUT)
         browser = None
         try:
