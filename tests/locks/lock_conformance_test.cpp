@@ -247,3 +247,63 @@ TEMPLATE_TEST_CASE("under a stream of newcomers no waiter waits past the deadlin
   CHECK(timeouts == 0);
   CHECK(max_wait_us.load() < 2'000'000);
 }
+
+#if BOOKING_TEST_REDIS
+TEST_CASE("a Redis lease handed on inside a process still lets another process in, soon",
+          "[locks][fair][redis]") {
+  // Two providers on one server stand for two processes. The first one's 8 threads take the
+  // key back to back, so its releases hand the Redis keys on to its next local waiter; the
+  // other process's waiter, queued on the server, must still be served within a bounded number
+  // of those hand-overs, every time.
+  RedisLockOptions o;
+  o.port = shared_redis().port();
+  o.key_prefix = "test:" + random_token() + ":";
+  auto busy = make_redis_lock_provider(o).value();
+  auto other = make_redis_lock_provider(o).value();
+  std::atomic<bool> stop{false};
+  std::atomic<int> inside{0};
+  std::atomic<int> overlaps{0};
+  std::atomic<long> busy_rounds{0};
+  auto critical = [&] {
+    if (++inside != 1) ++overlaps;
+    std::this_thread::sleep_for(50us);
+    --inside;
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      while (!stop) {
+        auto lease = acquire_guard(*busy, K({"hot"}), 10s, Steady::now() + 5s);
+        if (!lease) continue;
+        critical();
+        ++busy_rounds;
+      }
+    });
+  }
+  std::this_thread::sleep_for(50ms);
+  std::chrono::microseconds longest{0};
+  int timeouts = 0;
+  for (int i = 0; i < 40; ++i) {
+    const auto start = Steady::now();
+    auto lease = acquire_guard(*other, K({"hot"}), 10s, start + 2s);
+    longest = std::max(longest,
+                       std::chrono::duration_cast<std::chrono::microseconds>(Steady::now() - start));
+    if (!lease) {
+      ++timeouts;
+      continue;
+    }
+    critical();
+  }
+  stop = true;
+  for (auto& t : threads) t.join();
+  INFO("longest wait of the other process: " << longest.count() << " us; busy rounds "
+                                             << busy_rounds.load());
+  CHECK(timeouts == 0);
+  CHECK(overlaps == 0);
+  CHECK(longest < 500ms);
+  CHECK(busy_rounds > 40);  // the busy process did take turns (and hand the lease on)
+  // Nothing stays taken once everyone has let go: a kept lease is released on the server.
+  auto after = other->acquire(K({"hot"}), 10s, Steady::now() + 200ms);
+  CHECK(after);
+}
+#endif

@@ -84,4 +84,24 @@ result<void> FifoTable::extend(LeaseInfo& lease, std::chrono::milliseconds ttl) 
   return boost::outcome_v2::success();
 }
 
+bool FifoTable::waited_for(const std::vector<std::string>& keys, bool or_held) {
+  std::lock_guard lock(mu_);
+  const auto now = std::chrono::steady_clock::now();
+  for (const auto& k : keys) {
+    auto it = keys_.find(k);
+    if (it == keys_.end()) continue;
+    if (!it->second.queue.empty() || (or_held && it->second.held(now))) return true;
+  }
+  return false;
+}
+
+void FifoTable::retoken(LeaseInfo& lease, const std::string& token) {
+  std::lock_guard lock(mu_);
+  for (const auto& k : lease.keys) {
+    auto it = keys_.find(k);
+    if (it != keys_.end() && it->second.token == lease.token) it->second.token = token;
+  }
+  lease.token = token;
+}
+
 }  // namespace booking::detail

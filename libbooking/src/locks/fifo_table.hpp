@@ -32,6 +32,11 @@ class FifoTable {
 
   result<void> extend(LeaseInfo& lease, std::chrono::milliseconds ttl);
 
+  // Whether a thread waits for one of `keys` (sorted, unique), or one of them is held.
+  bool waited_for(const std::vector<std::string>& keys, bool or_held = false);
+  // Makes the keys `lease` owns owned by `token` (the lease's new token).
+  void retoken(LeaseInfo& lease, const std::string& token);
+
  private:
   struct Waiter {
     std::condition_variable cv;

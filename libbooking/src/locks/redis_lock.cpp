@@ -11,13 +11,25 @@
 // that, in-process (a FifoTable), so at most one of them per key polls the server. This is the
 // queue Redisson keeps for its fair lock, polled rather than subscribed: hiredis 0.14's blocking
 // reads die on the command timeout. Release and extend are Lua scripts that act only where the key
-// still holds our token. Single server by design: with asynchronous replication a failover can hand
-// a lock to two holders, which is why the stock take is also conditional in storage.
+// still holds our token.
+//
+// Handing a lease on within the process: when a holder releases while another thread of this
+// process waits for the same keys, the Redis keys are kept and the next local holder takes them
+// over (the same token) instead of releasing and taking them again on the server, which costs
+// each hold two round trips and, when processes alternate, a poll interval. A process keeps a
+// lease this way for at most kMaxHandOvers holders in a row and only while more than half of its
+// TTL is left; then it releases on the server and the other processes' waiters, queued there in
+// arrival order, go first. So a waiter of another process is passed by at most kMaxHandOvers
+// local holders, never starved. Single server by design: with asynchronous replication a failover
+// can hand a lock to two holders, which is why the stock take is also conditional in storage.
 #include <hiredis/hiredis.h>
 
+#include <algorithm>
 #include <booking/lock_provider.hpp>
+#include <mutex>
 #include <optional>
 #include <thread>
+#include <unordered_map>
 
 #include "locks/fifo_table.hpp"
 #include "locks/lock_util.hpp"
@@ -94,11 +106,22 @@ return 1
 // kMaxPollInterval, so only a dead (or frozen) process misses this.
 constexpr std::chrono::milliseconds kWaiterLiveness{1000};
 constexpr std::chrono::microseconds kMaxPollInterval{10000};
+// Local holders that may take a lease over before it goes back to the server.
+constexpr int kMaxHandOvers = 16;
+
+std::string joined(const std::vector<std::string>& keys) {
+  std::string out;
+  for (const auto& k : keys) out += k + '\x1f';
+  return out;
+}
 
 class RedisLockProvider final : public LockProvider {
  public:
   explicit RedisLockProvider(RedisLockOptions options)
       : options_(options), client_(std::move(options)) {}
+  ~RedisLockProvider() override {
+    for (const auto& [keys, k] : kept_) (void)release_token(k.token, k.keys);
+  }
 
   result<void> ping() {
     BOOKING_TRY(client_.command({"PING"}));
@@ -110,17 +133,53 @@ class RedisLockProvider final : public LockProvider {
     LeaseInfo lease{detail::sorted_unique(keys), random_token(), {}};
     // The threads of this process first queue here, in arrival order, and hand the key to each
     // other without Redis: only one waiter per process and key polls the server's queue.
-    BOOKING_TRY(local_.acquire(lease, ttl, deadline, "redis"));
+    if (auto local = local_.acquire(lease, ttl, deadline, "redis"); !local) {
+      // Nobody here will take over a lease kept for these keys: give it back to the server.
+      if (!local_.waited_for(lease.keys, true)) release_kept(lease.keys, true);
+      return local.error();
+    }
     const SteadyTime local_until = lease.valid_until;
+    if (auto kept = take_kept(lease.keys)) {
+      local_.retoken(lease, kept->token);
+      lease.valid_until = std::min(local_until, kept->remote_until);
+      return lease;
+    }
     if (auto remote = acquire_remote(lease, ttl, deadline); !remote) {
       local_.release(lease);
       return remote.error();
+    }
+    {
+      std::lock_guard lock(mu_);
+      held_[lease.token] = Held{lease.valid_until, lease.valid_until - ttl / 2, 0};
     }
     lease.valid_until = std::min(local_until, lease.valid_until);
     return lease;
   }
 
   result<ReleaseOutcome> release(const LeaseInfo& lease) override {
+    const auto now = std::chrono::steady_clock::now();
+    {
+      std::unique_lock lock(mu_);
+      auto it = held_.find(lease.token);
+      if (it != held_.end()) {
+        Held h = it->second;
+        held_.erase(it);
+        lock.unlock();
+        // Another thread here waits for these keys: it takes the Redis keys over.
+        if (h.passes < kMaxHandOvers && now < h.hand_over_until && lease.valid_until > now &&
+            local_.waited_for(lease.keys)) {
+          lock.lock();
+          kept_[joined(lease.keys)] =
+              Kept{lease.token, lease.keys, h.remote_until, h.hand_over_until, h.passes + 1};
+          lock.unlock();
+          local_.release(lease);
+          // The waiter may have given up meanwhile: if nobody here holds or waits for these
+          // keys now, nobody will take the lease over.
+          if (!local_.waited_for(lease.keys, true)) release_kept(lease.keys, false);
+          return ReleaseOutcome::released;
+        }
+      }
+    }
     auto remote = release_remote(lease);
     local_.release(lease);  // whatever Redis said: this process's next waiter may go on
     return remote;
@@ -130,6 +189,12 @@ class RedisLockProvider final : public LockProvider {
     BOOKING_TRY(local_.extend(lease, ttl));
     const SteadyTime local_until = lease.valid_until;
     BOOKING_TRY(extend_remote(lease, ttl));
+    {
+      std::lock_guard lock(mu_);
+      if (auto it = held_.find(lease.token); it != held_.end()) {
+        it->second.remote_until = lease.valid_until;
+      }
+    }
     lease.valid_until = std::min(local_until, lease.valid_until);
     return boost::outcome_v2::success();
   }
@@ -137,6 +202,92 @@ class RedisLockProvider final : public LockProvider {
   std::string describe() const override { return "redis://" + client_.endpoint(); }
 
  private:
+  // A lease this process holds on the server: until when, until when it may be handed on, and
+  // how many local holders it was handed to so far.
+  struct Held {
+    SteadyTime remote_until;
+    SteadyTime hand_over_until;
+    int passes = 0;
+  };
+  // A lease released by its holder and kept for the next local holder of the same keys.
+  struct Kept {
+    std::string token;
+    std::vector<std::string> keys;
+    SteadyTime remote_until;
+    SteadyTime hand_over_until;
+    int passes = 0;
+  };
+
+  // The lease kept for exactly `keys`, now owned by the caller (who holds them locally); a kept
+  // lease on other keys that overlap is released on the server (its keys are the caller's now).
+  std::optional<Kept> take_kept(const std::vector<std::string>& keys) {
+    std::optional<Kept> taken;
+    std::vector<Kept> stale;
+    {
+      std::lock_guard lock(mu_);
+      const std::string mine = joined(keys);
+      for (auto it = kept_.begin(); it != kept_.end();) {
+        if (it->first == mine) {
+          taken = it->second;
+        } else if (!overlaps(it->first, keys)) {
+          ++it;
+          continue;
+        } else {
+          stale.push_back(it->second);
+        }
+        it = kept_.erase(it);
+      }
+      if (taken && std::chrono::steady_clock::now() < taken->hand_over_until) {
+        held_[taken->token] = Held{taken->remote_until, taken->hand_over_until, taken->passes};
+      } else if (taken) {
+        stale.push_back(*taken);
+        taken.reset();
+      }
+    }
+    for (const Kept& k : stale) (void)release_token(k.token, k.keys);
+    return taken;
+  }
+
+  // Releases on the server a lease kept for `keys` (or, with `overlapping`, for keys among them).
+  void release_kept(const std::vector<std::string>& keys, bool overlapping) {
+    std::vector<Kept> stale;
+    {
+      std::lock_guard lock(mu_);
+      const std::string mine = joined(keys);
+      for (auto it = kept_.begin(); it != kept_.end();) {
+        if (it->first == mine || (overlapping && overlaps(it->first, keys))) {
+          stale.push_back(it->second);
+          it = kept_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    for (const Kept& k : stale) (void)release_token(k.token, k.keys);
+  }
+
+  // Whether a joined key set names one of `keys` (sorted).
+  static bool overlaps(const std::string& joined_keys, const std::vector<std::string>& keys) {
+    std::size_t start = 0;
+    while (start < joined_keys.size()) {
+      const std::size_t end = joined_keys.find('\x1f', start);
+      if (std::binary_search(keys.begin(), keys.end(), joined_keys.substr(start, end - start))) {
+        return true;
+      }
+      start = end + 1;
+    }
+    return false;
+  }
+
+  // Releases `token`'s keys on the server. The script deletes a key only where it holds the
+  // token, so naming more keys than the token holds is harmless.
+  result<void> release_token(const std::string& token, const std::vector<std::string>& keys) {
+    std::vector<std::string> all;
+    for (const auto& k : keys) all.push_back(options_.key_prefix + k);
+    BOOKING_TRY(client_.eval(kReleaseScript, all, {token}));
+    return boost::outcome_v2::success();
+  }
+
   // Takes `lease`'s keys on the server, queueing in its waiter lists; sets lease.valid_until.
   result<void> acquire_remote(LeaseInfo& lease, std::chrono::milliseconds ttl,
                               SteadyTime deadline) {
@@ -231,6 +382,9 @@ class RedisLockProvider final : public LockProvider {
   RedisLockOptions options_;
   detail::RedisClient client_;
   detail::FifoTable local_;
+  std::mutex mu_;                               // guards held_ and kept_
+  std::unordered_map<std::string, Held> held_;  // by token
+  std::unordered_map<std::string, Kept> kept_;  // by joined keys
 };
 
 }  // namespace

@@ -472,6 +472,7 @@ class PostgresRepository final : public RuleBasedRepository {
   // idempotency key instead runs each hold in a SAVEPOINT, which undoes one refused by the
   // unique index on the keys (raced in by another instance) without failing the others.
   void commit_batch(std::span<QueuedHold* const> batch) {
+    if (one_plain_tier(batch) && commit_batch_lock_last(batch)) return;
     const bool alone = batch.size() == 1;
     const bool keyed = std::any_of(batch.begin(), batch.end(), [](const QueuedHold* h) {
       return h->plan().booking.idempotency_key.has_value();
@@ -506,6 +507,33 @@ class PostgresRepository final : public RuleBasedRepository {
     for (std::size_t i = 0; i < batch.size(); ++i) {
       batch[i]->set_outcome(committed ? std::move(*outcomes[i]) : committed.error());
     }
+  }
+
+  // A batch of one tier's plain holds, with the tier's row locked only at its end (see
+  // TierLock::last); false if the stock it judged was gone by then (the batch was rolled back
+  // and nothing is answered yet).
+  bool commit_batch_lock_last(std::span<QueuedHold* const> batch) {
+    std::vector<std::optional<result<Booking>>> outcomes(batch.size());
+    bool raced = false;
+    auto committed = in_transaction([&](Connection& c) -> result<void> {
+      raced = false;
+      Transaction primitives(c);
+      primitives.begin_batch(lock_rows(c, batch, TierLock::last));
+      for (std::size_t i = 0; i < batch.size(); ++i) {
+        outcomes[i] = apply_hold(primitives, batch[i]->plan());
+      }
+      if (!primitives.flush_batch(TierLock::last)) {
+        raced = true;
+        return make_error(errc::precondition_failed, "the stock moved; judged again");
+      }
+      primitives.flush_changes();
+      return boost::outcome_v2::success();
+    });
+    if (raced) return false;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      batch[i]->set_outcome(committed ? std::move(*outcomes[i]) : committed.error());
+    }
+    return true;
   }
 
   Pool pool_;

@@ -412,7 +412,7 @@ std::optional<IdempotencyRecord> find_idempotency_record(Connection& c, std::str
 // their events (by id). Two batches (or a batch and a confirm) then never wait for each other in a
 // cycle, which PostgreSQL would only break after deadlock_timeout (1 s). A lone hold on one tier
 // without waves or per-user limits needs none: its one UPDATE is its one lock.
-LockedTiers lock_rows(Connection& c, std::span<QueuedHold* const> batch) {
+LockedTiers lock_rows(Connection& c, std::span<QueuedHold* const> batch, TierLock how) {
   std::set<std::string> tiers;
   std::vector<std::string> users;   // with events[i]: the (user, event) pairs of
   std::vector<std::string> events;  // per-user limited holds
@@ -447,22 +447,37 @@ LockedTiers lock_rows(Connection& c, std::span<QueuedHold* const> batch) {
         "FROM unnest($1::text[], $2::bigint[]) AS t(u, e) ORDER BY h) s",
         {param(array_literal(users)), param(array_literal(events))});
   }
-  Result rows = c.exec(
-      "SELECT key, event_id, capacity, available, held, sold FROM tiers "
-      "WHERE key = ANY($1::text[]) ORDER BY key FOR UPDATE",
-      {param(array_literal(tiers))});
+  Result rows = how == TierLock::now
+                    ? c.exec(
+                          "SELECT key, event_id, capacity, available, held, sold FROM tiers "
+                          "WHERE key = ANY($1::text[]) ORDER BY key FOR UPDATE",
+                          {param(array_literal(tiers))})
+                    : c.exec(
+                          "SELECT key, event_id, capacity, available, held, sold FROM tiers "
+                          "WHERE key = ANY($1::text[])",
+                          {param(array_literal(tiers))});
   if (!wave_events.empty()) {
     c.exec("SELECT id FROM waves WHERE event_id = ANY($1::bigint[]) ORDER BY id FOR UPDATE",
            {param(array_literal(wave_events))});
   }
   LockedTiers locked;
   for (int i = 0; i < rows.rows(); ++i) {
-    locked.emplace(rows.text(i, 0), LockedTier{rows.int64(i, 1),
-                                               {rows.int64(i, 2), rows.int64(i, 3),
-                                                rows.int64(i, 4), rows.int64(i, 5)},
-                                               false});
+    const TierCounters read{rows.int64(i, 2), rows.int64(i, 3), rows.int64(i, 4), rows.int64(i, 5)};
+    locked.emplace(rows.text(i, 0), LockedTier{rows.int64(i, 1), read, read, false});
   }
   return locked;
+}
+
+bool one_plain_tier(std::span<QueuedHold* const> batch) {
+  if (batch.size() < 2) return false;
+  const std::string& tier = batch.front()->plan().booking.lines.front().tier_key;
+  return std::all_of(batch.begin(), batch.end(), [&](const QueuedHold* h) {
+    const HoldPlan& p = h->plan();
+    return p.booking.lines.size() == 1 && p.booking.lines.front().tier_key == tier &&
+           !p.booking.idempotency_key && !p.wave_start && !p.max_held_by_client &&
+           std::none_of(p.max_per_user.begin(), p.max_per_user.end(),
+                        [](const auto& m) { return m.has_value(); });
+  });
 }
 
 void Transaction::flush_bookings() {
@@ -515,8 +530,29 @@ void Transaction::flush_bookings() {
   new_bookings_.clear();
 }
 
-void Transaction::flush_batch() {
+bool Transaction::flush_batch(TierLock how) {
   flush_bookings();
+  if (how == TierLock::last) {
+    // The counters were read without a lock: apply the batch's difference, on the condition
+    // that the stock it took is still there (the row's latest version, after waiting for any
+    // other writer). If it is not, the caller rolls back and judges the batch again under the
+    // lock.
+    for (auto& [key, t] : tiers_) {
+      if (!t.changed) continue;
+      const std::int64_t da = t.counters.available - t.read.available;
+      const std::int64_t dh = t.counters.held - t.read.held;
+      const std::int64_t ds = t.counters.sold - t.read.sold;
+      if (c_.exec("UPDATE tiers SET available = available + $1, held = held + $2, "
+                  "sold = sold + $3 WHERE key = $4 AND event_id = $5 AND available + $1 >= 0",
+                  {param(da), param(dh), param(ds), param(key), param(t.event_id)})
+              .affected() == 0) {
+        return false;
+      }
+    }
+    tiers_.clear();
+    batching_ = false;
+    return true;
+  }
   std::vector<std::string> keys, available, held, sold;
   for (const auto& [key, t] : tiers_) {
     if (!t.changed) continue;
@@ -535,6 +571,7 @@ void Transaction::flush_batch() {
   }
   tiers_.clear();
   batching_ = false;
+  return true;
 }
 
 }  // namespace booking::detail::pg

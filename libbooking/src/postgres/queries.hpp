@@ -41,17 +41,29 @@ std::vector<Event> load_events(Connection& c, const Result& rows);
 std::optional<StoredBooking> load_booking(Connection& c, std::string_view id, bool for_update);
 std::optional<EventState> event_state(const Result& r);
 std::optional<IdempotencyRecord> find_idempotency_record(Connection& c, std::string_view key);
-// A tier row locked by a batch, with its counters as judged so far in this transaction.
+// A tier row of a batch, with its counters as read and as judged so far in this transaction.
 struct LockedTier {
   std::int64_t event_id = 0;
+  TierCounters read;
   TierCounters counters;
   bool changed = false;
 };
 using LockedTiers = std::unordered_map<std::string, LockedTier>;
 
+// When a batch locks its tiers' rows: `now`, before judging (the counters read are the truth
+// until COMMIT); or `last`, with the conditional UPDATE that ends the batch, so that the row is
+// locked only for that UPDATE, the feed's counter and the COMMIT (the counters are then read
+// without a lock, and a batch that finds less stock than it judged is judged again with `now`).
+enum class TierLock { now, last };
+
 // Locks, in the one global order, every row the holds of `batch` may change (see the .cpp), and
-// answers the locked tiers' counters (none when a lone hold needs no lock first).
-LockedTiers lock_rows(Connection& c, std::span<QueuedHold* const> batch);
+// answers the tiers' counters (none when a lone hold needs no lock first). With TierLock::last
+// the tiers are read, not locked.
+LockedTiers lock_rows(Connection& c, std::span<QueuedHold* const> batch,
+                      TierLock how = TierLock::now);
+// Whether every hold of `batch` (two or more) takes one line of the same tier, with no
+// idempotency key, wave or per-user or per-client limit: the batches TierLock::last serves.
+bool one_plain_tier(std::span<QueuedHold* const> batch);
 
 // A PostgreSQL array literal ({"a","b"} or {1,2}) for a `$1::text[]` or `$1::bigint[]`
 // parameter: each item quoted, with " and \ escaped.
@@ -103,7 +115,9 @@ class Transaction final : public StorageTransaction {
     tiers_ = std::move(tiers);
     batching_ = true;
   }
-  void flush_batch();
+  // Ends batch mode: writes the queued bookings and the tiers' counters. With TierLock::last,
+  // false when a tier no longer has the stock the batch took (nothing is then changed in it).
+  bool flush_batch(TierLock how = TierLock::now);
 
   std::optional<std::int64_t> find_event_id(std::string_view key) override {
     Result r = c_.exec("SELECT id FROM events WHERE key = $1", {param(key)});
