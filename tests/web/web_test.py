@@ -265,7 +265,7 @@ def operator(b, base, api, booking_cli, db):
     b.find("#token").send_keys("bk_" + "0" * 64)
     b.click("#signin button[type=submit]")
     b.wait_text("#signin-error", "unknown or was revoked")
-    b.shot("admin-signin-desktop")
+    b.both_widths("admin-signin")
     b.find("#token").clear()
     b.find("#token").send_keys(token)
     b.click("#signin button[type=submit]")
@@ -312,7 +312,7 @@ def operator(b, base, api, booking_cli, db):
     # Checked by the API only (a capacity above its maximum): its detail lands on the field.
     b.wait_text("#f-eventGroups-0--capacity-error", "at most 100000000")
     b.wait_text("#form-errors", "Please correct 1 field")
-    b.shot("admin-form-errors-desktop")
+    b.both_widths("admin-form-errors")
     fill("eventGroups-0--capacity", "100")
     b.click("#save")
     b.wait(lambda: "/e/Jazz2027" in d.current_url and b.finds("#stock-title"), "the new event")
