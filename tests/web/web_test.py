@@ -152,9 +152,14 @@ class Browser:
 
 
 def quantity(b, tier, n):
-    field = b.find("#qty-" + tier)
-    field.clear()
-    field.send_keys(str(n))
+    """Types n into the tier's quantity field, once the event page has drawn it: a page opened by
+    changing the URL's fragment renders after its event has been read."""
+    def attempt():
+        field = b.find("#qty-" + tier)
+        field.clear()
+        field.send_keys(str(n))
+        return field.get_attribute("value") == str(n)
+    b.wait(attempt, "the quantity field of %s to take %d" % (tier, n))
 
 
 def storefront(b, base, api):
