@@ -324,13 +324,16 @@ async function eventPage(key) {
   const pager = el('div', { class: 'actions' });
   const cursors = [];
   const tierNames = () => Object.fromEntries(event.eventGroups.map((g) => [g.key, g.category]));
+  let asked = 0;  // the latest table request: an older answer arriving later is dropped
   async function loadBookings(cursor) {
+    const mine = ++asked;
     const names = tierNames();
     let q = `/v1/api/books?limit=20&event=${enc(key)}`;
     if (statusFilter.value) q += `&status=${enc(statusFilter.value)}`;
     if (userFilter.value.trim()) q += `&userId=${enc(userFilter.value.trim())}`;
     if (cursor) q += `&cursor=${enc(cursor)}`;
     const res = await call('GET', q);
+    if (mine !== asked) return;
     if (!res.ok) return clear(table, el('tr', {}, el('td', { colspan: 7 }, apiProblem(res.error))));
     clear(table, res.data.length === 0 ? el('tr', {}, el('td', { colspan: 7 }, 'No bookings match.')) : null,
       res.data.map((b) => el('tr', { 'data-booking': b.bookId },
