@@ -463,7 +463,7 @@ LockedTiers lock_rows(Connection& c, std::span<QueuedHold* const> batch, TierLoc
   LockedTiers locked;
   for (int i = 0; i < rows.rows(); ++i) {
     const TierCounters read{rows.int64(i, 2), rows.int64(i, 3), rows.int64(i, 4), rows.int64(i, 5)};
-    locked.emplace(rows.text(i, 0), LockedTier{rows.int64(i, 1), read, read, false});
+    locked.add(rows.text(i, 0), rows.int64(i, 1), read);
   }
   return locked;
 }
@@ -539,12 +539,10 @@ bool Transaction::flush_batch(TierLock how) {
     // lock.
     for (auto& [key, t] : tiers_) {
       if (!t.changed) continue;
-      const std::int64_t da = t.counters.available - t.read.available;
-      const std::int64_t dh = t.counters.held - t.read.held;
-      const std::int64_t ds = t.counters.sold - t.read.sold;
+      const StockDelta d = t.delta();
       if (c_.exec("UPDATE tiers SET available = available + $1, held = held + $2, "
                   "sold = sold + $3 WHERE key = $4 AND event_id = $5 AND available + $1 >= 0",
-                  {param(da), param(dh), param(ds), param(key), param(t.event_id)})
+                  {param(d.available), param(d.held), param(d.sold), param(key), param(t.event_id)})
               .affected() == 0) {
         return false;
       }

@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/batch_stock.hpp"
 #include "core/group_commit.hpp"
 #include "postgres/pg.hpp"
 
@@ -41,14 +42,9 @@ std::vector<Event> load_events(Connection& c, const Result& rows);
 std::optional<StoredBooking> load_booking(Connection& c, std::string_view id, bool for_update);
 std::optional<EventState> event_state(const Result& r);
 std::optional<IdempotencyRecord> find_idempotency_record(Connection& c, std::string_view key);
-// A tier row of a batch, with its counters as read and as judged so far in this transaction.
-struct LockedTier {
-  std::int64_t event_id = 0;
-  TierCounters read;
-  TierCounters counters;
-  bool changed = false;
-};
-using LockedTiers = std::unordered_map<std::string, LockedTier>;
+// A batch's tiers, their rows locked (or, with TierLock::last, read) by lock_rows.
+using LockedTier = BatchTier;
+using LockedTiers = BatchTiers;
 
 // When a batch locks its tiers' rows: `now`, before judging (the counters read are the truth
 // until COMMIT); or `last`, with the conditional UPDATE that ends the batch, so that the row is
@@ -244,13 +240,7 @@ class Transaction final : public StorageTransaction {
     return WaveCounters{r.int64(0, 0), r.int64(0, 1), r.int64(0, 2)};
   }
   bool take_stock(std::int64_t event_id, std::string_view tier, std::int64_t qty) override {
-    if (LockedTier* t = locked(event_id, tier)) {
-      if (t->counters.available < qty) return false;
-      t->counters.available -= qty;
-      t->counters.held += qty;
-      t->changed = true;
-      return true;
-    }
+    if (LockedTier* t = locked(event_id, tier)) return t->take(qty);
     // PostgreSQL re-checks the condition on the latest row version after waiting for a
     // concurrent writer, so two instances can never both take the last ticket.
     return c_.exec(
@@ -260,14 +250,9 @@ class Transaction final : public StorageTransaction {
                .affected() > 0;
   }
   void add_stock(std::string_view tier, const StockDelta& d) override {
-    if (batching_) {
-      if (auto it = tiers_.find(std::string(tier)); it != tiers_.end()) {
-        it->second.counters.available += d.available;
-        it->second.counters.held += d.held;
-        it->second.counters.sold += d.sold;
-        it->second.changed = true;
-        return;
-      }
+    if (LockedTier* t = batching_ ? tiers_.find(tier) : nullptr) {
+      t->add(d);
+      return;
     }
     c_.exec(
         "UPDATE tiers SET available = available + $1, held = held + $2, sold = sold + $3 "
@@ -318,9 +303,7 @@ class Transaction final : public StorageTransaction {
 
  private:
   LockedTier* locked(std::int64_t event_id, std::string_view tier) {
-    if (!batching_) return nullptr;
-    auto it = tiers_.find(std::string(tier));
-    return it != tiers_.end() && it->second.event_id == event_id ? &it->second : nullptr;
+    return batching_ ? tiers_.find(event_id, tier) : nullptr;
   }
   // Writes the batch's bookings so far, with their lines, in two statements.
   void flush_bookings();

@@ -361,9 +361,14 @@ std::optional<EventState> event_state(SQLite::Statement& st) {
 
 // SQLite has one writer at a time: the write transaction already excludes every other change.
 std::optional<EventState> Transaction::load_event_state(std::int64_t event_id) {
+  if (batching_) {
+    if (auto it = states_.find(event_id); it != states_.end()) return it->second;
+  }
   auto& st = c_.prepare("SELECT id, status, version FROM events WHERE id = ?");
   st.bind(1, static_cast<int64_t>(event_id));
-  return event_state(st);
+  auto state = event_state(st);
+  if (batching_ && state) states_.emplace(event_id, *state);
+  return state;
 }
 
 std::optional<EventState> Transaction::lock_event(std::string_view key) {
@@ -505,14 +510,49 @@ void Transaction::forget_idempotency(std::string_view key) {
   st.exec();
 }
 
-std::optional<TierCounters> Transaction::load_tier(std::int64_t event_id, std::string_view tier) {
-  auto& st = c_.prepare(
-      "SELECT capacity, available, held, sold FROM tiers WHERE key = ? AND event_id = ?");
+namespace {
+std::optional<TierCounters> read_tier(Connection& c, std::int64_t event_id, std::string_view tier) {
+  auto& st =
+      c.prepare("SELECT capacity, available, held, sold FROM tiers WHERE key = ? AND event_id = ?");
   st.bind(1, std::string(tier));
   st.bind(2, static_cast<int64_t>(event_id));
   if (!st.executeStep()) return std::nullopt;
   return TierCounters{st.getColumn(0).getInt64(), st.getColumn(1).getInt64(),
                       st.getColumn(2).getInt64(), st.getColumn(3).getInt64()};
+}
+}  // namespace
+
+BatchTier* Transaction::batch_tier(std::int64_t event_id, std::string_view tier) {
+  if (!batching_) return nullptr;
+  if (BatchTier* t = tiers_.find(event_id, tier)) return t;
+  if (tiers_.find(tier)) return nullptr;  // another event's tier: the SQL answers as it would
+  auto counters = read_tier(c_, event_id, tier);
+  return counters ? &tiers_.add(std::string(tier), event_id, *counters) : nullptr;
+}
+
+void Transaction::flush_batch() {
+  for (auto& [key, t] : tiers_) {
+    if (!t.changed) continue;
+    auto& st = c_.prepare(
+        "UPDATE tiers SET available = available + ?, held = held + ?, sold = sold + ? "
+        "WHERE key = ? AND event_id = ?");
+    const StockDelta d = t.delta();
+    st.bind(1, static_cast<int64_t>(d.available));
+    st.bind(2, static_cast<int64_t>(d.held));
+    st.bind(3, static_cast<int64_t>(d.sold));
+    st.bind(4, key);
+    st.bind(5, static_cast<int64_t>(t.event_id));
+    st.exec();
+    st.reset();
+  }
+  tiers_.clear();
+  states_.clear();
+  batching_ = false;
+}
+
+std::optional<TierCounters> Transaction::load_tier(std::int64_t event_id, std::string_view tier) {
+  if (BatchTier* t = batch_tier(event_id, tier)) return t->counters;
+  return read_tier(c_, event_id, tier);
 }
 
 std::optional<WaveCounters> Transaction::load_wave(std::int64_t event_id, Instant start) {
@@ -525,6 +565,7 @@ std::optional<WaveCounters> Transaction::load_wave(std::int64_t event_id, Instan
 }
 
 bool Transaction::take_stock(std::int64_t event_id, std::string_view tier, std::int64_t qty) {
+  if (BatchTier* t = batch_tier(event_id, tier)) return t->take(qty);
   auto& st = c_.prepare(
       "UPDATE tiers SET available = available - ?1, held = held + ?1 "
       "WHERE key = ?2 AND event_id = ?3 AND available >= ?1");
@@ -535,6 +576,10 @@ bool Transaction::take_stock(std::int64_t event_id, std::string_view tier, std::
 }
 
 void Transaction::add_stock(std::string_view tier, const StockDelta& d) {
+  if (BatchTier* t = batching_ ? tiers_.find(tier) : nullptr) {
+    t->add(d);
+    return;
+  }
   auto& st = c_.prepare(
       "UPDATE tiers SET available = available + ?, held = held + ?, sold = sold + ? "
       "WHERE key = ?");

@@ -4,6 +4,7 @@
 
 #include <booking/storage.hpp>
 
+#include "core/batch_stock.hpp"
 #include "sqlite/connection.hpp"
 
 namespace booking::detail {
@@ -42,6 +43,13 @@ std::optional<IdempotencyRecord> find_idempotency(Connection& c, std::string_vie
 class Transaction final : public StorageTransaction {
  public:
   explicit Transaction(Connection& c) : c_(c) {}
+
+  // Batch mode, for a group commit's holds (core/batch_stock.hpp): an event's state and a
+  // tier's counters are read once per batch, stock is taken and given back in memory, and
+  // flush_batch writes each changed tier with one UPDATE. Bookings, changes and waves are
+  // written as the rules go, so every read sees the batch's earlier holds.
+  void begin_batch() { batching_ = true; }
+  void flush_batch();
   std::optional<std::int64_t> find_event_id(std::string_view key) override;
   std::optional<EventState> load_event_state(std::int64_t event_id) override;
   std::optional<EventState> lock_event(std::string_view key) override;
@@ -69,7 +77,12 @@ class Transaction final : public StorageTransaction {
   void append_change(const ChangeRecord& record) override;
 
  private:
+  BatchTier* batch_tier(std::int64_t event_id, std::string_view tier);
+
   Connection& c_;
+  bool batching_ = false;
+  BatchTiers tiers_;
+  std::unordered_map<std::int64_t, EventState> states_;  // read in this batch
 };
 
 // Forgets up to `max` idempotency keys first used at or before `cutoff_ms`; returns how many.

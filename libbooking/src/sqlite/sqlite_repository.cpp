@@ -6,8 +6,9 @@
 // own connections (WAL lets them read while the writer writes). Every state change is one
 // BEGIN IMMEDIATE transaction, so a crash never leaves half a booking, and every stock take is a
 // conditional UPDATE, so the database refuses an oversell whatever the locks did. Holds are
-// group-committed (core/group_commit.hpp): many per transaction, each in a SAVEPOINT. At NORMAL
-// durability a background thread checkpoints the WAL (Checkpointer).
+// group-committed (core/group_commit.hpp): many per transaction, their stock judged in memory
+// (core/batch_stock.hpp). At NORMAL durability a background thread checkpoints the WAL
+// (Checkpointer).
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -311,8 +312,13 @@ class SqliteRepository final : public RuleBasedRepository {
 
  private:
   // Stores or refuses each hold of `batch`, in order, in one transaction, and sets its outcome.
+  // Usually the batch's stock is judged in memory (Transaction's batch mode) and each changed
+  // tier written once. A hold that fails with a storage error there (not a refusal: the rules
+  // refuse before they write) undoes the whole attempt; the batch is then judged again with a
+  // SAVEPOINT per hold, which fails only that hold.
   void commit_batch(std::span<QueuedHold* const> batch) noexcept {
     try {
+      if (batch.size() > 1 && commit_in_memory(batch)) return;
       std::lock_guard lock(write_mu_);
       WriteTransaction tx(*writer_);
       detail::Transaction primitives(*writer_);
@@ -349,6 +355,32 @@ class SqliteRepository final : public RuleBasedRepository {
     } catch (...) {
       for (QueuedHold* h : batch) h->set_outcome(make_error(errc::internal, "storage error"));
     }
+  }
+
+  // The batch judged in memory; false (nothing written, no outcome set) when a hold failed
+  // with a storage error that left the transaction open.
+  bool commit_in_memory(std::span<QueuedHold* const> batch) {
+    std::vector<std::optional<result<Booking>>> outcomes(batch.size());
+    {
+      std::lock_guard lock(write_mu_);
+      WriteTransaction tx(*writer_);
+      detail::Transaction primitives(*writer_);
+      primitives.begin_batch();
+      for (std::size_t i = 0; i < batch.size(); ++i) {
+        try {
+          outcomes[i] = apply_hold(primitives, batch[i]->plan());
+        } catch (const std::exception&) {
+          // Some errors (disk full, I/O) make SQLite roll back the whole transaction: then
+          // the batch fails as one. Others leave it open: roll back, judge one by one.
+          if (sqlite3_get_autocommit(writer_->db().getHandle())) throw;
+          return false;
+        }
+      }
+      primitives.flush_batch();
+      tx.commit();
+    }
+    for (std::size_t i = 0; i < batch.size(); ++i) batch[i]->set_outcome(std::move(*outcomes[i]));
+    return true;
   }
 
   // Borrows a reader connection from the pool for one call.
