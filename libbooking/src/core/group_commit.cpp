@@ -5,18 +5,6 @@
 
 namespace booking::detail {
 
-void QueuedHold::Signal::wait() {
-  std::unique_lock lock(mu_);
-  cv_.wait(lock, [&] { return posted_; });
-  posted_ = false;
-}
-
-void QueuedHold::Signal::post() {
-  std::lock_guard lock(mu_);
-  posted_ = true;
-  cv_.notify_one();
-}
-
 QueuedHold::~QueuedHold() {
   if (!waited_) (void)wait();
 }
@@ -52,20 +40,22 @@ void GroupCommit::await(QueuedHold& hold) noexcept {
     lock.unlock();
     commit(batch);
     lock.lock();
-    std::vector<QueuedHold*> posts;
-    for (QueuedHold* h : batch) {
-      queue_.pop_front();
-      h->done_ = true;
-      if (h->asleep_) posts.push_back(h);
-    }
+    queue_.erase(queue_.begin(), queue_.begin() + static_cast<long>(batch.size()));
     // The next leader is the first caller already asleep; if none is, the next caller to
-    // arrive in await() finds no leader and leads.
+    // arrive in await() finds no leader and leads. It is woken first, so that the next batch
+    // commits while this leader wakes the callers of its own batch one by one.
+    std::vector<QueuedHold*> posts;
+    posts.reserve(batch.size() + 1);
     auto next =
         std::find_if(queue_.begin(), queue_.end(), [](const QueuedHold* h) { return h->asleep_; });
     leading_ = next != queue_.end();
     if (leading_) {
       (*next)->lead_ = true;
       posts.push_back(*next);
+    }
+    for (QueuedHold* h : batch) {
+      h->done_ = true;
+      if (h->asleep_) posts.push_back(h);
     }
     lock.unlock();
     for (QueuedHold* h : posts) h->wake_.post();

@@ -19,6 +19,8 @@
 #include <optional>
 #include <span>
 
+#include "core/wakeup.hpp"
+
 namespace booking::detail {
 
 class GroupCommit;
@@ -39,20 +41,6 @@ class QueuedHold final : public PendingHold {
  private:
   friend class GroupCommit;
 
-  // A one-shot wake-up per sleep. (std::binary_semaphore in GCC 12 spins with sched_yield
-  // before it sleeps, which cost ~15 % of a loaded daemon's CPU on 2 cores.) post() notifies
-  // under the mutex, so the waiter cannot return and free the hold while post() still uses it.
-  class Signal {
-   public:
-    void wait();
-    void post();
-
-   private:
-    std::mutex mu_;
-    std::condition_variable cv_;
-    bool posted_ = false;
-  };
-
   GroupCommit& queue_;
   HoldPlan plan_;
   bool waited_ = false;  // owner's thread only
@@ -63,7 +51,7 @@ class QueuedHold final : public PendingHold {
   bool lead_ = false;
   bool done_ = false;
   std::optional<result<Booking>> outcome_;  // written by a leader before it sets done_
-  Signal wake_;
+  Wakeup wake_;
 };
 
 class GroupCommit {
