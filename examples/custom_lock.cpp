@@ -1,8 +1,7 @@
 // A LockProvider written by a user: it wraps another provider and logs how long each wait took.
 // Any class implementing the four methods of booking::LockProvider plugs into the service.
-#include <booking/booking_service.hpp>
-
 #include <atomic>
+#include <booking/booking_service.hpp>
 #include <iostream>
 #include <thread>
 
@@ -10,9 +9,9 @@ class LoggingLocks final : public booking::LockProvider {
  public:
   explicit LoggingLocks(std::unique_ptr<booking::LockProvider> inner) : inner_(std::move(inner)) {}
 
-  booking::result<booking::LeaseInfo> acquire(std::span<const std::string> keys,
-                                              std::chrono::milliseconds ttl,
-                                              std::chrono::steady_clock::time_point deadline) override {
+  booking::result<booking::LeaseInfo> acquire(
+      std::span<const std::string> keys, std::chrono::milliseconds ttl,
+      std::chrono::steady_clock::time_point deadline) override {
     auto start = std::chrono::steady_clock::now();
     auto lease = inner_->acquire(keys, ttl, deadline);
     auto waited = std::chrono::duration_cast<std::chrono::microseconds>(
@@ -55,7 +54,9 @@ int main() {
   }
   for (auto& t : buyers) t.join();
   const auto stock = service.get_event("Con10124").value().tiers[1].stock;
-  std::cout << locks.describe() << ": " << locks.acquired() << " leases, " << stock.held
-            << " tickets held\n";
-  return locks.acquired() == 80 && stock.held == 80 ? 0 : 1;
+  // Holds that wait for the same tiers in one process share a lease (they are submitted in
+  // rounds), so there are at most as many leases as holds, and usually fewer.
+  std::cout << locks.describe() << ": " << stock.held << " tickets held under " << locks.acquired()
+            << " leases\n";
+  return stock.held == 80 && locks.acquired() >= 1 && locks.acquired() <= 80 ? 0 : 1;
 }

@@ -23,6 +23,10 @@
 
 namespace booking {
 
+namespace detail {
+class LockRounds;
+}  // namespace detail
+
 // How a hold waits for its tier locks. Waiters are served first come, first served, so the
 // deadline only passes when the lock backend is unreachable, a holder is stuck, or more holds
 // queue for one tier than the deadline can serve (real overload): never because a waiter lost
@@ -105,6 +109,9 @@ class BookingService {
  public:
   BookingService(EventRepository& repository, LockProvider& locks, const Clock& clock,
                  ServiceOptions options = {});
+  ~BookingService();
+  BookingService(const BookingService&) = delete;
+  BookingService& operator=(const BookingService&) = delete;
 
   // Validates and stores a new event. validation_failed, duplicate_key.
   result<Event> create_event(const Event& event);
@@ -188,7 +195,8 @@ class BookingService {
   void set_observer(ServiceObserver observer) { observer_ = std::move(observer); }
 
  private:
-  result<Lease> lock_tiers(const std::vector<std::string>& tier_keys);
+  result<Lease> lock_tiers(const std::vector<std::string>& tier_keys,
+                           std::chrono::steady_clock::time_point deadline);
   // The event's definition (tiers, prices, windows, limits, waves), cached: storage checks the
   // version a hold was planned from inside the hold's transaction (precondition_failed when it
   // changed, e.g. by another process), so a cached definition never outlives a change. Stock
@@ -211,7 +219,8 @@ class BookingService {
   const Clock& clock_;
   ServiceOptions options_;
   ServiceObserver observer_;
-  std::shared_mutex definitions_mu_;  // guards definitions_
+  std::unique_ptr<detail::LockRounds> rounds_;  // holds submitted under their tiers' lock
+  std::shared_mutex definitions_mu_;            // guards definitions_
   std::unordered_map<std::string, std::shared_ptr<const Event>> definitions_;
   std::mutex feed_mu_;  // guards feed_generation_
   std::condition_variable feed_cv_;

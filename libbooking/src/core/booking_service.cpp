@@ -5,6 +5,7 @@
 #include <set>
 #include <thread>
 
+#include "core/lock_rounds.hpp"
 #include "core/repository_rules.hpp"
 #include "core/text.hpp"
 #include "locks/lock_util.hpp"
@@ -85,7 +86,17 @@ std::string tier_lock_key(std::string_view tier_key) { return "tier:" + std::str
 
 BookingService::BookingService(EventRepository& repository, LockProvider& locks, const Clock& clock,
                                ServiceOptions options)
-    : repo_(repository), locks_(locks), clock_(clock), options_(std::move(options)) {}
+    : repo_(repository),
+      locks_(locks),
+      clock_(clock),
+      options_(std::move(options)),
+      rounds_(std::make_unique<detail::LockRounds>(
+          [this](const std::vector<std::string>& keys, std::chrono::steady_clock::time_point t) {
+            return lock_tiers(keys, t);
+          },
+          [this](HoldPlan plan) { return repo_.submit_hold(std::move(plan)); })) {}
+
+BookingService::~BookingService() = default;
 
 result<Event> BookingService::create_event(const Event& event) {
   BOOKING_TRY(validate_new_event(event));
@@ -243,13 +254,15 @@ result<Booking> BookingService::hold(const HoldRequest& req) {
         // The tier locks order the holds of a tier: a hold is submitted under them, which fixes its
         // place in storage's order, and they are released before its commit, so that a hot tier's
         // holds can share one (group commit) instead of queueing one commit at a time behind the
-        // lock. Correctness never rests on the locks: storage's stock take is conditional.
+        // lock. The holds of this process that wait for the same tiers are submitted in rounds,
+        // one lease each (core/lock_rounds.hpp). Correctness never rests on the locks: storage's
+        // stock take is conditional.
         std::vector<std::string> keys;
         for (const Tier* t : tiers) keys.push_back(tier_lock_key(t->key));
-        BOOKING_TRY(auto lease, lock_tiers(keys));
-        auto pending = repo_.submit_hold(std::move(plan));
-        (void)lease.release();
-        auto stored = feed_changed(pending->wait());
+        auto done = rounds_->hold(std::move(keys), std::move(plan),
+                                  std::chrono::steady_clock::now() + options_.lock_wait.wait);
+        if (observer_.on_lock_wait) observer_.on_lock_wait(done.lock_wait);
+        auto stored = feed_changed(std::move(done.booking));
         if (!stored && stored.error().code == errc::duplicate_key && req.idempotency_key) {
           // Another request with this key won the race: answer as its replay.
           BOOKING_TRY(auto rec, repo_.find_idempotency_key(*stored_key));
@@ -422,11 +435,9 @@ result<std::shared_ptr<const Event>> BookingService::definition(const std::strin
   return shared;
 }
 
-result<Lease> BookingService::lock_tiers(const std::vector<std::string>& keys) {
-  const LockWaitPolicy& p = options_.lock_wait;
-  const auto start = std::chrono::steady_clock::now();
-  auto lease = acquire_guard(locks_, keys, p.lease_ttl, start + p.wait);
-  if (observer_.on_lock_wait) observer_.on_lock_wait(std::chrono::steady_clock::now() - start);
+result<Lease> BookingService::lock_tiers(const std::vector<std::string>& keys,
+                                         std::chrono::steady_clock::time_point deadline) {
+  auto lease = acquire_guard(locks_, keys, options_.lock_wait.lease_ttl, deadline);
   if (!lease && lease.error().code == errc::lock_timeout) {
     return make_error(errc::lock_timeout,
                       "tickets are in high demand, try again (" + lease.error().message + ")");
