@@ -111,6 +111,49 @@ TEST_CASE("two repositories on one database sell a tier exactly once and expire 
   CHECK(b->get_event("Two").value().tiers[0].stock == TierStock{150, 150, 0, 0});
 }
 
+// Plain holds (nothing but stock to judge) of two tiers, some taking both, from two instances:
+// their batches take the tiers' rows only with their closing UPDATEs, in key order, so neither
+// waits for the other in a cycle; a batch that finds less stock than it judged is judged again.
+TEST_CASE("two repositories' batches of plain holds on two tiers sell each exactly once",
+          "[postgres][race]") {
+  const std::string url = shared_postgres().create_database();
+  auto a = make_postgres_repository(url).value();
+  auto b = make_postgres_repository(url).value();
+  REQUIRE(a->create_event(sample_event("Duo", {{"x", 120}, {"y", 120}})));
+  std::atomic<std::int64_t> answered_x{0};
+  std::atomic<std::int64_t> answered_y{0};
+  std::atomic<int> unexpected{0};
+  std::vector<std::thread> buyers;
+  for (int t = 0; t < 12; ++t) {
+    buyers.emplace_back([&, t] {
+      EventRepository& repo = t % 2 ? *a : *b;
+      for (int i = 0; i < 30; ++i) {
+        HoldPlan p = one_ticket("Duo", (t + i) % 2 ? "x-Duo" : "y-Duo");
+        if ((t + i) % 3 == 0) {  // both tiers in one hold
+          p.booking.lines = {{"x-Duo", 1, 100}, {"y-Duo", 1, 100}};
+          p.max_per_user = {std::nullopt, std::nullopt};
+        }
+        auto r = repo.insert_hold(p);
+        if (r) {
+          for (const BookingLine& l : r.value().lines) {
+            (l.tier_key == "x-Duo" ? answered_x : answered_y).fetch_add(l.qty);
+          }
+        } else if (r.error().code != errc::insufficient_stock) {
+          UNSCOPED_INFO(r.error().message);
+          ++unexpected;
+        }
+      }
+    });
+  }
+  for (auto& t : buyers) t.join();
+  CHECK(unexpected == 0);
+  const Event e = a->get_event("Duo").value();
+  CHECK(e.tiers[0].stock.held == answered_x.load());
+  CHECK(e.tiers[1].stock.held == answered_y.load());
+  CHECK(answered_x.load() + answered_y.load() > 120);
+  require_conserved(*a, "Duo");
+}
+
 TEST_CASE("a PostgreSQL server that goes away gives lock_timeout, and it reconnects after",
           "[postgres][faults]") {
   PostgresServer server;  // its own, so stopping it disturbs no other test
@@ -196,9 +239,10 @@ TEST_CASE("a PostgreSQL database a newer libbooking migrated is used when it onl
   CHECK_THAT(r.error().message, Catch::Contains("schema version 99 is newer"));
 }
 
-TEST_CASE("a batch judged in memory gives back refused lines, counts a user's earlier holds of "
-          "the batch, and stores every booking it answered",
-          "[postgres][race]") {
+TEST_CASE(
+    "a batch judged in memory gives back refused lines, counts a user's earlier holds of "
+    "the batch, and stores every booking it answered",
+    "[postgres][race]") {
   PostgresBackend b;
   Fixture f(b.repo);
   Event e = sample_event("Bat", {{"a", 40}, {"b", 25}});

@@ -472,7 +472,7 @@ class PostgresRepository final : public RuleBasedRepository {
   // idempotency key instead runs each hold in a SAVEPOINT, which undoes one refused by the
   // unique index on the keys (raced in by another instance) without failing the others.
   void commit_batch(std::span<QueuedHold* const> batch) {
-    if (one_plain_tier(batch) && commit_batch_lock_last(batch)) return;
+    if (plain_holds(batch) && commit_batch_lock_last(batch)) return;
     const bool alone = batch.size() == 1;
     const bool keyed = std::any_of(batch.begin(), batch.end(), [](const QueuedHold* h) {
       return h->plan().booking.idempotency_key.has_value();
@@ -509,9 +509,9 @@ class PostgresRepository final : public RuleBasedRepository {
     }
   }
 
-  // A batch of one tier's plain holds, with the tier's row locked only at its end (see
-  // TierLock::last); false if the stock it judged was gone by then (the batch was rolled back
-  // and nothing is answered yet).
+  // A batch of plain holds, with its tiers' rows locked only at its end (see TierLock::last);
+  // false if the stock it judged was gone by then (the batch was rolled back and nothing is
+  // answered yet).
   bool commit_batch_lock_last(std::span<QueuedHold* const> batch) {
     std::vector<std::optional<result<Booking>>> outcomes(batch.size());
     bool raced = false;

@@ -468,13 +468,11 @@ LockedTiers lock_rows(Connection& c, std::span<QueuedHold* const> batch, TierLoc
   return locked;
 }
 
-bool one_plain_tier(std::span<QueuedHold* const> batch) {
+bool plain_holds(std::span<QueuedHold* const> batch) {
   if (batch.size() < 2) return false;
-  const std::string& tier = batch.front()->plan().booking.lines.front().tier_key;
   return std::all_of(batch.begin(), batch.end(), [&](const QueuedHold* h) {
     const HoldPlan& p = h->plan();
-    return p.booking.lines.size() == 1 && p.booking.lines.front().tier_key == tier &&
-           !p.booking.idempotency_key && !p.wave_start && !p.max_held_by_client &&
+    return !p.booking.idempotency_key && !p.wave_start && !p.max_held_by_client &&
            std::none_of(p.max_per_user.begin(), p.max_per_user.end(),
                         [](const auto& m) { return m.has_value(); });
   });
@@ -536,9 +534,14 @@ bool Transaction::flush_batch(TierLock how) {
     // The counters were read without a lock: apply the batch's difference, on the condition
     // that the stock it took is still there (the row's latest version, after waiting for any
     // other writer). If it is not, the caller rolls back and judges the batch again under the
-    // lock.
-    for (auto& [key, t] : tiers_) {
-      if (!t.changed) continue;
+    // lock. The rows are updated in key order, the order every batch and confirm locks tiers
+    // in, so two instances' batches never wait for each other in a cycle.
+    std::map<std::string, const LockedTier*> changed;
+    for (const auto& [key, t] : tiers_) {
+      if (t.changed) changed.emplace(key, &t);
+    }
+    for (const auto& [key, tier] : changed) {
+      const LockedTier& t = *tier;
       const StockDelta d = t.delta();
       if (c_.exec("UPDATE tiers SET available = available + $1, held = held + $2, "
                   "sold = sold + $3 WHERE key = $4 AND event_id = $5 AND available + $1 >= 0",

@@ -57,9 +57,9 @@ enum class TierLock { now, last };
 // the tiers are read, not locked.
 LockedTiers lock_rows(Connection& c, std::span<QueuedHold* const> batch,
                       TierLock how = TierLock::now);
-// Whether every hold of `batch` (two or more) takes one line of the same tier, with no
-// idempotency key, wave or per-user or per-client limit: the batches TierLock::last serves.
-bool one_plain_tier(std::span<QueuedHold* const> batch);
+// Whether every hold of `batch` (two or more) is plain: no idempotency key, wave, or per-user
+// or per-client limit (nothing but stock to judge): the batches TierLock::last serves.
+bool plain_holds(std::span<QueuedHold* const> batch);
 
 // A PostgreSQL array literal ({"a","b"} or {1,2}) for a `$1::text[]` or `$1::bigint[]`
 // parameter: each item quoted, with " and \ escaped.
