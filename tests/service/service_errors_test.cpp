@@ -1,4 +1,10 @@
 // Every error code the service returns, provoked through the public API, with storage unchanged.
+#include <algorithm>
+#include <cstdio>
+#include <set>
+#include <string>
+#include <vector>
+
 #include "process.hpp"
 #include "support.hpp"
 
@@ -174,6 +180,45 @@ TEMPLATE_TEST_CASE("a confirmed booking carries its payment and can be refunded"
   CHECK(f.repo->get_event("Con1").value().tiers[0].stock == TierStock{10, 7, 0, 3});
   CHECK(f.service.cancel(h.value().id).value().status == BookingStatus::cancelled);
   CHECK(f.repo->get_event("Con1").value().tiers[0].stock == TierStock{10, 10, 0, 0});
+}
+
+TEMPLATE_TEST_CASE("booking ids are unguessable and sort by the time they were made", "[service]",
+                   ALL_BACKENDS) {
+  // The bookings table is keyed by id: ids made one after another must sort together, so that
+  // holds append to the table instead of each writing a random page of it.
+  TestType b;
+  Fixture f(b.repo);
+  REQUIRE(f.service.create_event(sample_event("Con1", {{"gold", 100}})));
+  std::vector<std::string> ids;
+  for (int i = 0; i < 20; ++i) {
+    auto h = f.service.hold(req("Con1", {{"gold-Con1", 1}}));
+    REQUIRE(h);
+    ids.push_back(h.value().id);
+    if (i % 5 == 4) f.clock.advance(1ms);
+  }
+  std::set<std::string> distinct(ids.begin(), ids.end());
+  CHECK(distinct.size() == ids.size());
+  const auto t0_ms = kT0.time_since_epoch().count();
+  char prefix[13];
+  std::snprintf(prefix, sizeof prefix, "%012llx", static_cast<unsigned long long>(t0_ms));
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    INFO(ids[i]);
+    REQUIRE(ids[i].size() == 32);
+    CHECK(ids[i].find_first_not_of("0123456789abcdef") == std::string::npos);
+    if (i < 5) CHECK(ids[i].substr(0, 12) == prefix);  // the clock's milliseconds, in hex
+    // Made in a later millisecond: sorts after every id made before it.
+    if (i % 5 == 0 && i > 0) {
+      for (std::size_t j = 0; j < i; ++j) CHECK(ids[j] < ids[i]);
+    }
+  }
+  // Within one millisecond the other 80 bits are random: five ids share no longer prefix.
+  std::size_t common = 32;
+  for (std::size_t i = 1; i < 5; ++i) {
+    std::size_t k = 0;
+    while (k < 32 && ids[0][k] == ids[i][k]) ++k;
+    common = std::min(common, k);
+  }
+  CHECK(common < 20);
 }
 
 TEST_CASE("the demo event is valid and on sale now", "[service]") {

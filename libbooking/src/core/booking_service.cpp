@@ -210,7 +210,9 @@ result<Booking> BookingService::hold(const HoldRequest& req) {
 
         HoldPlan plan;
         Booking& b = plan.booking;
-        b.id = detail::random_hex128();
+        // Time-ordered: the bookings table is keyed by id, so each hold appends to its last
+        // pages instead of writing a random page of it (see detail::time_ordered_hex128).
+        b.id = detail::time_ordered_hex128(now.time_since_epoch().count());
         b.event_key = event.key;
         b.user_id = req.user_id;
         b.client = req.client;

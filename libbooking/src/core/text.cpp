@@ -2,8 +2,10 @@
 
 #include <sys/random.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstdint>
 #include <stdexcept>
 
 namespace booking::detail {
@@ -48,11 +50,12 @@ std::string ascii_lower(std::string_view s) {
   return out;
 }
 
-std::string random_hex128() {
-  std::array<unsigned char, 16> bytes{};
+namespace {
+
+void fill_random(unsigned char* bytes, std::size_t size) {
   std::size_t got = 0;
-  while (got < bytes.size()) {
-    ssize_t n = ::getrandom(bytes.data() + got, bytes.size() - got, 0);
+  while (got < size) {
+    ssize_t n = ::getrandom(bytes + got, size - got, 0);
     if (n < 0) {
       if (errno == EINTR) continue;
       // getrandom cannot fail on Linux >= 3.17 once the pool is initialised; if it does,
@@ -61,13 +64,36 @@ std::string random_hex128() {
     }
     got += static_cast<std::size_t>(n);
   }
+}
+
+void append_hex(std::string& out, const unsigned char* bytes, std::size_t size) {
   static constexpr char kHex[] = "0123456789abcdef";
+  for (std::size_t i = 0; i < size; ++i) {
+    out += kHex[bytes[i] >> 4];
+    out += kHex[bytes[i] & 0xF];
+  }
+}
+
+}  // namespace
+
+std::string random_hex128() {
+  std::array<unsigned char, 16> bytes{};
+  fill_random(bytes.data(), bytes.size());
   std::string out;
   out.reserve(32);
-  for (unsigned char b : bytes) {
-    out += kHex[b >> 4];
-    out += kHex[b & 0xF];
-  }
+  append_hex(out, bytes.data(), bytes.size());
+  return out;
+}
+
+std::string time_ordered_hex128(std::int64_t unix_ms) {
+  std::array<unsigned char, 16> bytes{};
+  const auto ms = static_cast<std::uint64_t>(std::max<std::int64_t>(unix_ms, 0));
+  for (int i = 0; i < 6; ++i)
+    bytes[static_cast<std::size_t>(i)] = static_cast<unsigned char>(ms >> (40 - 8 * i));
+  fill_random(bytes.data() + 6, bytes.size() - 6);
+  std::string out;
+  out.reserve(32);
+  append_hex(out, bytes.data(), bytes.size());
   return out;
 }
 
