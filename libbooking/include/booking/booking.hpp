@@ -26,7 +26,7 @@ struct BookingLine {
 };
 
 struct Booking {
-  std::string id;  // 32 hex chars, 128 bits from the OS CSPRNG
+  std::string id;  // 32 hex chars: the hold's unix milliseconds (12), then 80 bits of CSPRNG
   std::string event_key;
   std::optional<std::string> user_id;
   std::vector<BookingLine> lines;
