@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <random>
 #include <stdexcept>
@@ -54,10 +55,17 @@ void BM_BareSqliteHold(benchmark::State& state) {
   sqlite3_prepare_v2(db, "COMMIT", -1, &commit, nullptr);
   std::uint64_t n = 0;
   char id[33];
-  std::mt19937_64 rng(42);  // random 128-bit ids, as bookings have (sequential ids insert faster)
+  // Ids as bookings have them: the time in milliseconds (48 bits), then 80 random bits. So the
+  // baseline appends to its table as the service does; random ids would write a random leaf
+  // per insert and make the baseline slower than it need be.
+  std::mt19937_64 rng(42);
   for (auto _ : state) {
     ++n;
-    std::snprintf(id, sizeof id, "%016llx%016llx", static_cast<unsigned long long>(rng()),
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count();
+    std::snprintf(id, sizeof id, "%012llx%04llx%016llx", static_cast<unsigned long long>(ms),
+                  static_cast<unsigned long long>(rng() & 0xFFFF),
                   static_cast<unsigned long long>(rng()));
     for (sqlite3_stmt* st : {begin, update}) {
       check(sqlite3_step(st), db);
@@ -90,8 +98,9 @@ void BM_ServiceHold(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
   state.counters["failures"] = static_cast<double>(failures);
-  state.SetLabel(repo + (repo == "sqlite" ? std::string("/") + sync_name(state.range(0) == 2) : "") +
-                 "/" + (state.range(1) ? "file" : "memory") + "-lock");
+  state.SetLabel(repo +
+                 (repo == "sqlite" ? std::string("/") + sync_name(state.range(0) == 2) : "") + "/" +
+                 (state.range(1) ? "file" : "memory") + "-lock");
 }
 BENCHMARK(BM_ServiceHold)
     ->ArgsProduct({{0, 1, 2}, {0, 1}})
@@ -136,14 +145,16 @@ BENCHMARK(BM_GetBooking)->ThreadRange(1, 2)->UseRealTime();
 // Percentiles of a sample of latencies, in microseconds, as counters.
 void report_percentiles(benchmark::State& state, std::vector<double>& us) {
   std::sort(us.begin(), us.end());
-  auto at = [&](double q) { return us[std::min(us.size() - 1, static_cast<std::size_t>(q * us.size()))]; };
+  auto at = [&](double q) {
+    return us[std::min(us.size() - 1, static_cast<std::size_t>(q * us.size()))];
+  };
   state.counters["p50_us"] = at(0.50);
   state.counters["p99_us"] = at(0.99);
   state.counters["max_us"] = us.back();
 }
 
 void BM_Search100k(benchmark::State& state) {
-  static const std::vector<std::string> kWords{"Blink", "Coldplay", "Jazz", "Opera", "Metal",
+  static const std::vector<std::string> kWords{"Blink", "Coldplay", "Jazz",   "Opera",  "Metal",
                                                "Indie", "Symphony", "Comedy", "Ballet", "Rock"};
   static Env* e = [] {
     static Env local;
@@ -156,8 +167,9 @@ void BM_Search100k(benchmark::State& state) {
       Event ev = hot_event(local.clock.now(), 100);
       // fmt, not "E" + std::to_string(i): GCC 12 -O3 misreports that (-Wrestrict, PR105651)
       ev.key = fmt::format("E{}", i);
-      ev.name = fmt::format("{} night {} in {}", kWords[static_cast<std::size_t>(i) % kWords.size()],
-                            i, kWords[static_cast<std::size_t>(i * 7) % kWords.size()]);
+      ev.name =
+          fmt::format("{} night {} in {}", kWords[static_cast<std::size_t>(i) % kWords.size()], i,
+                      kWords[static_cast<std::size_t>(i * 7) % kWords.size()]);
       ev.tiers[0].key = fmt::format("t{}", i);
       batch.push_back(std::move(ev));
       if (batch.size() == 1000) {
@@ -179,7 +191,8 @@ void BM_Search100k(benchmark::State& state) {
   for (auto _ : state) {
     auto start = std::chrono::steady_clock::now();
     auto r = e->service->search_events({queries[q++ % queries.size()], 20, 0});
-    us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count());
+    us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
+                     .count());
     benchmark::DoNotOptimize(r);
   }
   report_percentiles(state, us);
@@ -210,11 +223,11 @@ BENCHMARK(BM_Expire100kDueHolds)->Iterations(1)->Unit(benchmark::kMillisecond)->
 
 // Lock acquire + release of one key. Redis needs BOOKING_BENCH_REDIS=redis://HOST:PORT.
 void BM_LockCycle(benchmark::State& state) {
-  std::string spec = state.range(0) == 0 ? "memory"
-                     : state.range(0) == 1 ? "file:" + temp_dir("lockcycle")
-                                           : (std::getenv("BOOKING_BENCH_REDIS")
-                                                  ? std::getenv("BOOKING_BENCH_REDIS")
-                                                  : "");
+  std::string spec =
+      state.range(0) == 0 ? "memory"
+      : state.range(0) == 1
+          ? "file:" + temp_dir("lockcycle")
+          : (std::getenv("BOOKING_BENCH_REDIS") ? std::getenv("BOOKING_BENCH_REDIS") : "");
   if (spec.empty()) {
     state.SkipWithError("set BOOKING_BENCH_REDIS=redis://127.0.0.1:PORT");
     return;
