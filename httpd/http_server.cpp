@@ -503,6 +503,8 @@ class HttpServer::Impl {
       const auto took = std::chrono::steady_clock::now() - t_request.start;
       metrics_.count_request(t_request.route.empty() ? "unmatched" : t_request.route, req.method,
                              res.status);
+      // Not even escaped when the line would be dropped (--log-level warn and above).
+      if (!spdlog::should_log(spdlog::level::info)) return;
       // Everything from the request is escaped: a path cannot forge a line or a colour.
       spdlog::info(
           "{} {} {} {:.2f}ms client={}{}{}{}{}", log_safe(req.method, 16), log_safe(req.path),

@@ -317,6 +317,9 @@ FeedBounds feed_bounds(Connection& c) {
 std::size_t prune_changes(Connection& c, std::int64_t cutoff_ms, std::size_t max) {
   // From the oldest, while they are old enough: one pass over the few rows that go.
   // The newest change stays, and so does every change a webhook has not received yet.
+  // Usually even the oldest is too young: a look at it alone saves fetching `max` rows.
+  Result first = c.exec("SELECT at_ms FROM changes ORDER BY seq LIMIT 1");
+  if (first.rows() == 0 || first.int64(0, 0) >= cutoff_ms) return 0;
   Result oldest = c.exec(
       "SELECT seq, at_ms FROM changes WHERE seq < (SELECT last_seq FROM feed_state WHERE id = 1) "
       "AND seq <= COALESCE((SELECT MIN(position) FROM webhooks), seq) ORDER BY seq LIMIT $1",
