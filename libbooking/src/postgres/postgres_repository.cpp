@@ -479,10 +479,11 @@ class PostgresRepository final : public RuleBasedRepository {
     });
     std::vector<std::optional<result<Booking>>> outcomes(batch.size());
     auto committed = in_transaction([&](Connection& c) -> result<void> {
-      LockedTiers tiers = lock_rows(c, batch);
+      LockedRows rows = lock_rows(c, batch);
       Transaction primitives(c);
-      const bool in_memory = !keyed && !tiers.empty();
-      if (in_memory) primitives.begin_batch(std::move(tiers));
+      primitives.remember_shared_events(rows.events);
+      const bool in_memory = !keyed && !rows.tiers.empty();
+      if (in_memory) primitives.begin_batch(std::move(rows.tiers));
       const bool savepoints = keyed && !alone;
       for (std::size_t i = 0; i < batch.size(); ++i) {
         if (savepoints) c.exec_simple("SAVEPOINT hold");
@@ -518,7 +519,9 @@ class PostgresRepository final : public RuleBasedRepository {
     auto committed = in_transaction([&](Connection& c) -> result<void> {
       raced = false;
       Transaction primitives(c);
-      primitives.begin_batch(lock_rows(c, batch, TierLock::last));
+      LockedRows rows = lock_rows(c, batch, TierLock::last);
+      primitives.remember_shared_events(rows.events);
+      primitives.begin_batch(std::move(rows.tiers));
       for (std::size_t i = 0; i < batch.size(); ++i) {
         outcomes[i] = apply_hold(primitives, batch[i]->plan());
       }

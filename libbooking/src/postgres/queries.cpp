@@ -229,15 +229,9 @@ void Transaction::append_change(const ChangeRecord& r, const Event* definition) 
 void Transaction::flush_changes() {
   if (pending_.empty()) return;
   const auto n = static_cast<std::int64_t>(pending_.size());
-  const std::int64_t last =
-      c_.exec("UPDATE feed_state SET last_seq = last_seq + $1 WHERE id = 1 RETURNING last_seq",
-              {param(n)})
-          .int64(0, 0);
-  std::vector<std::optional<std::string>> seqs, ats, types, keys, books, actors, data;
+  std::vector<std::optional<std::string>> ats, types, keys, books, actors, data;
   std::unordered_map<std::string, std::string> definitions;  // event key -> its JSON
-  for (std::int64_t i = 0; i < n; ++i) {
-    const PendingChange& p = pending_[static_cast<std::size_t>(i)];
-    seqs.push_back(std::to_string(last - n + 1 + i));
+  for (const PendingChange& p : pending_) {
     ats.push_back(std::to_string(p.at_ms));
     types.push_back(std::string(to_string(p.type)));
     keys.push_back(p.event_key);
@@ -258,14 +252,18 @@ void Transaction::flush_changes() {
     }
     data.push_back(it->second);
   }
+  // The counter's row is locked from here until COMMIT (every instance's commits queue on it),
+  // so the numbers are taken and the changes written in one statement: one round trip under
+  // the lock, not two. The changes take last_seq - n + 1 .. last_seq in order.
   c_.exec(
-      "INSERT INTO changes (seq, at_ms, type, event_key, book_id, actor, data) SELECT * FROM "
-      "unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], "
-      "$7::text[])",
-      {param(nullable_array_literal(seqs)), param(nullable_array_literal(ats)),
-       param(nullable_array_literal(types)), param(nullable_array_literal(keys)),
-       param(nullable_array_literal(books)), param(nullable_array_literal(actors)),
-       param(nullable_array_literal(data))});
+      "WITH f AS (UPDATE feed_state SET last_seq = last_seq + $1 WHERE id = 1 RETURNING last_seq) "
+      "INSERT INTO changes (seq, at_ms, type, event_key, book_id, actor, data) "
+      "SELECT f.last_seq - $1 + u.ord, u.at, u.type, u.key, u.book, u.actor, u.data FROM f, "
+      "unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) "
+      "WITH ORDINALITY AS u(at, type, key, book, actor, data, ord)",
+      {param(n), param(nullable_array_literal(ats)), param(nullable_array_literal(types)),
+       param(nullable_array_literal(keys)), param(nullable_array_literal(books)),
+       param(nullable_array_literal(actors)), param(nullable_array_literal(data))});
   pending_.clear();
 }
 
@@ -415,7 +413,7 @@ std::optional<IdempotencyRecord> find_idempotency_record(Connection& c, std::str
 // their events (by id). Two batches (or a batch and a confirm) then never wait for each other in a
 // cycle, which PostgreSQL would only break after deadlock_timeout (1 s). A lone hold on one tier
 // without waves or per-user limits needs none: its one UPDATE is its one lock.
-LockedTiers lock_rows(Connection& c, std::span<QueuedHold* const> batch, TierLock how) {
+LockedRows lock_rows(Connection& c, std::span<QueuedHold* const> batch, TierLock how) {
   std::set<std::string> tiers;
   std::vector<std::string> users;   // with events[i]: the (user, event) pairs of
   std::vector<std::string> events;  // per-user limited holds
@@ -441,8 +439,16 @@ LockedTiers lock_rows(Connection& c, std::span<QueuedHold* const> batch, TierLoc
   // Events first, shared: an event's update or cancellation locks the event, then its tiers.
   std::vector<std::string> ids;
   for (std::int64_t id : event_ids) ids.push_back(std::to_string(id));
-  c.exec("SELECT id FROM events WHERE id = ANY($1::bigint[]) ORDER BY id FOR SHARE",
-         {param(array_literal(ids))});
+  LockedRows locked;
+  Result states = c.exec(
+      "SELECT id, status, version FROM events WHERE id = ANY($1::bigint[]) ORDER BY id "
+      "FOR SHARE",
+      {param(array_literal(ids))});
+  for (int i = 0; i < states.rows(); ++i) {
+    locked.events.push_back(EventState{
+        states.int64(i, 0), parse_event_status(states.text(i, 1)).value_or(EventStatus::on_sale),
+        states.int64(i, 2)});
+  }
   if (!users.empty()) {
     // The subquery's ORDER BY feeds the aggregate in hash order: the locks are taken in it.
     c.exec(
@@ -463,10 +469,9 @@ LockedTiers lock_rows(Connection& c, std::span<QueuedHold* const> batch, TierLoc
     c.exec("SELECT id FROM waves WHERE event_id = ANY($1::bigint[]) ORDER BY id FOR UPDATE",
            {param(array_literal(wave_events))});
   }
-  LockedTiers locked;
   for (int i = 0; i < rows.rows(); ++i) {
     const TierCounters read{rows.int64(i, 2), rows.int64(i, 3), rows.int64(i, 4), rows.int64(i, 5)};
-    locked.add(rows.text(i, 0), rows.int64(i, 1), read);
+    locked.tiers.add(rows.text(i, 0), rows.int64(i, 1), read);
   }
   return locked;
 }
@@ -509,25 +514,25 @@ void Transaction::flush_bookings() {
       prices.push_back(std::to_string(b.lines[i].unit_price_minor));
     }
   }
+  // One statement, one round trip: the bookings, then (a data-modifying CTE always runs) their
+  // lines.
   c_.exec(
-      "INSERT INTO bookings (id, event_id, event_key, user_id, status, total_minor, currency, "
-      "created_ms, expires_ms, wave_id, idempotency_key, request_hash, client) SELECT * FROM "
-      "unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[], "
+      "WITH b AS (INSERT INTO bookings (id, event_id, event_key, user_id, status, total_minor, "
+      "currency, created_ms, expires_ms, wave_id, idempotency_key, request_hash, client) SELECT * "
+      "FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[], "
       "$7::text[], $8::bigint[], $9::bigint[], $10::bigint[], $11::text[], $12::text[], "
-      "$13::text[])",
+      "$13::text[])) "
+      "INSERT INTO booking_lines (booking_id, position, tier_key, qty, unit_price_minor) "
+      "SELECT * FROM unnest($14::text[], $15::int[], $16::text[], $17::bigint[], $18::bigint[])",
       {param(nullable_array_literal(ids)), param(nullable_array_literal(event_ids)),
        param(nullable_array_literal(event_keys)), param(nullable_array_literal(users)),
        param(nullable_array_literal(statuses)), param(nullable_array_literal(totals)),
        param(nullable_array_literal(currencies)), param(nullable_array_literal(created)),
        param(nullable_array_literal(expires)), param(nullable_array_literal(waves)),
        param(nullable_array_literal(keys)), param(nullable_array_literal(hashes)),
-       param(nullable_array_literal(clients))});
-  c_.exec(
-      "INSERT INTO booking_lines (booking_id, position, tier_key, qty, unit_price_minor) "
-      "SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::bigint[], $5::bigint[])",
-      {param(nullable_array_literal(line_ids)), param(nullable_array_literal(positions)),
-       param(nullable_array_literal(tiers)), param(nullable_array_literal(qtys)),
-       param(nullable_array_literal(prices))});
+       param(nullable_array_literal(clients)), param(nullable_array_literal(line_ids)),
+       param(nullable_array_literal(positions)), param(nullable_array_literal(tiers)),
+       param(nullable_array_literal(qtys)), param(nullable_array_literal(prices))});
   new_bookings_.clear();
 }
 

@@ -52,11 +52,18 @@ using LockedTiers = BatchTiers;
 // without a lock, and a batch that finds less stock than it judged is judged again with `now`).
 enum class TierLock { now, last };
 
+// What lock_rows took: the tiers' counters, and the state of the events it locked shared (so
+// that the holds need not read and lock them again).
+struct LockedRows {
+  LockedTiers tiers;
+  std::vector<EventState> events;
+};
+
 // Locks, in the one global order, every row the holds of `batch` may change (see the .cpp), and
 // answers the tiers' counters (none when a lone hold needs no lock first). With TierLock::last
 // the tiers are read, not locked.
-LockedTiers lock_rows(Connection& c, std::span<QueuedHold* const> batch,
-                      TierLock how = TierLock::now);
+LockedRows lock_rows(Connection& c, std::span<QueuedHold* const> batch,
+                     TierLock how = TierLock::now);
 // Whether every hold of `batch` (two or more) is plain: no idempotency key, wave, or per-user
 // or per-client limit (nothing but stock to judge): the batches TierLock::last serves.
 bool plain_holds(std::span<QueuedHold* const> batch);
@@ -143,6 +150,11 @@ class Transaction final : public StorageTransaction {
     event_states_.erase(s.id);
   }
   void forget_event_locks() { event_states_.clear(); }
+  // Events this transaction has locked shared already (lock_rows): load_event_state answers
+  // them without a query.
+  void remember_shared_events(const std::vector<EventState>& events) {
+    for (const EventState& e : events) event_states_.emplace(e.id, e);
+  }
   // Changes are numbered at the end of the transaction (flush_changes, its last statement):
   // the counter row stays locked until COMMIT, so numbers follow commit order.
   void append_change(const ChangeRecord& r) override { append_change(r, nullptr); }
