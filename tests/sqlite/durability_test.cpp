@@ -62,9 +62,9 @@ TEST_CASE("an unopenable database path is an error value, not an exception", "[s
   CHECK(r.error().message.find("'/nonexistent-dir/x/y.db'") != std::string::npos);
 }
 
-// The checkpoint runs on a background thread once the WAL passes 16,000 pages, not inside a
-// commit (a writer checkpoints itself only past 64,000). Seen from outside: while the
-// repository stays open and the WAL stays below 64,000 pages, the holds reach the main
+// The checkpoint runs on a background thread once the WAL passes 1,000 pages, not inside a
+// commit (a writer checkpoints itself only past 10,000). Seen from outside: while the
+// repository stays open and the WAL stays below 10,000 pages, the holds reach the main
 // database file (a copy of it without its WAL has them).
 TEST_CASE("WAL pages are checkpointed in the background while the database stays open",
           "[sqlite][group-commit]") {
@@ -76,7 +76,7 @@ TEST_CASE("WAL pages are checkpointed in the background while the database stays
   HoldRequest r;
   r.event_key = "Ckpt";
   r.lines = {{"gold-Ckpt", 1}};
-  for (int i = 0; i < 4000; ++i) REQUIRE(f.service.hold(r));  // a few WAL pages each
+  for (int i = 0; i < 600; ++i) REQUIRE(f.service.hold(r));  // a few WAL pages each
   auto checkpointed = [&] {
     const std::string copy = dir.file("main-only.db");
     std::filesystem::copy_file(path, copy, std::filesystem::copy_options::overwrite_existing);
@@ -94,7 +94,7 @@ TEST_CASE("WAL pages are checkpointed in the background while the database stays
     if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   CHECK(seen);
-  CHECK(std::filesystem::file_size(path + "-wal") < 64'000 * 4096);
+  CHECK(std::filesystem::file_size(path + "-wal") < 10'000 * 4096);
   require_conserved(*repo, "Ckpt");
 }
 
