@@ -12,7 +12,12 @@ std::vector<std::string>& dirs() {
   static std::vector<std::string> d;
   return d;
 }
+// Statics are destroyed in the reverse order their construction completed: the list is made
+// in the constructor, so it outlives the destructor that reads it. (It used to be made at the
+// first temp_dir, after this object, and was gone when the destructor walked it: a rare abort
+// at exit, std::bad_alloc from a path built out of freed memory.)
 struct Cleanup {
+  Cleanup() { dirs(); }
   ~Cleanup() {
     for (const auto& d : dirs()) std::filesystem::remove_all(d);
   }
