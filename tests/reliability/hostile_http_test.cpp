@@ -148,3 +148,103 @@ TEST_CASE("booking ids are the hold's millisecond and 80 random bits", "[reliabi
   }
   CHECK(shared_prefix < 8);
 }
+
+namespace {
+
+// The responses in `answer`, in order: each its head and its body, as framed by Content-Length.
+std::vector<std::pair<std::string, std::string>> split_responses(std::string answer,
+                                                                 const std::vector<bool>& bodies) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (bool has_body : bodies) {
+    const auto end = answer.find("\r\n\r\n");
+    if (end == std::string::npos) break;
+    std::string head = answer.substr(0, end + 4);
+    std::size_t length = 0;
+    if (const auto at = head.find("Content-Length: "); at != std::string::npos) {
+      length = std::stoul(head.substr(at + 16));
+    }
+    if (!has_body) length = 0;  // a HEAD's answer announces the body it does not send
+    out.emplace_back(head, answer.substr(end + 4, length));
+    answer.erase(0, end + 4 + length);
+  }
+  if (!answer.empty()) out.emplace_back("(left over)", answer);
+  return out;
+}
+
+}  // namespace
+
+// The daemon holds a response's header block back until its body is written, so the two leave
+// in one segment; a response without a body must still leave, on a kept-alive connection too.
+TEST_CASE("kept-alive answers arrive whole and in order, bodiless ones too", "[reliability]") {
+  TempDir dir;
+  Daemon d({"--db", dir.file("io.db")});
+  auto c = d.client();
+  REQUIRE(c.Post("/v1/api/events", live_event_json("Io", 10), "application/json")->status == 201);
+  auto first = c.Get("/v1/api/events/Io/availability");
+  REQUIRE(first->status == 200);
+  const std::string etag = first->get_header_value("ETag");
+  REQUIRE(!etag.empty());
+
+  // Pipelined in one send: a body, a HEAD, a 304, a hold, a 404; then end of input.
+  const std::string get = "GET /v1/api/events/Io HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::string head = "HEAD /v1/api/events/Io HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::string not_modified = "GET /v1/api/events/Io/availability HTTP/1.1\r\nHost: x\r\n" +
+                                   std::string("If-None-Match: ") + etag + "\r\n\r\n";
+  const std::string missing = "GET /v1/api/events/Nope HTTP/1.1\r\nHost: x\r\n\r\n";
+  const auto answers = split_responses(
+      raw_exchange(d.port, {get + head + not_modified + post(hold_json("Io")) + missing}),
+      {true, false, true, true, true});
+  REQUIRE(answers.size() == 5);
+  CHECK(status_of(answers[0].first) == 200);
+  CHECK(json::parse(answers[0].second).at("data").at("key") == "Io");
+  CHECK(status_of(answers[1].first) == 200);
+  CHECK(answers[1].first.find("Content-Length: " + std::to_string(answers[0].second.size())) !=
+        std::string::npos);
+  CHECK(status_of(answers[2].first) == 304);
+  CHECK(answers[2].second.empty());
+  CHECK(status_of(answers[3].first) == 201);
+  CHECK(json::parse(answers[3].second).at("data").at("status") == "HELD");
+  CHECK(status_of(answers[4].first) == 404);
+  CHECK(json::parse(answers[4].second).at("error").at("code") == "not_found");
+
+  // One request, one read: the head and the body come together, and the connection stays open.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  timeval tv{3, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(d.port));
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  for (int i = 0; i < 3; ++i) {
+    const std::string req = post(hold_json("Io"));
+    REQUIRE(::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size()));
+    char buf[8192];
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    REQUIRE(n > 0);
+    const auto one = split_responses(std::string(buf, static_cast<std::size_t>(n)), {true});
+    REQUIRE(one.size() == 1);
+    CHECK(status_of(one[0].first) == 201);
+    CHECK(json::parse(one[0].second).at("data").at("status") == "HELD");
+  }
+  // A bodiless answer is not kept waiting for a body, nor for the client's next request.
+  const std::string head_only = "HEAD /v1/api/events/Io HTTP/1.1\r\nHost: x\r\n\r\n";
+  REQUIRE(::send(fd, head_only.data(), head_only.size(), MSG_NOSIGNAL) ==
+          static_cast<ssize_t>(head_only.size()));
+  char buf[8192];
+  const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+  REQUIRE(n > 0);
+  const std::string answer(buf, static_cast<std::size_t>(n));
+  CHECK(status_of(answer) == 200);
+  CHECK(answer.ends_with("\r\n\r\n"));
+  // ... so it came while the connection was kept alive (held, it would leave only as the
+  // connection closed, after the keep-alive timeout): a next request still gets its answer.
+  const std::string again = "GET /v1/api/events/Io HTTP/1.1\r\nHost: x\r\n\r\n";
+  REQUIRE(::send(fd, again.data(), again.size(), MSG_NOSIGNAL) ==
+          static_cast<ssize_t>(again.size()));
+  const ssize_t m = ::recv(fd, buf, sizeof buf, 0);
+  REQUIRE(m > 0);
+  CHECK(status_of(std::string(buf, static_cast<std::size_t>(m))) == 200);
+  ::close(fd);
+}
