@@ -15,6 +15,58 @@ namespace {
 
 using Steady = std::chrono::steady_clock;
 
+// The request being served on this thread, for defer().
+struct ConnectionState {
+  int sock = -1;
+  bool close = false;  // the connection closes after this response
+  std::shared_ptr<DeferredResponse> deferred;
+};
+thread_local ConnectionState* t_connection = nullptr;
+
+// The reason phrases httplib 0.11 writes, for the statuses bookingd answers with.
+const char* reason_phrase(int status) {
+  switch (status) {
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 204:
+      return "No Content";
+    case 304:
+      return "Not Modified";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 409:
+      return "Conflict";
+    case 410:
+      return "Gone";
+    case 412:
+      return "Precondition Failed";
+    case 413:
+      return "Payload Too Large";
+    case 414:
+      return "URI Too Long";
+    case 415:
+      return "Unsupported Media Type";
+    case 422:
+      return "Unprocessable Entity";
+    case 429:
+      return "Too Many Requests";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return "Internal Server Error";
+  }
+}
+
 // A connection's socket as httplib's Stream, read through a buffer (httplib reads request lines
 // a byte at a time). Reads give up at the request's deadline or when the server stops; writes
 // at the write timeout, or 1 s after the stop.
@@ -28,10 +80,12 @@ using Steady = std::chrono::steady_clock;
 // the body, before any read or wait, or by flush() once the request is handled.
 class DeadlineStream final : public httplib::Stream {
  public:
-  DeadlineStream(int sock, std::string peer, const std::atomic<bool>& stopping,
-                 const std::atomic<std::int64_t>& stop_at, std::chrono::milliseconds write_timeout)
+  DeadlineStream(int sock, std::string peer, const ConnectionState& connection,
+                 const std::atomic<bool>& stopping, const std::atomic<std::int64_t>& stop_at,
+                 std::chrono::milliseconds write_timeout)
       : sock_(sock),
         peer_(std::move(peer)),
+        connection_(connection),
         stopping_(stopping),
         stop_at_(stop_at),
         write_timeout_(write_timeout) {
@@ -61,6 +115,9 @@ class DeadlineStream final : public httplib::Stream {
     if (!flush()) return false;
     return begin_ < end_ || wait(POLLIN, deadline, true);
   }
+
+  // Writes what a deferred response's writer could not (DeferredResponse::await).
+  bool write_rest(const std::string& rest) { return flush() && send_all(rest.data(), rest.size()); }
 
   // Sends a held header block (a response without a body). False if the client is gone.
   bool flush() {
@@ -104,6 +161,7 @@ class DeadlineStream final : public httplib::Stream {
   }
 
   ssize_t write(const char* ptr, size_t size) override {
+    if (connection_.deferred) return static_cast<ssize_t>(size);  // another thread answers
     const std::string_view data(ptr, size);
     if (held_.empty() && data.starts_with("HTTP/1.") && data.ends_with("\r\n\r\n") &&
         data.find("\r\nContent-Length: ") != std::string_view::npos) {
@@ -183,6 +241,7 @@ class DeadlineStream final : public httplib::Stream {
 
   int sock_;
   std::string peer_;
+  const ConnectionState& connection_;
   int peer_port_ = 0;
   std::string local_;
   int local_port_ = 0;
@@ -248,23 +307,111 @@ void GuardedServer::leave(const std::string& address) {
   if (it != open_.end() && --it->second <= 0) open_.erase(it);
 }
 
+void DeferredResponse::send(httplib::Response res) noexcept {
+  std::string out;
+  try {
+    // As httplib's write_response: its headers (in its order) and a length.
+    res.set_header(connection_header_.c_str(), connection_value_);
+    if (!res.has_header("Content-Length")) {
+      res.set_header("Content-Length", std::to_string(res.body.size()));
+    }
+    out = "HTTP/1.1 " + std::to_string(res.status) + " " + reason_phrase(res.status) + "\r\n";
+    for (const auto& [name, value] : res.headers) out += name + ": " + value + "\r\n";
+    out += "\r\n";
+    out += res.body;
+  } catch (...) {  // bad_alloc: the connection is closed without an answer
+    std::lock_guard lock(mu_);
+    failed_ = true;
+    sent_ = true;
+    cv_.notify_all();
+    return;
+  }
+  std::size_t done = 0;
+  bool failed = false;
+  while (done < out.size()) {
+    const ssize_t n =
+        ::send(sock_, out.data() + done, out.size() - done, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      done += static_cast<std::size_t>(n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else {
+      failed = !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+      break;  // full: the connection's thread writes the rest, with its write timeout
+    }
+  }
+  std::lock_guard lock(mu_);
+  if (!failed && done < out.size()) rest_.assign(out, done);
+  failed_ = failed;
+  sent_ = true;
+  cv_.notify_all();
+}
+
+bool DeferredResponse::await(std::string& rest) {
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [&] { return sent_; });
+  rest = std::move(rest_);
+  rest_.clear();
+  return !failed_;
+}
+
+bool DeferredResponse::sent() {
+  std::lock_guard lock(mu_);
+  return sent_;
+}
+
+std::shared_ptr<DeferredResponse> GuardedServer::defer(const httplib::Request& req) {
+  if (t_connection == nullptr) return nullptr;
+  // As httplib's write_response decides between closing and keeping the connection alive.
+  const bool close = t_connection->close || req.get_header_value("Connection") == "close";
+  auto d = close ? std::make_shared<DeferredResponse>(t_connection->sock, "Connection", "close")
+                 : std::make_shared<DeferredResponse>(
+                       t_connection->sock, "Keep-Alive",
+                       "timeout=" + std::to_string(keep_alive_timeout_sec_) +
+                           ", max=" + std::to_string(keep_alive_max_count_));
+  t_connection->deferred = d;
+  return d;
+}
+
 bool GuardedServer::process_and_close_socket(socket_t sock) {
   const std::string address = peer_address(sock);
   if (admit(address)) {
-    DeadlineStream strm(sock, address, stopping_, stop_at_ns_, limits_.write_timeout);
+    ConnectionState connection;
+    connection.sock = sock;
+    DeadlineStream strm(sock, address, connection, stopping_, stop_at_ns_, limits_.write_timeout);
+    // A response another thread writes (defer()) must be out before the next request is read,
+    // and before the socket is closed: that thread writes to it.
+    std::shared_ptr<DeferredResponse> pending;
+    auto finish = [&] {
+      if (!pending) return true;
+      std::string rest;
+      const bool ok = pending->await(rest) && (rest.empty() || strm.write_rest(rest));
+      pending.reset();
+      return ok;
+    };
     // The first request may take request_timeout to start; later ones on a kept-alive
     // connection, keep_alive_timeout.
     auto idle = limits_.request_timeout;
     for (std::size_t left = keep_alive_max_count_; left > 0 && !stopping_; --left) {
-      if (!strm.wait_for_request(Steady::now() + idle)) break;
+      bool next = strm.wait_for_request(Steady::now() + idle);
+      if (!next && pending && !pending->sent() && !stopping_) {
+        // The client is still waiting for its answer: the keep-alive time starts after it.
+        if (!finish()) break;
+        next = strm.wait_for_request(Steady::now() + idle);
+      }
+      if (!next || !finish()) break;
       strm.arm(Steady::now() + limits_.request_timeout);
       bool closed = false;
-      if (!process_request(strm, left == 1 || stopping_, closed, nullptr) || closed) {
-        strm.flush();
-        break;
-      }
+      connection.close = left == 1 || stopping_;
+      t_connection = &connection;
+      const bool served = process_request(strm, connection.close, closed, nullptr);
+      t_connection = nullptr;
+      pending = std::move(connection.deferred);
+      connection.deferred.reset();
+      if (!served || closed) break;
       idle = std::chrono::seconds(keep_alive_timeout_sec_);
     }
+    finish();
     strm.flush();
     leave(address);
   } else {

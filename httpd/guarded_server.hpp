@@ -4,13 +4,15 @@
 //
 // It serves each connection itself (process_and_close_socket) through its own Stream, whose
 // reads give up at the request's deadline and at stop; the request handling is httplib's own
-// process_request.
+// process_request. A handler may also leave its response to another thread (defer()).
 #pragma once
 
 #include <httplib.h>
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -29,8 +31,46 @@ struct ConnectionLimits {
   std::vector<std::string> exempt;
 };
 
+// A response written by whichever thread has it ready, typically the thread that finished the
+// request's work (bookingd's hold is answered by the thread that committed it), so that the
+// connection's own thread does not have to sleep until then and be woken to write it: it goes
+// back to waiting for the client's next request instead. Made in a handler by
+// GuardedServer::defer(); httplib's own response to that request is then dropped.
+class DeferredResponse {
+ public:
+  DeferredResponse(int sock, std::string connection_header, std::string connection_value)
+      : sock_(sock),
+        connection_header_(std::move(connection_header)),
+        connection_value_(std::move(connection_value)) {}
+
+  // Writes `res` (its status, headers and body, as httplib would) once, from any thread,
+  // without blocking: what the socket does not take at once, the connection's thread writes.
+  void send(httplib::Response res) noexcept;
+
+  // For the connection's thread: waits until send() ran, then gives what is left to write.
+  // False if the client is gone.
+  bool await(std::string& rest);
+  bool sent();
+
+ private:
+  const int sock_;
+  const std::string connection_header_;  // "Connection: close" or Keep-Alive's
+  const std::string connection_value_;
+  std::mutex mu_;  // guards the rest
+  std::condition_variable cv_;
+  bool sent_ = false;
+  bool failed_ = false;
+  std::string rest_;
+};
+
 class GuardedServer : public httplib::Server {
  public:
+  // In a handler: the response to the request being handled will be written with send() on
+  // what this returns, from any thread; what the handler puts in its own response is dropped.
+  // The connection waits for it before it reads the next request or closes. Null outside a
+  // request of this server.
+  std::shared_ptr<DeferredResponse> defer(const httplib::Request& req);
+
   void set_limits(ConnectionLimits limits) { limits_ = std::move(limits); }
   // cpp-httplib 0.11 listens with a backlog of 5, which overflows when 100 clients connect at
   // once; this reaches the socket between bind and listen_after_bind to raise it.

@@ -389,7 +389,7 @@ class HttpServer::Impl {
   void hold(const httplib::Request& req, httplib::Response& res) {
     const auto start = std::chrono::steady_clock::now();
     const Caller& caller = t_request.caller;
-    auto answer = [&]() -> result<Booking> {
+    auto request = [&]() -> result<HoldRequest> {
       if (caller.anonymous() && options_.hold_rate > 0) {
         if (auto wait = hold_limiter_.take(caller.address)) {
           const auto secs = std::max<std::int64_t>(1, (wait->count() + 999) / 1000);
@@ -417,13 +417,62 @@ class HttpServer::Impl {
         request.idempotency_key = req.get_header_value("Idempotency-Key");
         request.idempotency_scope = caller.scope();
       }
-      return service_.hold(request);
+      return request;
     }();
+    if (!request) return answer_hold(res, request.error(), start);
+    // The thread that commits the hold writes its answer (and logs it), so this one need not
+    // sleep until then and be woken: it goes back to waiting for the client's next request.
+    auto deferred = server_.defer(req);
+    if (!deferred) return answer_hold(res, service_.hold(request.value()), start);
+    t_request.deferred = true;
+    service_.hold(request.value(), [this, deferred, start, context = t_request, method = req.method,
+                                    path = req.path,
+                                    remote = req.remote_addr](result<Booking> answer) {
+      // On the answering thread, as the request's own (send_error and the log read it).
+      struct Scope {
+        RequestContext mine;
+        explicit Scope(const RequestContext& request) : mine(std::exchange(t_request, request)) {}
+        ~Scope() { t_request = std::move(mine); }
+      } scope(context);
+      httplib::Response res;
+      try {
+        answer_hold(res, answer, start);
+      } catch (...) {  // bad_alloc: still an answer, or the connection would wait for it
+        res.status = 500;
+        res.body.clear();
+      }
+      const int status = res.status;
+      deferred->send(std::move(res));
+      try {
+        log_request(method, path, remote, status);
+      } catch (...) {  // a line lost, not an answer
+      }
+    });
+  }
+
+  // The hold route's answer, counted.
+  void answer_hold(httplib::Response& res, const result<Booking>& answer,
+                   std::chrono::steady_clock::time_point start) {
     metrics_.count_hold(answer ? "ok" : to_string(answer.error().code),
                         std::chrono::steady_clock::now() - start);
     if (!answer) return send_error(res, answer.error());
     t_request.booking_id = answer.value().id;
     send_data(res, 201, hold_result_json(answer.value()));
+  }
+
+  // The access log line and the request count, for the request in t_request.
+  void log_request(const std::string& method, const std::string& path, const std::string& remote,
+                   int status) {
+    const auto took = std::chrono::steady_clock::now() - t_request.start;
+    metrics_.count_request(t_request.route.empty() ? "unmatched" : t_request.route, method, status);
+    // Not even escaped when the line would be dropped (--log-level warn and above).
+    if (!spdlog::should_log(spdlog::level::info)) return;
+    // Everything from the request is escaped: a path cannot forge a line or a colour.
+    spdlog::info("{} {} {} {:.2f}ms client={}{}{}{}{}", log_safe(method, 16), log_safe(path),
+                 status, std::chrono::duration<double, std::milli>(took).count(),
+                 log_safe(t_request.caller.address.empty() ? remote : t_request.caller.address, 64),
+                 t_request.booking_id.empty() ? "" : " bookId=", log_safe(t_request.booking_id, 64),
+                 status >= 500 ? " requestId=" : "", status >= 500 ? t_request.id : "");
   }
 
   void install_hooks() {
@@ -500,19 +549,8 @@ class HttpServer::Impl {
           send_error(res, make_error(errc::internal, "handler threw: " + what));
         });
     server_.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
-      const auto took = std::chrono::steady_clock::now() - t_request.start;
-      metrics_.count_request(t_request.route.empty() ? "unmatched" : t_request.route, req.method,
-                             res.status);
-      // Not even escaped when the line would be dropped (--log-level warn and above).
-      if (!spdlog::should_log(spdlog::level::info)) return;
-      // Everything from the request is escaped: a path cannot forge a line or a colour.
-      spdlog::info(
-          "{} {} {} {:.2f}ms client={}{}{}{}{}", log_safe(req.method, 16), log_safe(req.path),
-          res.status, std::chrono::duration<double, std::milli>(took).count(),
-          log_safe(t_request.caller.address.empty() ? req.remote_addr : t_request.caller.address,
-                   64),
-          t_request.booking_id.empty() ? "" : " bookId=", log_safe(t_request.booking_id, 64),
-          res.status >= 500 ? " requestId=" : "", res.status >= 500 ? t_request.id : "");
+      if (t_request.deferred) return;  // logged by the thread that writes it
+      log_request(req.method, req.path, req.remote_addr, res.status);
     });
   }
 

@@ -25,6 +25,8 @@ struct RequestContext {
   std::string booking_id;
   Caller caller;
   std::optional<std::size_t> cancelled;  // bookings an event cancellation cancelled
+  // The response is written by another thread (GuardedServer::defer), which also logs it.
+  bool deferred = false;
 };
 extern thread_local RequestContext t_request;
 

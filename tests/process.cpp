@@ -133,9 +133,7 @@ void Child::kill(int sig) { ::kill(pid_, sig); }
 
 CommandResult run_command(const std::vector<std::string>& argv, const std::string& input) {
   TempDir dir;
-  {
-    std::ofstream(dir.file("in")) << input;
-  }
+  { std::ofstream(dir.file("in")) << input; }
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, dir.file("in").c_str(), O_RDONLY, 0);
@@ -147,12 +145,13 @@ CommandResult run_command(const std::vector<std::string>& argv, const std::strin
   posix_spawn_file_actions_destroy(&actions);
   int st = 0;
   ::waitpid(pid, &st, 0);
-  auto slurp = [](const std::string& path) {
-    std::ifstream in(path);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  };
-  return {WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), slurp(dir.file("out")),
-          slurp(dir.file("err"))};
+  return {WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), read_file(dir.file("out")),
+          read_file(dir.file("err"))};
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 RedisServer::RedisServer() : port_(free_port()) { start(); }
@@ -160,11 +159,12 @@ RedisServer::RedisServer() : port_(free_port()) { start(); }
 RedisServer::~RedisServer() { stop(); }
 
 void RedisServer::start() {
-  pid_ = spawn({"redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",
-                "--save", "", "--appendonly", "no", "--dir", dir_.path().string(), "--logfile",
+  pid_ = spawn({"redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1", "--save",
+                "", "--appendonly", "no", "--dir", dir_.path().string(), "--logfile",
                 dir_.file("redis.log"), "--daemonize", "no"},
                nullptr);
-  wait_until_ready(pid_, [&] { return port_open(port_); }, "redis-server", dir_.file("redis.log"));
+  wait_until_ready(
+      pid_, [&] { return port_open(port_); }, "redis-server", dir_.file("redis.log"));
 }
 
 void RedisServer::stop() {
@@ -188,9 +188,9 @@ PostgresServer::PostgresServer() : port_(free_port()) {
     REQUIRE(pw != nullptr);
     REQUIRE(::chown(dir_.path().c_str(), pw->pw_uid, pw->pw_gid) == 0);
   }
-  auto init = run_command(as_server_user({pg_program("initdb"), "-D",
-                                          dir_.file("data"), "-U", "postgres", "-A", "trust",
-                                          "--no-sync", "-E", "UTF8", "--locale=C.UTF-8"}));
+  auto init =
+      run_command(as_server_user({pg_program("initdb"), "-D", dir_.file("data"), "-U", "postgres",
+                                  "-A", "trust", "--no-sync", "-E", "UTF8", "--locale=C.UTF-8"}));
   INFO("initdb said: " << init.out << init.err);
   REQUIRE(init.code == 0);
   start();
@@ -214,17 +214,16 @@ void PostgresServer::start() {
   posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, dir_.file("server.log").c_str(),
                                    O_WRONLY | O_CREAT | O_APPEND, 0644);
   posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  pid_ = spawn(as_server_user({pg_program("postgres"), "-D",
-                               dir_.file("data"), "-p", std::to_string(port_), "-k",
-                               dir_.path().string(), "-c", "listen_addresses=127.0.0.1", "-c",
-                               "fsync=off", "-c", "full_page_writes=off", "-c",
-                               "max_connections=200"}),
-               &actions);
+  pid_ = spawn(
+      as_server_user({pg_program("postgres"), "-D", dir_.file("data"), "-p", std::to_string(port_),
+                      "-k", dir_.path().string(), "-c", "listen_addresses=127.0.0.1", "-c",
+                      "fsync=off", "-c", "full_page_writes=off", "-c", "max_connections=200"}),
+      &actions);
   posix_spawn_file_actions_destroy(&actions);
-  const std::vector<std::string> is_ready{pg_program("pg_isready"), "-q", "-h", "127.0.0.1",
-                                          "-p", std::to_string(port_)};
-  wait_until_ready(pid_, [&] { return run_command(is_ready).code == 0; }, "postgres",
-                   dir_.file("server.log"));
+  const std::vector<std::string> is_ready{pg_program("pg_isready"), "-q", "-h", "127.0.0.1", "-p",
+                                          std::to_string(port_)};
+  wait_until_ready(
+      pid_, [&] { return run_command(is_ready).code == 0; }, "postgres", dir_.file("server.log"));
 }
 
 void PostgresServer::stop() {
@@ -237,8 +236,8 @@ void PostgresServer::stop() {
 std::string PostgresServer::create_database() {
   std::string name(1, 't');  // not "t" + to_string(): GCC 12 -O2 warns falsely (-Wrestrict)
   name += std::to_string(++databases_);
-  auto made = run_command({pg_program("createdb"), "-h", "127.0.0.1", "-p",
-                           std::to_string(port_), "-U", "postgres", name});
+  auto made = run_command({pg_program("createdb"), "-h", "127.0.0.1", "-p", std::to_string(port_),
+                           "-U", "postgres", name});
   INFO("createdb said: " << made.err);
   REQUIRE(made.code == 0);
   return "postgresql://postgres@127.0.0.1:" + std::to_string(port_) + "/" + name;

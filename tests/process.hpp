@@ -115,4 +115,7 @@ CommandResult run_command(const std::vector<std::string>& argv, const std::strin
 // The path of the test worker binary.
 std::string worker_path();
 
+// A file's whole content ("" when it cannot be read).
+std::string read_file(const std::string& path);
+
 }  // namespace booking::test

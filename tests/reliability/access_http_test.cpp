@@ -113,13 +113,6 @@ std::string book_id(const Answer& a) {
   return std::string(a.json().at("data").at("bookId").as_string());
 }
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 }  // namespace
 
 TEST_CASE("the permission table holds from the outside for anonymous, sales and admin callers",
@@ -236,7 +229,7 @@ TEST_CASE("open mode lets loopback callers in until the first token, which ends 
   const std::string a = "127.0.0.2";
   CHECK(request(d.port, a, "POST", "/v1/api/events", live_event_json("Om", 10)).status == 201);
   CHECK(request(d.port, a, "GET", "/metrics").status == 200);
-  CHECK(slurp(log).find("open mode") != std::string::npos);
+  CHECK(read_file(log).find("open mode") != std::string::npos);
 
   auto repo = make_sqlite_repository(db).value();
   REQUIRE(create_token(*repo, "first", Role::sales, system_clock().now()));
@@ -500,7 +493,7 @@ TEST_CASE("the access log escapes what requests send, and a 5xx is logged under 
   CHECK_FALSE(id.empty());
   CHECK(down.body.find(std::to_string(redis.port())) == std::string::npos);  // no internals
   std::this_thread::sleep_for(200ms);
-  const std::string text = slurp(log);
+  const std::string text = read_file(log);
   INFO(text);
   CHECK(text.find("\x1b") == std::string::npos);
   CHECK(text.find("\n[2026-01-01") == std::string::npos);
@@ -553,7 +546,7 @@ TEST_CASE("no secret reaches a log line or an error message", "[access][http]") 
     CHECK(no.status == 401);
     CHECK(no.body.find(guess) == std::string::npos);
     d.stop();
-    const std::string text = slurp(log);
+    const std::string text = read_file(log);
     CHECK(text.find(t.admin) == std::string::npos);
     CHECK(text.find(t.admin.substr(3, 20)) == std::string::npos);
     CHECK(text.find(guess) == std::string::npos);

@@ -248,3 +248,58 @@ TEST_CASE("kept-alive answers arrive whole and in order, bodiless ones too", "[r
   CHECK(status_of(std::string(buf, static_cast<std::size_t>(m))) == 200);
   ::close(fd);
 }
+
+// A hold's answer is written by the thread that committed it, not by httplib: the same bytes
+// httplib would write, in order with the connection's other answers, logged and counted.
+TEST_CASE("hold answers written by the committing thread look like httplib's, in order, logged",
+          "[reliability]") {
+  TempDir dir;
+  const std::string log = dir.file("d.log");
+  Daemon d({"--db", dir.file("d.db"), "--log-level", "info"}, log);
+  auto c = d.client();
+  REQUIRE(c.Post("/v1/api/events", live_event_json("Df", 3), "application/json")->status == 201);
+
+  // Three holds pipelined with reads between them: answered in order, the fourth hold sold out.
+  const std::string get = "GET /v1/api/events/Df HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::string h = post(hold_json("Df"));
+  const auto answers = split_responses(raw_exchange(d.port, {h + get + h + h + get + h}),
+                                       {true, true, true, true, true, true});
+  REQUIRE(answers.size() == 6);
+  std::vector<std::string> ids;
+  for (std::size_t i : {0, 2, 3}) {
+    INFO(answers[i].first);
+    const std::string body = answers[i].second;
+    const std::string head =
+        "HTTP/1.1 201 Created\r\nContent-Length: " + std::to_string(body.size()) +
+        "\r\nContent-Type: application/json\r\nKeep-Alive: timeout=1, "
+        "max=1000000\r\n\r\n";
+    CHECK(answers[i].first == head);
+    ids.emplace_back(json::parse(body).at("data").at("bookId").as_string());
+  }
+  CHECK(json::parse(answers[1].second).at("data").at("eventGroups").at(0).at("held") == 1);
+  CHECK(json::parse(answers[4].second).at("data").at("eventGroups").at(0).at("held") == 3);
+  CHECK(answers[5].first.starts_with("HTTP/1.1 409 Conflict\r\nContent-Length: "));
+  CHECK(json::parse(answers[5].second).at("error").at("code") == "insufficient_stock");
+
+  // Connection: close is honoured: the answer says so and the connection ends after it.
+  const std::string closing =
+      raw_exchange(d.port, {post(hold_json("Df"), "Connection: close\r\n") + get});
+  CHECK(closing.starts_with("HTTP/1.1 409 Conflict\r\n"));
+  CHECK(closing.find("Connection: close\r\n") != std::string::npos);
+  CHECK(closing.find("GET") == std::string::npos);
+  CHECK(split_responses(closing, {true, true}).size() == 1);  // the GET was not answered
+
+  // Logged and counted as httplib's own answers are.
+  const std::string metrics = c.Get("/metrics")->body;
+  CHECK(metrics.find(
+            R"(booking_http_requests_total{route="/v1/api/books",method="POST",status="201"} 3)") !=
+        std::string::npos);
+  CHECK(metrics.find(R"(booking_holds_total{outcome="ok"} 3)") != std::string::npos);
+  d.stop();
+  const std::string logged = read_file(log);
+  for (const std::string& id : ids) {
+    CHECK(logged.find("POST /v1/api/books 201 ") != std::string::npos);
+    CHECK(logged.find("bookId=" + id) != std::string::npos);
+  }
+  CHECK(logged.find("POST /v1/api/books 409 ") != std::string::npos);
+}

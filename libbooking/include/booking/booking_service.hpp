@@ -131,6 +131,15 @@ class BookingService {
   // key, a repeat of the same request returns the first booking; another request under the same
   // key gives idempotency_conflict. lock_timeout when the tier locks cannot be had.
   result<Booking> hold(const HoldRequest& request);
+  // The same hold, answered through `done` instead of on return: a server's request thread
+  // need not sleep until the hold commits. `done` is called exactly once: before this returns
+  // when the answer needs no commit (a bad request, a sold-out tier judged from the definition,
+  // an idempotent replay, ...), otherwise later on a thread of the service's that answers the
+  // holds of each group commit in turn (or on a caller of the synchronous hold that leads the
+  // same tiers' round). `done` must therefore be quick and must not wait for another hold or
+  // throw; it may start new work. The service's destructor waits until every `done` has run.
+  using HoldDone = std::function<void(result<Booking>)>;
+  void hold(const HoldRequest& request, HoldDone done);
 
   result<Booking> get_booking(std::string_view id);
   // HELD -> CONFIRMED. hold_expired past the deadline (even before the sweeper ran),
@@ -195,6 +204,16 @@ class BookingService {
   void set_observer(ServiceObserver observer) { observer_ = std::move(observer); }
 
  private:
+  struct HoldJob;
+  struct PlannedHold;
+  // The stages of a hold, shared by both forms: shape and idempotent replay, the plan from the
+  // event's definition, and the answer once storage judged it.
+  std::optional<result<Booking>> begin_hold(HoldJob& job);
+  result<PlannedHold> plan_hold(const HoldJob& job);
+  result<Booking> settle_hold(const HoldJob& job, result<Booking> stored,
+                              std::chrono::nanoseconds lock_wait);
+  result<Booking> replay(const IdempotencyRecord& rec, const std::string& fingerprint);
+  void hold_attempt(std::shared_ptr<HoldJob> job, int attempt);
   result<Lease> lock_tiers(const std::vector<std::string>& tier_keys,
                            std::chrono::steady_clock::time_point deadline);
   // The event's definition (tiers, prices, windows, limits, waves), cached: storage checks the

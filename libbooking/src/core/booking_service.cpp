@@ -96,7 +96,8 @@ BookingService::BookingService(EventRepository& repository, LockProvider& locks,
           },
           [this](HoldPlan plan) { return repo_.submit_hold(std::move(plan)); })) {}
 
-BookingService::~BookingService() = default;
+// Answers every asynchronous hold first, while what their answers use still exists.
+BookingService::~BookingService() { rounds_.reset(); }
 
 result<Event> BookingService::create_event(const Event& event) {
   BOOKING_TRY(validate_new_event(event));
@@ -150,137 +151,220 @@ result<SearchPage> BookingService::search_page(const SearchQuery& query) {
   return page;
 }
 
+// What a hold request keeps from its start to its answer, through every planning attempt.
+struct BookingService::HoldJob {
+  HoldRequest req;
+  std::string actor = current_actor();  // of the calling thread: a hold may be planned again
+                                        // on the thread that answers asynchronous holds
+  std::string fingerprint;
+  Instant now{};
+  Instant key_cutoff{};
+  std::optional<std::string> stored_key;  // the idempotency key in its scope
+  HoldDone done;                          // asynchronous holds only
+};
+
+// A hold planned from the event's definition, to submit under the lease on `keys`.
+struct BookingService::PlannedHold {
+  HoldPlan plan;
+  std::vector<std::string> keys;
+};
+
+namespace {
+// A hold planned from a definition that changed meanwhile is planned again, from a fresh read;
+// only an event changed again and again while one hold is planned (every few milliseconds)
+// could exhaust the attempts.
+constexpr int kPlanAttempts = 8;
+
+bool plan_again(const result<Booking>& answer, int attempt) {
+  return !answer && answer.error().code == errc::precondition_failed && attempt < kPlanAttempts;
+}
+}  // namespace
+
+result<Booking> BookingService::replay(const IdempotencyRecord& rec, const std::string& fp) {
+  if (rec.request_fingerprint != fp) {
+    return make_error(errc::idempotency_conflict,
+                      "idempotency key was already used for a different request");
+  }
+  return repo_.get_booking(rec.booking_id);
+}
+
+std::optional<result<Booking>> BookingService::begin_hold(HoldJob& job) {
+  const HoldRequest& req = job.req;
+  if (auto shape = validate_shape(req); !shape) return result<Booking>(shape.error());
+  job.fingerprint = fingerprint(req);
+  job.now = clock_.now();
+  job.key_cutoff = job.now - options_.idempotency_ttl;
+  if (req.idempotency_key) {
+    job.stored_key = req.idempotency_scope.empty()
+                         ? *req.idempotency_key
+                         : req.idempotency_scope + "|" + *req.idempotency_key;
+    auto rec = repo_.find_idempotency_key(*job.stored_key);
+    if (!rec) return result<Booking>(rec.error());
+    if (rec.value() && rec.value()->created_at > job.key_cutoff) {
+      return replay(*rec.value(), job.fingerprint);
+    }
+  }
+  return std::nullopt;
+}
+
+// The definition may be cached: storage checks its version inside the hold's transaction, and
+// a hold planned from an outdated one is planned again (plan_again).
+result<BookingService::PlannedHold> BookingService::plan_hold(const HoldJob& job) {
+  const HoldRequest& req = job.req;
+  const Instant now = job.now;
+  const std::string& fp = job.fingerprint;
+  const Instant key_cutoff = job.key_cutoff;
+  const std::optional<std::string>& stored_key = job.stored_key;
+  BOOKING_TRY(auto definition_ptr, definition(req.event_key));
+  const Event& event = *definition_ptr;
+  std::vector<const Tier*> tiers;
+  for (const auto& l : req.lines) {
+    auto it = std::find_if(event.tiers.begin(), event.tiers.end(),
+                           [&](const Tier& t) { return t.key == l.tier_key; });
+    if (it == event.tiers.end()) {
+      return make_error(errc::not_found,
+                        "event group '" + l.tier_key + "' not found in event '" + event.key + "'");
+    }
+    tiers.push_back(&*it);
+  }
+  const std::string& currency = tiers.front()->price.currency;
+  for (const Tier* t : tiers) {
+    if (t->price.currency != currency) {
+      return make_error(errc::validation_failed,
+                        "all event groups of one booking must have the same currency",
+                        {{"groupKeys", "mixes " + currency + " and " + t->price.currency}});
+    }
+  }
+
+  for (const Tier* t : tiers) {
+    if (now < t->start || now >= t->end) {
+      return make_error(errc::sale_not_open,
+                        "sale of '" + t->key + "' is open from " + format_instant(t->start) +
+                            " until " + format_instant(t->end),
+                        {{"key", t->key},
+                         {"startDate", format_instant(t->start)},
+                         {"endDate", format_instant(t->end)}});
+    }
+  }
+
+  HoldPlan plan;
+  Booking& b = plan.booking;
+  // Time-ordered: the bookings table is keyed by id, so each hold appends to its last
+  // pages instead of writing a random page of it (see detail::time_ordered_hex128).
+  b.id = detail::time_ordered_hex128(now.time_since_epoch().count());
+  b.event_key = event.key;
+  b.user_id = req.user_id;
+  b.client = req.client;
+  const bool user_limited = std::any_of(tiers.begin(), tiers.end(),
+                                        [](const Tier* t) { return t->max_per_user.has_value(); });
+  if (!b.user_id && user_limited) b.user_id = req.client;  // an anonymous buyer is its address
+  b.status = BookingStatus::held;
+  b.created_at = now;
+  b.expires_at = now + options_.hold_ttl;
+  b.idempotency_key = stored_key;
+  b.total = Money{0, currency};
+  plan.request_fingerprint = fp;
+  plan.max_held_by_client = req.max_held_by_client;
+  plan.idempotency_cutoff = key_cutoff;
+  for (std::size_t i = 0; i < req.lines.size(); ++i) {
+    const Tier& t = *tiers[i];
+    const std::int64_t qty = req.lines[i].qty;
+    if (t.max_per_order && qty > *t.max_per_order) {
+      return make_error(
+          errc::per_user_limit,
+          "at most " + std::to_string(*t.max_per_order) + " tickets of '" + t.key + "' per order",
+          {{"key", t.key}, {"maxPerOrder", *t.max_per_order}});
+    }
+    if (t.max_per_user && !b.user_id) {
+      return make_error(errc::validation_failed,
+                        "event group '" + t.key + "' limits tickets per user",
+                        {{"userId", "is required"}});
+    }
+    plan.max_per_user.push_back(t.max_per_user);
+    b.lines.push_back(BookingLine{t.key, qty, t.price.minor});
+    BOOKING_TRY(auto line_total, checked_mul(t.price.minor, qty));
+    BOOKING_TRY(b.total.minor, checked_add(b.total.minor, line_total));
+  }
+  if (const ReleaseWave* wave = open_wave(event, now)) plan.wave_start = wave->start;
+  plan.event_id = event.id;
+  plan.event_version = event.version;
+  plan.actor = job.actor;
+
+  // Per-user limits, the wave and stock are judged by storage, atomically and in that order.
+  // The tier locks order the holds of a tier: a hold is submitted under them, which fixes its
+  // place in storage's order, and they are released before its commit, so that a hot tier's
+  // holds can share one (group commit) instead of queueing one commit at a time behind the
+  // lock. The holds of this process that wait for the same tiers are submitted in rounds,
+  // one lease each (core/lock_rounds.hpp). Correctness never rests on the locks: storage's
+  // stock take is conditional.
+  std::vector<std::string> keys;
+  for (const Tier* t : tiers) keys.push_back(tier_lock_key(t->key));
+  return PlannedHold{std::move(plan), std::move(keys)};
+}
+
+result<Booking> BookingService::settle_hold(const HoldJob& job, result<Booking> stored,
+                                            std::chrono::nanoseconds lock_wait) {
+  if (observer_.on_lock_wait) observer_.on_lock_wait(lock_wait);
+  if (stored) wake_feed_waiters();
+  if (!stored && stored.error().code == errc::duplicate_key && job.stored_key) {
+    // Another request with this key won the race: answer as its replay.
+    BOOKING_TRY(auto rec, repo_.find_idempotency_key(*job.stored_key));
+    if (rec) return replay(*rec, job.fingerprint);
+  }
+  return stored;
+}
+
 result<Booking> BookingService::hold(const HoldRequest& req) {
   return no_throw([&]() -> result<Booking> {
-    BOOKING_TRY(validate_shape(req));
-    const std::string fp = fingerprint(req);
-    auto replay = [&](const IdempotencyRecord& rec) -> result<Booking> {
-      if (rec.request_fingerprint != fp) {
-        return make_error(errc::idempotency_conflict,
-                          "idempotency key was already used for a different request");
-      }
-      return repo_.get_booking(rec.booking_id);
-    };
-    const Instant now = clock_.now();
-    const Instant key_cutoff = now - options_.idempotency_ttl;
-    std::optional<std::string> stored_key;  // the key in its scope
-    if (req.idempotency_key) {
-      stored_key = req.idempotency_scope.empty()
-                       ? *req.idempotency_key
-                       : req.idempotency_scope + "|" + *req.idempotency_key;
-      BOOKING_TRY(auto rec, repo_.find_idempotency_key(*stored_key));
-      if (rec && rec->created_at > key_cutoff) return replay(*rec);
-    }
-
-    // The definition may be cached: storage checks its version inside the hold's transaction,
-    // and a hold planned from an outdated one is planned again from a fresh read.
+    HoldJob job;
+    job.req = req;
+    if (auto early = begin_hold(job)) return std::move(*early);
     for (int attempt = 1;; ++attempt) {
       auto answer = [&]() -> result<Booking> {
-        BOOKING_TRY(auto definition_ptr, definition(req.event_key));
-        const Event& event = *definition_ptr;
-        std::vector<const Tier*> tiers;
-        for (const auto& l : req.lines) {
-          auto it = std::find_if(event.tiers.begin(), event.tiers.end(),
-                                 [&](const Tier& t) { return t.key == l.tier_key; });
-          if (it == event.tiers.end()) {
-            return make_error(errc::not_found, "event group '" + l.tier_key +
-                                                   "' not found in event '" + event.key + "'");
-          }
-          tiers.push_back(&*it);
-        }
-        const std::string& currency = tiers.front()->price.currency;
-        for (const Tier* t : tiers) {
-          if (t->price.currency != currency) {
-            return make_error(errc::validation_failed,
-                              "all event groups of one booking must have the same currency",
-                              {{"groupKeys", "mixes " + currency + " and " + t->price.currency}});
-          }
-        }
-
-        for (const Tier* t : tiers) {
-          if (now < t->start || now >= t->end) {
-            return make_error(errc::sale_not_open,
-                              "sale of '" + t->key + "' is open from " + format_instant(t->start) +
-                                  " until " + format_instant(t->end),
-                              {{"key", t->key},
-                               {"startDate", format_instant(t->start)},
-                               {"endDate", format_instant(t->end)}});
-          }
-        }
-
-        HoldPlan plan;
-        Booking& b = plan.booking;
-        // Time-ordered: the bookings table is keyed by id, so each hold appends to its last
-        // pages instead of writing a random page of it (see detail::time_ordered_hex128).
-        b.id = detail::time_ordered_hex128(now.time_since_epoch().count());
-        b.event_key = event.key;
-        b.user_id = req.user_id;
-        b.client = req.client;
-        const bool user_limited = std::any_of(
-            tiers.begin(), tiers.end(), [](const Tier* t) { return t->max_per_user.has_value(); });
-        if (!b.user_id && user_limited)
-          b.user_id = req.client;  // an anonymous buyer is its address
-        b.status = BookingStatus::held;
-        b.created_at = now;
-        b.expires_at = now + options_.hold_ttl;
-        b.idempotency_key = stored_key;
-        b.total = Money{0, currency};
-        plan.request_fingerprint = fp;
-        plan.max_held_by_client = req.max_held_by_client;
-        plan.idempotency_cutoff = key_cutoff;
-        for (std::size_t i = 0; i < req.lines.size(); ++i) {
-          const Tier& t = *tiers[i];
-          const std::int64_t qty = req.lines[i].qty;
-          if (t.max_per_order && qty > *t.max_per_order) {
-            return make_error(errc::per_user_limit,
-                              "at most " + std::to_string(*t.max_per_order) + " tickets of '" +
-                                  t.key + "' per order",
-                              {{"key", t.key}, {"maxPerOrder", *t.max_per_order}});
-          }
-          if (t.max_per_user && !b.user_id) {
-            return make_error(errc::validation_failed,
-                              "event group '" + t.key + "' limits tickets per user",
-                              {{"userId", "is required"}});
-          }
-          plan.max_per_user.push_back(t.max_per_user);
-          b.lines.push_back(BookingLine{t.key, qty, t.price.minor});
-          BOOKING_TRY(auto line_total, checked_mul(t.price.minor, qty));
-          BOOKING_TRY(b.total.minor, checked_add(b.total.minor, line_total));
-        }
-        if (const ReleaseWave* wave = open_wave(event, now)) plan.wave_start = wave->start;
-        plan.event_id = event.id;
-        plan.event_version = event.version;
-        plan.actor = current_actor();
-
-        // Per-user limits, the wave and stock are judged by storage, atomically and in that order.
-        // The tier locks order the holds of a tier: a hold is submitted under them, which fixes its
-        // place in storage's order, and they are released before its commit, so that a hot tier's
-        // holds can share one (group commit) instead of queueing one commit at a time behind the
-        // lock. The holds of this process that wait for the same tiers are submitted in rounds,
-        // one lease each (core/lock_rounds.hpp). Correctness never rests on the locks: storage's
-        // stock take is conditional.
-        std::vector<std::string> keys;
-        for (const Tier* t : tiers) keys.push_back(tier_lock_key(t->key));
-        auto done = rounds_->hold(std::move(keys), std::move(plan),
+        BOOKING_TRY(auto planned, plan_hold(job));
+        auto done = rounds_->hold(std::move(planned.keys), std::move(planned.plan),
                                   std::chrono::steady_clock::now() + options_.lock_wait.wait);
-        if (observer_.on_lock_wait) observer_.on_lock_wait(done.lock_wait);
-        auto stored = feed_changed(std::move(done.booking));
-        if (!stored && stored.error().code == errc::duplicate_key && req.idempotency_key) {
-          // Another request with this key won the race: answer as its replay.
-          BOOKING_TRY(auto rec, repo_.find_idempotency_key(*stored_key));
-          if (rec) return replay(*rec);
-        }
-        return stored;
+        return settle_hold(job, std::move(done.booking), done.lock_wait);
       }();
-      // Each retry reads the definition afresh; only an event changed again and again while
-      // one hold is planned (every few milliseconds) could exhaust them.
-      if (!answer && answer.error().code == errc::precondition_failed && attempt < 8) {
-        forget_definition(req.event_key);
-        continue;
-      }
-      return answer;
+      if (!plan_again(answer, attempt)) return answer;
+      forget_definition(req.event_key);
     }
   });
+}
+
+void BookingService::hold(const HoldRequest& req, HoldDone done) {
+  auto job = std::make_shared<HoldJob>();
+  job->req = req;
+  job->done = std::move(done);
+  bool submitted = false;
+  auto early = no_throw([&]() -> result<Booking> {
+    if (auto answer = begin_hold(*job)) return std::move(*answer);
+    submitted = true;
+    hold_attempt(job, 1);
+    return make_error(errc::internal, "");  // not an answer: hold_attempt answers
+  });
+  if (!submitted) job->done(std::move(early));
+}
+
+void BookingService::hold_attempt(std::shared_ptr<HoldJob> job, int attempt) {
+  auto planned = no_throw([&] { return plan_hold(*job); });
+  if (!planned) return job->done(planned.error());
+  auto queued = no_throw([&]() -> result<void> {
+    rounds_->hold(std::move(planned.value().keys), std::move(planned.value().plan),
+                  std::chrono::steady_clock::now() + options_.lock_wait.wait,
+                  [this, job, attempt](detail::LockRounds::Outcome outcome) {
+                    auto answer = no_throw([&] {
+                      return settle_hold(*job, std::move(outcome.booking), outcome.lock_wait);
+                    });
+                    if (plan_again(answer, attempt)) {
+                      forget_definition(job->req.event_key);
+                      return hold_attempt(job, attempt + 1);
+                    }
+                    job->done(std::move(answer));
+                  });
+    return boost::outcome_v2::success();
+  });
+  if (!queued) job->done(queued.error());  // nothing was queued
 }
 
 result<BookingPage> BookingService::list_bookings(const BookingListRequest& req) {
