@@ -422,32 +422,36 @@ class HttpServer::Impl {
     if (!request) return answer_hold(res, request.error(), start);
     // The thread that commits the hold writes its answer (and logs it), so this one need not
     // sleep until then and be woken: it goes back to waiting for the client's next request.
-    auto deferred = server_.defer(req);
-    if (!deferred) return answer_hold(res, service_.hold(request.value()), start);
-    t_request.deferred = true;
-    service_.hold(request.value(), [this, deferred, start, context = t_request, method = req.method,
-                                    path = req.path,
-                                    remote = req.remote_addr](result<Booking> answer) {
-      // On the answering thread, as the request's own (send_error and the log read it).
-      struct Scope {
-        RequestContext mine;
-        explicit Scope(const RequestContext& request) : mine(std::exchange(t_request, request)) {}
-        ~Scope() { t_request = std::move(mine); }
-      } scope(context);
+    // Whatever can throw comes before defer(): once deferred, the connection waits for `done`.
+    auto writer = std::make_shared<std::shared_ptr<DeferredResponse>>();  // set below
+    BookingService::HoldDone done = [this, start, writer, context = t_request, method = req.method,
+                                     path = req.path,
+                                     remote = req.remote_addr](result<Booking> answer) {
       httplib::Response res;
+      bool answered = false;
       try {
+        // On the committing thread, as the request's own (send_error and the log read it).
+        struct Scope {
+          RequestContext mine;
+          explicit Scope(const RequestContext& request) : mine(std::exchange(t_request, request)) {}
+          ~Scope() { t_request = std::move(mine); }
+        } scope(context);
         answer_hold(res, answer, start);
-      } catch (...) {  // bad_alloc: still an answer, or the connection would wait for it
-        res.status = 500;
-        res.body.clear();
+        answered = true;
+        log_request(method, path, remote, res.status);
+      } catch (...) {  // bad_alloc: an answer still, or the connection would wait for it
+        if (!answered) {
+          res = httplib::Response();
+          res.status = 500;
+        }
       }
-      const int status = res.status;
-      deferred->send(std::move(res));
-      try {
-        log_request(method, path, remote, status);
-      } catch (...) {  // a line lost, not an answer
-      }
-    });
+      // Last: once it is sent, the connection may close and the server may be destroyed.
+      (*writer)->send(std::move(res));
+    };
+    *writer = server_.defer(req);
+    if (!*writer) return answer_hold(res, service_.hold(request.value()), start);
+    t_request.deferred = true;
+    service_.hold(request.value(), std::move(done));
   }
 
   // The hold route's answer, counted.

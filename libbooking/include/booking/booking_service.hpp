@@ -137,7 +137,8 @@ class BookingService {
   // an idempotent replay, ...), otherwise later on a thread of the service's that answers the
   // holds of each group commit in turn (or on a caller of the synchronous hold that leads the
   // same tiers' round). `done` must therefore be quick and must not wait for another hold or
-  // throw; it may start new work. The service's destructor waits until every `done` has run.
+  // throw; it may start new work. This never throws (a failure is `done`'s internal error).
+  // The service's destructor waits until every `done` has run.
   using HoldDone = std::function<void(result<Booking>)>;
   void hold(const HoldRequest& request, HoldDone done);
 

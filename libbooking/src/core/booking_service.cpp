@@ -333,8 +333,13 @@ result<Booking> BookingService::hold(const HoldRequest& req) {
 }
 
 void BookingService::hold(const HoldRequest& req, HoldDone done) {
-  auto job = std::make_shared<HoldJob>();
-  job->req = req;
+  std::shared_ptr<HoldJob> job;
+  try {
+    job = std::make_shared<HoldJob>();
+    job->req = req;
+  } catch (const std::exception& e) {  // bad_alloc: still answered, as promised
+    return done(make_error(errc::internal, std::string("internal error: ") + e.what()));
+  }
   job->done = std::move(done);
   bool submitted = false;
   auto early = no_throw([&]() -> result<Booking> {
