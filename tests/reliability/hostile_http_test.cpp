@@ -17,9 +17,8 @@ namespace json = boost::json;
 
 namespace {
 
-// Sends raw bytes (optionally slowly) and returns whatever the server answered before closing.
-std::string raw_exchange(int port, const std::vector<std::string>& chunks,
-                         std::chrono::milliseconds pause = 0ms) {
+// A socket connected to 127.0.0.1:port whose reads give up after 3 s.
+int connect_loopback(int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   REQUIRE(fd >= 0);
   timeval tv{3, 0};
@@ -29,6 +28,13 @@ std::string raw_exchange(int port, const std::vector<std::string>& chunks,
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = htons(static_cast<uint16_t>(port));
   REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  return fd;
+}
+
+// Sends raw bytes (optionally slowly) and returns whatever the server answered before closing.
+std::string raw_exchange(int port, const std::vector<std::string>& chunks,
+                         std::chrono::milliseconds pause = 0ms) {
+  int fd = connect_loopback(port);
   for (const auto& c : chunks) {
     if (::send(fd, c.data(), c.size(), MSG_NOSIGNAL) < 0) break;
     if (pause.count()) std::this_thread::sleep_for(pause);
@@ -208,15 +214,7 @@ TEST_CASE("kept-alive answers arrive whole and in order, bodiless ones too", "[r
   CHECK(json::parse(answers[4].second).at("error").at("code") == "not_found");
 
   // One request, one read: the head and the body come together, and the connection stays open.
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  timeval tv{3, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<uint16_t>(d.port));
-  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  int fd = connect_loopback(d.port);
   for (int i = 0; i < 3; ++i) {
     const std::string req = post(hold_json("Io"));
     REQUIRE(::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size()));
