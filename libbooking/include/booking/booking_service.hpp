@@ -133,11 +133,12 @@ class BookingService {
   result<Booking> hold(const HoldRequest& request);
   // The same hold, answered through `done` instead of on return: a server's request thread
   // need not sleep until the hold commits. `done` is called exactly once: before this returns
-  // when the answer needs no commit (a bad request, a sold-out tier judged from the definition,
-  // an idempotent replay, ...), otherwise later on a thread of the service's that answers the
-  // holds of each group commit in turn (or on a caller of the synchronous hold that leads the
-  // same tiers' round). `done` must therefore be quick and must not wait for another hold or
-  // throw; it may start new work. This never throws (a failure is `done`'s internal error).
+  // when the answer needs no commit (a bad request, an unknown event or tier, a sale window
+  // that is closed, an idempotent replay, ...), otherwise later on the service's committing
+  // thread, which leads the rounds of these holds and answers them (or on a caller of the
+  // synchronous hold that leads the same tiers' round). `done` must therefore be quick and must
+  // not wait for another hold or throw; it may start new work. This never throws (a failure is
+  // `done`'s internal error).
   // The service's destructor waits until every `done` has run.
   using HoldDone = std::function<void(result<Booking>)>;
   void hold(const HoldRequest& request, HoldDone done);

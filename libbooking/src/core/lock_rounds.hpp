@@ -103,10 +103,10 @@ class LockRounds {
     std::optional<error> refused;  // the lease's error, for every waiter
   };
 
-  // The queue's name and its waiter for `keys` (sorted, unique); whether it must be led.
+  // Sorts `keys`, drops repeats, and names their queue.
   std::string queue_name(std::vector<std::string>& keys);
-  // Takes the lease for the holds waiting on `name`, submits them, releases and passes the
-  // queue on. `self` (null for the committing thread) heads the queue.
+  // Takes the lease for the holds waiting on `name` (until the deadline of the queue's head, the
+  // oldest), submits them in order, releases and passes the queue on.
   Round submit_round(const std::string& name, const std::vector<std::string>& keys);
   // Waits for the round's outcomes, in order, and answers each waiter; returns `self`'s.
   std::optional<Outcome> finish_round(Round& round, const Waiter* self);
