@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "process.hpp"
+#include "service/gate_provider.hpp"
 #include "support.hpp"
 
 using namespace booking;
@@ -18,13 +19,6 @@ using namespace booking::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-HoldRequest one(const std::string& event, const std::string& tier, std::int64_t qty = 1) {
-  HoldRequest r;
-  r.event_key = event;
-  r.lines = {{tier, qty}};
-  return r;
-}
 
 // Collects asynchronous answers: how many, and whether any came twice.
 class Answers {
@@ -73,37 +67,6 @@ class Answers {
   std::deque<std::optional<result<Booking>>> got_;  // deque: slots stay put as it grows
   std::size_t count_ = 0;
   int twice_ = 0;
-};
-
-// The memory provider behind a gate: while closed, an acquisition waits for open().
-class GateProvider final : public LockProvider {
- public:
-  result<LeaseInfo> acquire(std::span<const std::string> keys, std::chrono::milliseconds ttl,
-                            std::chrono::steady_clock::time_point deadline) override {
-    {
-      std::unique_lock lock(mu_);
-      if (!cv_.wait_until(lock, deadline, [&] { return !closed_; })) {
-        return make_error(errc::lock_timeout, "the gate stayed closed");
-      }
-    }
-    return inner_->acquire(keys, ttl, deadline);
-  }
-  result<ReleaseOutcome> release(const LeaseInfo& lease) override { return inner_->release(lease); }
-  result<void> extend(LeaseInfo& lease, std::chrono::milliseconds ttl) override {
-    return inner_->extend(lease, ttl);
-  }
-  std::string describe() const override { return "gate"; }
-  void set_closed(bool closed) {
-    std::lock_guard lock(mu_);
-    closed_ = closed;
-    cv_.notify_all();
-  }
-
- private:
-  std::unique_ptr<LockProvider> inner_ = make_memory_lock_provider();
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool closed_ = false;
 };
 
 }  // namespace
@@ -214,12 +177,12 @@ TEMPLATE_TEST_CASE(
   service.set_observer({[&](std::chrono::nanoseconds) { observed.fetch_add(1); }});
   REQUIRE(service.create_event(sample_event("Gate", {{"gold", 3}})));
 
-  gate.set_closed(true);
+  gate.close();
   Answers answers;
   for (int i = 0; i < 5; ++i) service.hold(one("Gate", "gold-Gate"), answers.sink(answers.add()));
   std::this_thread::sleep_for(100ms);
   CHECK(answers.count() == 0);  // every call returned, none answered: the lease is not had
-  gate.set_closed(false);
+  gate.open();
   REQUIRE(answers.await(5));
   int sold = 0;
   for (std::size_t i = 0; i < 5; ++i) {
@@ -240,7 +203,7 @@ TEMPLATE_TEST_CASE(
   quick.lock_wait.wait = 200ms;
   BookingService impatient(*b.repo, gate, clock, quick);
   REQUIRE(impatient.create_event(sample_event("Stuck", {{"gold", 3}})));
-  gate.set_closed(true);
+  gate.close();
   Answers late;
   for (int i = 0; i < 4; ++i) impatient.hold(one("Stuck", "gold-Stuck"), late.sink(late.add()));
   REQUIRE(late.await(4));
@@ -249,7 +212,7 @@ TEMPLATE_TEST_CASE(
     REQUIRE_FALSE(a);
     CHECK(a.error().code == errc::lock_timeout);
   }
-  gate.set_closed(false);
+  gate.open();
   CHECK(b.repo->get_event("Stuck").value().tiers[0].stock.held == 0);
 }
 
