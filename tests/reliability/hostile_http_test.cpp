@@ -284,7 +284,6 @@ TEST_CASE("hold answers written by the committing thread look like httplib's, in
       raw_exchange(d.port, {post(hold_json("Df"), "Connection: close\r\n") + get});
   CHECK(closing.starts_with("HTTP/1.1 409 Conflict\r\n"));
   CHECK(closing.find("Connection: close\r\n") != std::string::npos);
-  CHECK(closing.find("GET") == std::string::npos);
   CHECK(split_responses(closing, {true, true}).size() == 1);  // the GET was not answered
 
   // Logged and counted as httplib's own answers are.
