@@ -3,11 +3,13 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 
 namespace booking::httpd {
 
@@ -20,6 +22,9 @@ struct ConnectionState {
   int sock = -1;
   bool close = false;  // the connection closes after this response
   std::shared_ptr<DeferredResponse> deferred;
+  // An eventfd (made by the first defer()) that a deferred answer signals when it leaves
+  // bytes for this connection's thread to write, or failed: that thread waits on it too.
+  int wake = -1;
 };
 thread_local ConnectionState* t_connection = nullptr;
 
@@ -110,11 +115,14 @@ class DeadlineStream final : public httplib::Stream {
 
   void arm(Steady::time_point deadline) { read_deadline_ = deadline; }
 
-  // Whether a request starts (a byte is there) before `deadline`.
-  bool wait_for_request(Steady::time_point deadline) {
+  // Whether a request starts (a byte is there) before `deadline`. A signal on `wake` ends the
+  // wait too: false, and woken() says so.
+  bool wait_for_request(Steady::time_point deadline, int wake) {
+    woken_ = false;
     if (!flush()) return false;
-    return begin_ < end_ || wait(POLLIN, deadline, true);
+    return begin_ < end_ || wait(POLLIN, deadline, true, wake);
   }
+  bool woken() const { return woken_; }
 
   // Writes what a deferred response's writer could not (DeferredResponse::await).
   bool write_rest(const std::string& rest) { return flush() && send_all(rest.data(), rest.size()); }
@@ -219,8 +227,9 @@ class DeadlineStream final : public httplib::Stream {
     return true;
   }
 
-  // Polls in slices of at most 100 ms, so a stop is noticed promptly.
-  bool wait(short events, Steady::time_point deadline, bool reading) {
+  // Polls in slices of at most 100 ms, so a stop is noticed promptly. With `wake` (an eventfd),
+  // a signal on it (cleared here) ends the wait when the socket is not ready: false, woken_.
+  bool wait(short events, Steady::time_point deadline, bool reading, int wake = -1) {
     while (true) {
       if (stopping_) {
         if (reading) return false;
@@ -232,8 +241,16 @@ class DeadlineStream final : public httplib::Stream {
       const auto slice = std::min<std::chrono::milliseconds>(
           std::chrono::ceil<std::chrono::milliseconds>(deadline - now),
           std::chrono::milliseconds(100));
-      pollfd p{sock_, events, 0};
-      const int r = ::poll(&p, 1, static_cast<int>(slice.count()));
+      pollfd p[2] = {{sock_, events, 0}, {wake, POLLIN, 0}};
+      const int r = ::poll(p, wake >= 0 ? 2 : 1, static_cast<int>(slice.count()));
+      if (r > 0 && wake >= 0 && (p[1].revents & POLLIN) != 0) {
+        std::uint64_t count;
+        (void)!::read(wake, &count, sizeof count);
+        if (p[0].revents == 0) {
+          woken_ = true;
+          return false;
+        }
+      }
       if (r > 0) return true;  // ready, or an error/hang-up the next call reports
       if (r < 0 && errno != EINTR) return false;
     }
@@ -250,6 +267,7 @@ class DeadlineStream final : public httplib::Stream {
   std::chrono::milliseconds write_timeout_;
   Steady::time_point read_deadline_ = Steady::time_point::max();
   std::string held_;  // a response's header block, waiting for its body
+  bool woken_ = false;
   char buffer_[4096];
   std::size_t begin_ = 0;
   std::size_t end_ = 0;
@@ -307,25 +325,37 @@ void GuardedServer::leave(const std::string& address) {
   if (it != open_.end() && --it->second <= 0) open_.erase(it);
 }
 
+std::string DeferredResponse::render(httplib::Response res) const {
+  // As httplib's write_response: its headers (in its order) and a length.
+  res.set_header(connection_header_.c_str(), connection_value_);
+  if (!res.has_header("Content-Length")) {
+    res.set_header("Content-Length", std::to_string(res.body.size()));
+  }
+  std::string out =
+      "HTTP/1.1 " + std::to_string(res.status) + " " + reason_phrase(res.status) + "\r\n";
+  for (const auto& [name, value] : res.headers) out += name + ": " + value + "\r\n";
+  out += "\r\n";
+  out += res.body;
+  return out;
+}
+
 void DeferredResponse::send(httplib::Response res) noexcept {
   std::string out;
   try {
-    // As httplib's write_response: its headers (in its order) and a length.
-    res.set_header(connection_header_.c_str(), connection_value_);
-    if (!res.has_header("Content-Length")) {
-      res.set_header("Content-Length", std::to_string(res.body.size()));
-    }
-    out = "HTTP/1.1 " + std::to_string(res.status) + " " + reason_phrase(res.status) + "\r\n";
-    for (const auto& [name, value] : res.headers) out += name + ": " + value + "\r\n";
-    out += "\r\n";
-    out += res.body;
+    out = render(std::move(res));
   } catch (...) {  // bad_alloc: the connection is closed without an answer
+    const std::uint64_t one = 1;
+    (void)!::write(wake_, &one, sizeof one);
     std::lock_guard lock(mu_);
     failed_ = true;
     sent_ = true;
     cv_.notify_all();
     return;
   }
+  send_bytes(std::move(out));
+}
+
+void DeferredResponse::send_bytes(std::string out) noexcept {
   std::size_t done = 0;
   bool failed = false;
   while (done < out.size()) {
@@ -340,8 +370,17 @@ void DeferredResponse::send(httplib::Response res) noexcept {
       break;  // full: the connection's thread writes the rest, with its write timeout
     }
   }
+  if (failed || done < out.size()) {
+    // The connection's thread may be waiting for the client's next request, which waits for
+    // this answer: it is woken to write the rest (or close), before sent_ lets it close `wake_`.
+    const std::uint64_t one = 1;
+    (void)!::write(wake_, &one, sizeof one);
+  }
   std::lock_guard lock(mu_);
-  if (!failed && done < out.size()) rest_.assign(out, done);
+  if (!failed && done < out.size()) {
+    out.erase(0, done);
+    rest_ = std::move(out);
+  }
   failed_ = failed;
   sent_ = true;
   cv_.notify_all();
@@ -362,11 +401,17 @@ bool DeferredResponse::sent() {
 
 std::shared_ptr<DeferredResponse> GuardedServer::defer(const httplib::Request& req) {
   if (t_connection == nullptr) return nullptr;
+  if (t_connection->wake < 0) {
+    t_connection->wake = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (t_connection->wake < 0) return nullptr;  // out of descriptors: answered in place
+  }
   // As httplib's write_response decides between closing and keeping the connection alive.
   const bool close = t_connection->close || req.get_header_value("Connection") == "close";
-  auto d = close ? std::make_shared<DeferredResponse>(t_connection->sock, "Connection", "close")
+  const int sock = t_connection->sock;
+  const int wake = t_connection->wake;
+  auto d = close ? std::make_shared<DeferredResponse>(sock, wake, "Connection", "close")
                  : std::make_shared<DeferredResponse>(
-                       t_connection->sock, "Keep-Alive",
+                       sock, wake, "Keep-Alive",
                        "timeout=" + std::to_string(keep_alive_timeout_sec_) +
                            ", max=" + std::to_string(keep_alive_max_count_));
   t_connection->deferred = d;
@@ -393,11 +438,19 @@ bool GuardedServer::process_and_close_socket(socket_t sock) {
     // connection, keep_alive_timeout.
     auto idle = limits_.request_timeout;
     for (std::size_t left = keep_alive_max_count_; left > 0 && !stopping_; --left) {
-      bool next = strm.wait_for_request(Steady::now() + idle);
+      bool next = strm.wait_for_request(Steady::now() + idle, connection.wake);
+      bool gone = false;
+      while (!next && !gone && strm.woken()) {
+        // The pending answer left bytes to write (or failed): now, not when the client, who
+        // waits for them, sends its next request. Its keep-alive time starts after them.
+        gone = !finish();
+        if (!gone) next = strm.wait_for_request(Steady::now() + idle, connection.wake);
+      }
+      if (gone) break;
       if (!next && pending && !pending->sent() && !stopping_) {
         // The client is still waiting for its answer: the keep-alive time starts after it.
         if (!finish()) break;
-        next = strm.wait_for_request(Steady::now() + idle);
+        next = strm.wait_for_request(Steady::now() + idle, connection.wake);
       }
       if (!next || !finish()) break;
       strm.arm(Steady::now() + limits_.request_timeout);
@@ -413,6 +466,7 @@ bool GuardedServer::process_and_close_socket(socket_t sock) {
     }
     finish();
     strm.flush();
+    if (connection.wake >= 0) ::close(connection.wake);  // no answer is pending: finish() waited
     leave(address);
   } else {
     ++refused_;

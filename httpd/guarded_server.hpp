@@ -38,14 +38,20 @@ struct ConnectionLimits {
 // GuardedServer::defer(); httplib's own response to that request is then dropped.
 class DeferredResponse {
  public:
-  DeferredResponse(int sock, std::string connection_header, std::string connection_value)
+  // `wake`: the connection's eventfd, signalled when its thread has to write the rest or close.
+  DeferredResponse(int sock, int wake, std::string connection_header, std::string connection_value)
       : sock_(sock),
+        wake_(wake),
         connection_header_(std::move(connection_header)),
         connection_value_(std::move(connection_value)) {}
 
   // Writes `res` (its status, headers and body, as httplib would) once, from any thread,
   // without blocking: what the socket does not take at once, the connection's thread writes.
   void send(httplib::Response res) noexcept;
+  // The same in two steps: the bytes of `res` (any thread, before or after the answer is
+  // known), then writing them, once, instead of send().
+  std::string render(httplib::Response res) const;
+  void send_bytes(std::string out) noexcept;
 
   // For the connection's thread: waits until send() ran, then gives what is left to write.
   // False if the client is gone.
@@ -54,6 +60,7 @@ class DeferredResponse {
 
  private:
   const int sock_;
+  const int wake_;
   const std::string connection_header_;  // "Connection: close" or Keep-Alive's
   const std::string connection_value_;
   std::mutex mu_;  // guards the rest

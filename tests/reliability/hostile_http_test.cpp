@@ -6,8 +6,12 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <mutex>
+#include <string>
 #include <thread>
+#include <vector>
 
+#include "guarded_server.hpp"
 #include "httpd/daemon.hpp"
 
 using namespace booking;
@@ -299,4 +303,71 @@ TEST_CASE("hold answers written by the committing thread look like httplib's, in
     CHECK(logged.find("bookId=" + id) != std::string::npos);
   }
   CHECK(logged.find("POST /v1/api/books 409 ") != std::string::npos);
+}
+
+TEST_CASE(
+    "a deferred answer the socket cannot take at once arrives whole, and the connection "
+    "goes on",
+    "[reliability]") {
+  // An answer written by another thread (GuardedServer::defer) larger than the socket's
+  // buffers: that thread writes what fits, the connection's thread the rest, at once, and not
+  // when the client's next request (which waits for this answer) or the keep-alive time comes.
+  httpd::GuardedServer server;
+  server.set_keep_alive_timeout(30);
+  const std::string big(8 << 20, 'x');
+  std::vector<std::thread> answerers;
+  std::mutex mu;
+  server.Get("/big", [&](const httplib::Request& req, httplib::Response&) {
+    auto answer = server.defer(req);
+    REQUIRE(answer);
+    std::lock_guard lock(mu);
+    answerers.emplace_back([answer, &big] {
+      httplib::Response res;
+      res.status = 200;
+      res.set_content(big, "text/plain");
+      answer->send(std::move(res));
+    });
+  });
+  server.Get("/small", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("small", "text/plain");
+  });
+  const int port = server.bind_to_any_port("127.0.0.1");
+  REQUIRE(port > 0);
+  std::thread serving([&] { server.listen_after_bind(); });
+  const int fd = connect_loopback(port);
+  auto read_answer = [&](std::size_t body_size) {
+    const auto deadline = std::chrono::steady_clock::now() + 3s;
+    std::string got;
+    char buf[65536];
+    std::size_t head_end = std::string::npos;
+    while (head_end == std::string::npos || got.size() < head_end + 4 + body_size) {
+      if (std::chrono::steady_clock::now() > deadline) break;
+      const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      got.append(buf, static_cast<std::size_t>(n));
+      if (head_end == std::string::npos) head_end = got.find("\r\n\r\n");
+    }
+    return got;
+  };
+  const std::string get_big = "GET /big HTTP/1.1\r\nHost: t\r\n\r\n";
+  CHECK(::send(fd, get_big.data(), get_big.size(), MSG_NOSIGNAL) ==
+        static_cast<ssize_t>(get_big.size()));
+  const auto asked = std::chrono::steady_clock::now();
+  const std::string first = read_answer(big.size());
+  CHECK(std::chrono::steady_clock::now() - asked < 3s);
+  INFO(first.size() << " bytes: " << first.substr(0, 200));
+  CHECK(first.starts_with("HTTP/1.1 200 OK\r\n"));
+  CHECK(first.find("Content-Length: " + std::to_string(big.size()) + "\r\n") != std::string::npos);
+  CHECK(first.size() == first.find("\r\n\r\n") + 4 + big.size());
+  CHECK(first.ends_with(std::string(1000, 'x')));
+  const std::string get_small = "GET /small HTTP/1.1\r\nHost: t\r\n\r\n";
+  CHECK(::send(fd, get_small.data(), get_small.size(), MSG_NOSIGNAL) ==
+        static_cast<ssize_t>(get_small.size()));
+  const std::string second = read_answer(5);
+  CHECK(second.starts_with("HTTP/1.1 200 OK\r\n"));
+  CHECK(second.ends_with("\r\n\r\nsmall"));
+  ::close(fd);
+  server.shut_down();
+  serving.join();
+  for (auto& t : answerers) t.join();
 }
