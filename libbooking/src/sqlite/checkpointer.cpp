@@ -18,11 +18,26 @@ Checkpointer::~Checkpointer() {
 }
 
 // Runs in the writer's COMMIT, with its write lock held: only flags the work.
+//
+// The WAL starts over only when a writer begins after all of it was copied, which, while commits
+// go on, is rare: under 100 HTTP clients it grows to the hard limit every time. Asked for at
+// every commit past the threshold, a checkpoint copies each commit's pages again, although the
+// hot ones (the last pages of each index, a user's page of the user index) are rewritten by
+// every batch: measured, ~60 % of the frames written went to the database file again. Asked for
+// once per `pages_` new frames, it copies a hot page once per stretch (~40 %, and half of the
+// fsyncs); in the last stretches before the limit at every commit again, so that the checkpoint
+// the writer then does itself has little left to copy.
 int Checkpointer::on_commit(void* self, sqlite3* db, const char* schema, int frames) {
   auto* c = static_cast<Checkpointer*>(self);
+  if (frames < c->last_frames_) c->next_ = c->pages_;  // the WAL started over
+  c->last_frames_ = frames;
   if (frames >= c->limit_) {
     sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
-  } else if (frames >= c->pages_ && !c->due_.exchange(true)) {
+    return SQLITE_OK;
+  }
+  if (frames < c->next_ && frames < c->limit_ - 2 * c->pages_) return SQLITE_OK;
+  c->next_ = frames + c->pages_;
+  if (!c->due_.exchange(true)) {
     std::lock_guard lock(c->mu_);
     c->wake_.notify_one();
   }

@@ -26,7 +26,7 @@ namespace booking::detail {
 class Checkpointer {
  public:
   // Watches `writer`'s WAL through its WAL hook (which replaces its automatic checkpoint) and
-  // checkpoints on `own` from a background thread once the WAL holds `pages` frames.
+  // checkpoints on `own` from a background thread each time the WAL grew by `pages` frames.
   Checkpointer(sqlite3* writer, std::unique_ptr<Connection> own, int pages, int limit);
   ~Checkpointer();  // stops the thread and gives the writer its automatic checkpoint back
   Checkpointer(const Checkpointer&) = delete;
@@ -43,6 +43,8 @@ class Checkpointer {
   std::unique_ptr<Connection> own_;
   const int pages_;
   const int limit_;
+  int next_ = pages_;    // the WAL size that asks for the next checkpoint (writer's thread only)
+  int last_frames_ = 0;  // the WAL size at the last commit (writer's thread only)
   std::atomic<bool> due_{false};
   std::atomic<long> done_{0};
   std::mutex mu_;  // pairs with wake_
