@@ -423,45 +423,72 @@ class HttpServer::Impl {
     // The thread that commits the hold writes its answer (and logs it), so this one need not
     // sleep until then and be woken: it goes back to waiting for the client's next request.
     // Whatever can throw comes before defer(): once deferred, the connection waits for `done`.
+    // The answer to a hold accepted as planned is rendered here, before the hold is queued
+    // (`planned`): the committing thread is the one every hold waits for, so it only writes it.
+    struct Prepared {
+      Booking booking;
+      std::string bytes;
+    };
     auto writer = std::make_shared<std::shared_ptr<DeferredResponse>>();  // set below
-    BookingService::HoldDone done = [this, start, writer, context = t_request, method = req.method,
-                                     path = req.path,
-                                     remote = req.remote_addr](result<Booking> answer) {
+    auto prepared = std::make_shared<Prepared>();
+    BookingService::HoldPlanned planned = [writer, prepared](const Booking& booking) {
       httplib::Response res;
-      bool answered = false;
+      send_data(res, 201, hold_result_json(booking));
+      prepared->bytes = (*writer)->render(std::move(res));
+      prepared->booking = booking;
+    };
+    BookingService::HoldDone done = [this, start, writer, prepared, context = t_request,
+                                     method = req.method, path = req.path,
+                                     remote = req.remote_addr](result<Booking> answer) mutable {
+      std::string out;
       try {
         // On the committing thread, as the request's own (send_error and the log read it).
         struct Scope {
           RequestContext mine;
-          explicit Scope(const RequestContext& request) : mine(std::exchange(t_request, request)) {}
+          explicit Scope(RequestContext request)
+              : mine(std::exchange(t_request, std::move(request))) {}
           ~Scope() { t_request = std::move(mine); }
-        } scope(context);
-        answer_hold(res, answer, start);
-        answered = true;
-        log_request(method, path, remote, res.status);
+        } scope(std::move(context));
+        int status = 201;
+        if (answer && !prepared->bytes.empty() && answer.value() == prepared->booking) {
+          count_hold(answer, start);
+          t_request.booking_id = answer.value().id;
+          out = std::move(prepared->bytes);
+        } else {
+          httplib::Response res;
+          answer_hold(res, answer, start);
+          status = res.status;
+          out = (*writer)->render(std::move(res));
+        }
+        log_request(method, path, remote, status);
       } catch (...) {  // bad_alloc: an answer still, or the connection would wait for it
-        if (!answered) {
-          res = httplib::Response();
-          res.status = 500;
+        if (out.empty()) {
+          httplib::Response failed;
+          failed.status = 500;
+          return (*writer)->send(std::move(failed));  // closes the connection if it cannot
         }
       }
       // Last: once it is sent, the connection may close and the server may be destroyed.
-      (*writer)->send(std::move(res));
+      (*writer)->send_bytes(std::move(out));
     };
     *writer = server_.defer(req);
     if (!*writer) return answer_hold(res, service_.hold(request.value()), start);
     t_request.deferred = true;
-    service_.hold(request.value(), std::move(done));
+    service_.hold(request.value(), std::move(done), std::move(planned));
   }
 
   // The hold route's answer, counted.
   void answer_hold(httplib::Response& res, const result<Booking>& answer,
                    std::chrono::steady_clock::time_point start) {
-    metrics_.count_hold(answer ? "ok" : to_string(answer.error().code),
-                        std::chrono::steady_clock::now() - start);
+    count_hold(answer, start);
     if (!answer) return send_error(res, answer.error());
     t_request.booking_id = answer.value().id;
     send_data(res, 201, hold_result_json(answer.value()));
+  }
+
+  void count_hold(const result<Booking>& answer, std::chrono::steady_clock::time_point start) {
+    metrics_.count_hold(answer ? "ok" : to_string(answer.error().code),
+                        std::chrono::steady_clock::now() - start);
   }
 
   // The access log line and the request count, for the request in t_request.

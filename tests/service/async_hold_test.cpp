@@ -268,3 +268,64 @@ TEMPLATE_TEST_CASE("a service is destroyed only after answering every asynchrono
   CHECK(b.repo->count_active_holds().value() == 300);
   require_conserved(*b.repo, "End");
 }
+
+TEMPLATE_TEST_CASE(
+    "an asynchronous hold shows its planned booking to the caller first, as the answer stores it",
+    "[service][async]", ALL_BACKENDS) {
+  TestType b;
+  Fixture f(b.repo);
+  REQUIRE(f.service.create_event(sample_event("Plan", {{"gold", 1}})));
+  const auto caller = std::this_thread::get_id();
+  struct Seen {
+    int calls = 0;
+    std::thread::id where;
+    Booking booking;
+  };
+  auto watch = [&](Seen& seen) {
+    return [&seen](const Booking& planned) {
+      ++seen.calls;
+      seen.where = std::this_thread::get_id();
+      seen.booking = planned;
+    };
+  };
+
+  // Accepted: shown on the caller's thread before the call returns, equal to the answer.
+  Answers answers;
+  Seen accepted;
+  f.service.hold(one("Plan", "gold-Plan"), answers.sink(answers.add()), watch(accepted));
+  CHECK(accepted.calls == 1);
+  CHECK(accepted.where == caller);
+  auto a = answers.await_slot(0).value();
+  REQUIRE(a);
+  CHECK(a.value() == accepted.booking);
+
+  // Refused by storage (sold out): shown, but the answer is the refusal.
+  Seen refused;
+  f.service.hold(one("Plan", "gold-Plan"), answers.sink(answers.add()), watch(refused));
+  CHECK(refused.calls == 1);
+  auto r = answers.await_slot(1).value();
+  REQUIRE_FALSE(r);
+  CHECK(r.error().code == errc::insufficient_stock);
+
+  // Answered before the call returns: nothing was planned, nothing shown.
+  Seen early;
+  std::optional<result<Booking>> got;
+  f.service.hold(
+      one("Nope", "gold-Nope"), [&](result<Booking> x) { got = std::move(x); }, watch(early));
+  REQUIRE(got.has_value());
+  CHECK(got->error().code == errc::not_found);
+  CHECK(early.calls == 0);
+
+  // A throwing hook: nothing is queued and the caller is answered with an internal error.
+  REQUIRE(f.service.create_event(sample_event("Throw", {{"gold", 5}})));
+  std::optional<result<Booking>> failed;
+  f.service.hold(
+      one("Throw", "gold-Throw"), [&](result<Booking> x) { failed = std::move(x); },
+      [](const Booking&) { throw std::runtime_error("no room"); });
+  REQUIRE(failed.has_value());
+  REQUIRE_FALSE(*failed);
+  CHECK(failed->error().code == errc::internal);
+  CHECK(f.service.get_event("Throw").value().tiers[0].stock.held == 0);
+  require_conserved(*b.repo, "Plan");
+  require_conserved(*b.repo, "Throw");
+}

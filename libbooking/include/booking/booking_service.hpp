@@ -140,8 +140,14 @@ class BookingService {
   // not wait for another hold or throw; it may start new work. This never throws (a failure is
   // `done`'s internal error).
   // The service's destructor waits until every `done` has run.
+  // `planned`, if given, runs on the calling thread before the hold is queued, with the booking
+  // the hold stores if storage accepts it: a server can render that answer there, so that the
+  // committing thread only writes it (`done` still says whether it was accepted: compare). It
+  // is not called when `done` runs before this returns. If it throws, nothing is queued and
+  // `done` gets an internal error.
   using HoldDone = std::function<void(result<Booking>)>;
-  void hold(const HoldRequest& request, HoldDone done);
+  using HoldPlanned = std::function<void(const Booking&)>;
+  void hold(const HoldRequest& request, HoldDone done, HoldPlanned planned = {});
 
   result<Booking> get_booking(std::string_view id);
   // HELD -> CONFIRMED. hold_expired past the deadline (even before the sweeper ran),

@@ -161,6 +161,7 @@ struct BookingService::HoldJob {
   Instant key_cutoff{};
   std::optional<std::string> stored_key;  // the idempotency key in its scope
   HoldDone done;                          // asynchronous holds only
+  HoldPlanned on_planned;                 // asynchronous holds only, first plan only
 };
 
 // A hold planned from the event's definition, to submit under the lease on `keys`.
@@ -332,7 +333,7 @@ result<Booking> BookingService::hold(const HoldRequest& req) {
   });
 }
 
-void BookingService::hold(const HoldRequest& req, HoldDone done) {
+void BookingService::hold(const HoldRequest& req, HoldDone done, HoldPlanned planned) {
   std::shared_ptr<HoldJob> job;
   try {
     job = std::make_shared<HoldJob>();
@@ -341,6 +342,7 @@ void BookingService::hold(const HoldRequest& req, HoldDone done) {
     return done(make_error(errc::internal, std::string("internal error: ") + e.what()));
   }
   job->done = std::move(done);
+  job->on_planned = std::move(planned);
   bool submitted = false;
   auto early = no_throw([&]() -> result<Booking> {
     if (auto answer = begin_hold(*job)) return std::move(*answer);
@@ -355,6 +357,9 @@ void BookingService::hold_attempt(std::shared_ptr<HoldJob> job, int attempt) {
   auto planned = no_throw([&] { return plan_hold(*job); });
   if (!planned) return job->done(planned.error());
   auto queued = no_throw([&]() -> result<void> {
+    if (job->on_planned) {  // the caller's thread: re-plans run on the committing thread
+      std::exchange(job->on_planned, {})(planned.value().plan.booking);
+    }
     rounds_->hold(std::move(planned.value().keys), std::move(planned.value().plan),
                   std::chrono::steady_clock::now() + options_.lock_wait.wait,
                   [this, job, attempt](detail::LockRounds::Outcome outcome) {
