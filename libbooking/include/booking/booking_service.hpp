@@ -143,8 +143,8 @@ class BookingService {
   // `planned`, if given, runs on the calling thread before the hold is queued, with the booking
   // the hold stores if storage accepts it: a server can render that answer there, so that the
   // committing thread only writes it (`done` still says whether it was accepted: compare). It
-  // is not called when `done` runs before this returns. If it throws, nothing is queued and
-  // `done` gets an internal error.
+  // is not called for the answers that need no commit, nor when the hold is planned again on
+  // the committing thread. If it throws, nothing is queued and `done` gets an internal error.
   using HoldDone = std::function<void(result<Booking>)>;
   using HoldPlanned = std::function<void(const Booking&)>;
   void hold(const HoldRequest& request, HoldDone done, HoldPlanned planned = {});

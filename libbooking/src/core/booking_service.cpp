@@ -94,7 +94,8 @@ BookingService::BookingService(EventRepository& repository, LockProvider& locks,
           [this](const std::vector<std::string>& keys, std::chrono::steady_clock::time_point t) {
             return lock_tiers(keys, t);
           },
-          [this](HoldPlan plan) { return repo_.submit_hold(std::move(plan)); })) {}
+          [this](HoldPlan plan) { return repo_.submit_hold(std::move(plan)); },
+          [this] { wake_feed_waiters(); })) {}
 
 // Answers every asynchronous hold first, while what their answers use still exists.
 BookingService::~BookingService() { rounds_.reset(); }
@@ -306,7 +307,6 @@ result<BookingService::PlannedHold> BookingService::plan_hold(const HoldJob& job
 result<Booking> BookingService::settle_hold(const HoldJob& job, result<Booking> stored,
                                             std::chrono::nanoseconds lock_wait) {
   if (observer_.on_lock_wait) observer_.on_lock_wait(lock_wait);
-  if (stored) wake_feed_waiters();
   if (!stored && stored.error().code == errc::duplicate_key && job.stored_key) {
     // Another request with this key won the race: answer as its replay.
     BOOKING_TRY(auto rec, repo_.find_idempotency_key(*job.stored_key));
@@ -606,8 +606,9 @@ result<FeedBounds> BookingService::feed_bounds() { return repo_.feed_bounds(); }
 result<std::vector<Change>> BookingService::wait_changes(std::int64_t after, std::int64_t limit,
                                                          std::chrono::milliseconds wait,
                                                          const std::atomic<bool>* stop) {
-  // This process's writes wake the waiters at once; another process's (the CLI, another
-  // instance) are found by reading again every 25 ms.
+  // This process's writes wake the waiters at once (holds once per round, after its answers:
+  // a wake per hold made a subscriber read the feed again for each); another process's (the
+  // CLI, another instance) are found by reading again every 25 ms.
   const auto deadline = std::chrono::steady_clock::now() + wait;
   while (true) {
     std::uint64_t seen = 0;

@@ -166,14 +166,23 @@ std::optional<LockRounds::Outcome> LockRounds::finish_round(Round& round, const 
   };
   // In order: the first wait may lead storage's group commit, which usually judges the whole
   // round in one batch.
+  bool stored = false;
   for (std::size_t i = 0; i < round.waiters.size(); ++i) {
     if (round.refused) {
       answer(i, Outcome{*round.refused, round.waited[i]});
     } else if (round.pending[i]) {
-      answer(i, Outcome{round.pending[i]->wait(), round.waited[i]});
+      result<Booking> booking = round.pending[i]->wait();
+      stored |= booking.has_value();
+      answer(i, Outcome{std::move(booking), round.waited[i]});
     } else {
       answer(i, Outcome{make_error(errc::internal, "the hold could not be submitted"),
                         round.waited[i]});
+    }
+  }
+  if (stored && stored_) {
+    try {
+      stored_();
+    } catch (...) {  // a feed waiter still reads again within its polling interval
     }
   }
   return mine;

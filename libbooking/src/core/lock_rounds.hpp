@@ -52,9 +52,12 @@ class LockRounds {
       std::function<result<Lease>(const std::vector<std::string>& keys, SteadyTime deadline)>;
   // Hands a hold to storage (EventRepository::submit_hold); its order is fixed on return.
   using Submit = std::function<std::unique_ptr<PendingHold>(HoldPlan plan)>;
+  // Called once per round that stored a hold, after the round's answers: a change feed's
+  // waiters are woken once per commit, not once per hold (each wake is a read of the feed).
+  using Stored = std::function<void()>;
 
-  LockRounds(Acquire acquire, Submit submit)
-      : acquire_(std::move(acquire)), submit_(std::move(submit)) {}
+  LockRounds(Acquire acquire, Submit submit, Stored stored = {})
+      : acquire_(std::move(acquire)), submit_(std::move(submit)), stored_(std::move(stored)) {}
   // Waits until every asynchronous hold has been answered, then stops the thread. No call may
   // be in progress or begin meanwhile, except from a `Done` (a hold planned again).
   ~LockRounds();
@@ -118,6 +121,7 @@ class LockRounds {
 
   const Acquire acquire_;
   const Submit submit_;
+  const Stored stored_;
   std::mutex mu_;                        // guards queues_, to_lead_, stopping_ and every
                                          // queued Waiter's place
   std::map<std::string, Queue> queues_;  // by the sorted keys; dropped when nobody waits
