@@ -318,8 +318,10 @@ TEST_CASE(
   std::vector<std::thread> answerers;
   std::mutex mu;
   server.Get("/big", [&](const httplib::Request& req, httplib::Response&) {
+    // No assertion here: Catch2's are for the test's own thread. Without a deferred response
+    // httplib answers this request itself, empty, and the checks on the answer fail.
     auto answer = server.defer(req);
-    REQUIRE(answer);
+    if (!answer) return;
     std::lock_guard lock(mu);
     answerers.emplace_back([answer, &big] {
       httplib::Response res;
