@@ -161,8 +161,10 @@ struct BookingService::HoldJob {
   Instant now{};
   Instant key_cutoff{};
   std::optional<std::string> stored_key;  // the idempotency key in its scope
-  HoldDone done;                          // asynchronous holds only
-  HoldPlanned on_planned;                 // asynchronous holds only, first plan only
+  // Planned again (plan_again) until then.
+  std::chrono::steady_clock::time_point plan_until;
+  HoldDone done;           // asynchronous holds only
+  HoldPlanned on_planned;  // asynchronous holds only, first plan only
 };
 
 // A hold planned from the event's definition, to submit under the lease on `keys`.
@@ -172,13 +174,16 @@ struct BookingService::PlannedHold {
 };
 
 namespace {
-// A hold planned from a definition that changed meanwhile is planned again, from a fresh read;
-// only an event changed again and again while one hold is planned (every few milliseconds)
-// could exhaust the attempts.
-constexpr int kPlanAttempts = 8;
+// A hold planned from a definition that changed meanwhile is planned again, from a fresh read,
+// until the hold's lock wait (2 s by default) has passed since it began: an event changed every
+// few milliseconds (capacity raised under a sale) made 8 attempts too few on a loaded machine.
+// The attempts are capped too, against a definition that changes faster than a hold commits.
+constexpr int kPlanAttempts = 1000;
 
-bool plan_again(const result<Booking>& answer, int attempt) {
-  return !answer && answer.error().code == errc::precondition_failed && attempt < kPlanAttempts;
+bool plan_again(const result<Booking>& answer, int attempt,
+                std::chrono::steady_clock::time_point until) {
+  return !answer && answer.error().code == errc::precondition_failed && attempt < kPlanAttempts &&
+         std::chrono::steady_clock::now() < until;
 }
 }  // namespace
 
@@ -195,6 +200,7 @@ std::optional<result<Booking>> BookingService::begin_hold(HoldJob& job) {
   if (auto shape = validate_shape(req); !shape) return result<Booking>(shape.error());
   job.fingerprint = fingerprint(req);
   job.now = clock_.now();
+  job.plan_until = std::chrono::steady_clock::now() + options_.lock_wait.wait;
   job.key_cutoff = job.now - options_.idempotency_ttl;
   if (req.idempotency_key) {
     job.stored_key = req.idempotency_scope.empty()
@@ -327,7 +333,7 @@ result<Booking> BookingService::hold(const HoldRequest& req) {
                                   std::chrono::steady_clock::now() + options_.lock_wait.wait);
         return settle_hold(job, std::move(done.booking), done.lock_wait);
       }();
-      if (!plan_again(answer, attempt)) return answer;
+      if (!plan_again(answer, attempt, job.plan_until)) return answer;
       forget_definition(req.event_key);
     }
   });
@@ -366,7 +372,7 @@ void BookingService::hold_attempt(std::shared_ptr<HoldJob> job, int attempt) {
                     auto answer = no_throw([&] {
                       return settle_hold(*job, std::move(outcome.booking), outcome.lock_wait);
                     });
-                    if (plan_again(answer, attempt)) {
+                    if (plan_again(answer, attempt, job->plan_until)) {
                       forget_definition(job->req.event_key);
                       return hold_attempt(job, attempt + 1);
                     }
