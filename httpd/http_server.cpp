@@ -407,8 +407,12 @@ class HttpServer::Impl {
                           "userId is honoured only from a sales or admin token; without one, "
                           "leave it out (the client address stands for the buyer)");
       }
-      if (caller.anonymous()) {
+      if (!caller.token) {
+        // Anonymous, or open mode (no tokens at all): the address stands for the buyer of a
+        // tier's maxPerUser, so the storefront sells such tiers in open mode too.
         request.client = "client:" + caller.address;
+      }
+      if (caller.anonymous()) {
         if (options_.max_held_per_client > 0) {
           request.max_held_by_client = options_.max_held_per_client;
         }

@@ -70,7 +70,7 @@ const char* const kDocument = R"json({
                             "404": {"$ref": "#/components/responses/Error"}}}},
     "/v1/api/storefront": {
       "get": {"summary": "The storefront's settings: where its pay button goes (--checkout-url, {bookId} filled in by the page), and whether this caller gets a demo payment (bookingd --demo, a caller that may confirm)",
-              "responses": {"200": {"description": "settings", "content": {"application/json": {"schema": {"type": "object", "properties": {"data": {"type": "object", "properties": {"checkoutUrl": {"type": "string", "nullable": true}, "demoPayment": {"type": "boolean"}}}}}}}}}}},
+              "responses": {"200": {"description": "settings", "content": {"application/json": {"schema": {"type": "object", "properties": {"data": {"type": "object", "properties": {"checkoutUrl": {"type": "string", "nullable": true}, "demoPayment": {"type": "boolean"}, "serverTime": {"type": "string", "format": "date-time"}}}}}}}}}}},
     "/v1/api/events/{key}/report": {
       "get": {"summary": "Per tier: capacity, available, held, sold, cancelled and expired tickets, confirmed revenue; totals per currency",
               "parameters": [{"$ref": "#/components/parameters/EventKey"}],

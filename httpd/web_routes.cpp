@@ -113,6 +113,9 @@ void WebRoutes::availability(const httplib::Request& req, httplib::Response& res
 
 void WebRoutes::storefront(httplib::Response& res, bool may_confirm) const {
   json::object data{{"demoPayment", options_.demo_payment && may_confirm}};
+  // The server's clock, so that a page can count down to an expiresAt by it and not by a
+  // buyer's device, which may be minutes off.
+  data["serverTime"] = format_instant(service_.clock().now());
   if (options_.checkout_url.empty()) {
     data["checkoutUrl"] = nullptr;
   } else {

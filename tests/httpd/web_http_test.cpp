@@ -129,6 +129,12 @@ TEST_CASE(
     CHECK(s.at("checkoutUrl").is_null());
     CHECK(s.at("demoPayment") == false);
   }
+  SECTION("the server's clock, for the booking page's countdown") {
+    HttpFixture f;
+    f.clock.advance(std::chrono::milliseconds(1234));
+    auto s = f.get("/v1/api/storefront").body.at("data");
+    CHECK(s.at("serverTime").as_string() == format_instant(kT0 + std::chrono::milliseconds(1234)));
+  }
   SECTION("--checkout-url and --demo in open mode") {
     httpd::HttpOptions http;
     http.checkout_url = "https://pay.example.com/c?b={bookId}";
@@ -144,6 +150,30 @@ TEST_CASE(
   CHECK_FALSE(httpd::check_checkout_url("javascript:alert(1)//{bookId}"));
   CHECK_FALSE(httpd::check_checkout_url("//evil.example/{bookId}"));
   CHECK_FALSE(httpd::check_checkout_url("https://x/{bookId}\"><b"));
+}
+
+TEST_CASE("in open mode the storefront sells a tier with maxPerUser: the address is the buyer",
+          "[http][web]") {
+  HttpFixture f;  // open mode: no token exists, loopback
+  REQUIRE(f.post("/v1/api/events", R"({"key": "Lim", "name": "Limited", "type": "Concert",
+    "date": "2027-02-01T20:00:00+07:00", "location": {"venue": "Hall", "address": "Street 1"},
+    "eventGroups": [{"key": "gold-Lim", "category": "Gold", "price": 50, "currency": "EUR",
+      "qty": 100, "startDate": "2020-01-01T00:00:00Z", "endDate": "2030-01-01T00:00:00Z",
+      "maxPerUser": 3}]})")
+              .status == 201);
+  const std::string two = R"({"key": "Lim", "groupKeys": [{"key": "gold-Lim", "qty": 2}]})";
+  auto first = f.post("/v1/api/books", two);
+  REQUIRE(first.status == 201);
+  auto second = f.post("/v1/api/books", two);  // 4 > 3 for this address
+  REQUIRE(second.status == 409);
+  CHECK(second.body.at("error").at("code") == "per_user_limit");
+  // A userId (open mode may give one) is a buyer of its own.
+  CHECK(f.post("/v1/api/books",
+               R"({"key": "Lim", "userId": "u9", "groupKeys": [{"key": "gold-Lim", "qty": 3}]})")
+            .status == 201);
+  auto booking =
+      f.get("/v1/api/books/" + std::string(first.body.at("data").at("bookId").as_string()));
+  CHECK(booking.body.at("data").at("userId") == "client:127.0.0.1");
 }
 
 TEST_CASE("the change feed can be followed from now on with after=latest", "[http][web]") {

@@ -113,6 +113,9 @@ class BookingService {
   BookingService(const BookingService&) = delete;
   BookingService& operator=(const BookingService&) = delete;
 
+  // The clock holds expire by (a frontend shows a countdown to expiresAt by it).
+  const Clock& clock() const { return clock_; }
+
   // Validates and stores a new event. validation_failed, duplicate_key.
   result<Event> create_event(const Event& event);
   // Validates and stores many events in one transaction: all or none.
