@@ -188,24 +188,45 @@ function route() {
   main.focus({ preventScroll: true });
 }
 
+// A booking id for a table: its last 8 hex digits (random; its first ones are its time, which
+// bookings made in the same minute share). The whole id is in the title and in dialogs.
+const shortId = (id) => '…' + id.slice(-8);
+
 function badge(status) {
   const text = { on_sale: 'On sale', closed: 'Closed', cancelled: 'Cancelled' }[status] || status;
   return el('span', { class: 'badge', 'data-status': status }, text);
 }
 
+// A tier's stock bar; fillTier() sets its numbers, so that a live page moves the bar it shows
+// (its width eases) instead of drawing a new one.
+function tierStock(g) {
+  const node = el('div', { class: 'tier-stock', 'data-tier': g.key },
+    el('div', { class: 'stock-label' }, el('span', { class: 'category' }),
+      el('span', { class: 'muted counts' })),
+    el('div', { class: 'bar', role: 'img' }, el('div', { class: 'sold' }), el('div', { class: 'held' })));
+  fillTier(node, g);
+  return node;
+}
+function fillTier(node, g) {
+  const cap = g.capacity || 0;
+  const words = `${g.sold} sold, ${g.held} held, ${g.qty} left of ${cap}`;
+  node.querySelector('.category').textContent = g.category;
+  node.querySelector('.counts').textContent = words;
+  node.querySelector('.bar').setAttribute('aria-label', `${g.category}: ${words}`);
+  node.querySelector('.sold').style.width = cap ? `${(100 * g.sold) / cap}%` : '0';
+  node.querySelector('.held').style.width = cap ? `${(100 * g.held) / cap}%` : '0';
+}
 function stockBars(event) {
-  return el('div', { class: 'stock' }, event.eventGroups.map((g) => {
-    const cap = g.capacity || 0;
-    const sold = el('div', { class: 'sold' });
-    const held = el('div', { class: 'held' });
-    sold.style.width = cap ? `${(100 * g.sold) / cap}%` : '0';
-    held.style.width = cap ? `${(100 * g.held) / cap}%` : '0';
-    const words = `${g.sold} sold, ${g.held} held, ${g.qty} left of ${cap}`;
-    return el('div', { class: 'tier-stock', 'data-tier': g.key },
-      el('div', { class: 'stock-label' }, el('span', {}, g.category),
-        el('span', { class: 'muted counts' }, words)),
-      el('div', { class: 'bar', role: 'img', 'aria-label': `${g.category}: ${words}` }, sold, held));
-  }));
+  return el('div', { class: 'stock' }, event.eventGroups.map(tierStock));
+}
+// Brings bars drawn by stockBars() up to date in place; draws them again if the tiers changed.
+function updateStock(stock, event) {
+  const nodes = [...stock.querySelectorAll('.tier-stock')];
+  const same = nodes.length === event.eventGroups.length &&
+    event.eventGroups.every((g, i) => nodes[i].dataset.tier === g.key);
+  if (!same) return clear(stock, event.eventGroups.map(tierStock));
+  event.eventGroups.forEach((g, i) => fillTier(nodes[i], g));
+  return stock;
 }
 const legend = () => el('p', { class: 'legend', 'aria-hidden': 'true' },
   el('span', { class: 'l-sold' }, 'sold'), el('span', { class: 'l-held' }, 'held'),
@@ -224,9 +245,10 @@ async function eventsPage() {
   if (r.data.length === 0) {
     cards.append(el('p', {}, 'No events yet. ', el('a', { href: '#/new' }, 'Create one.')));
   }
+  const meta = (e) => [badge(e.status), ' ', e.key, ' · ', localTime(e.date, e.utcOffset)];
   const card = (e) => el('article', { class: 'card', 'data-event': e.key },
     el('h2', {}, el('a', { href: '#/e/' + enc(e.key) }, e.name)),
-    el('p', { class: 'muted small' }, badge(e.status), ' ', e.key, ' · ', localTime(e.date, e.utcOffset)),
+    el('p', { class: 'muted small meta' }, meta(e)),
     stockBars(e));
   for (const e of r.data) cards.append(card(e));
   if (r.next) main.append(el('p', { class: 'muted' }, 'The first 100 events are shown.'));
@@ -234,8 +256,13 @@ async function eventsPage() {
     const again = await call('GET', '/v1/api/events/' + enc(key));
     const old = cards.querySelector(`[data-event="${CSS.escape(key)}"]`);
     if (!again.ok) return;
-    if (old) old.replaceWith(card(again.data));
-    else cards.prepend(card(again.data));  // created since the page was loaded
+    if (!old) return cards.prepend(card(again.data));  // created since the page was loaded
+    // In place: a link or button the operator has focused stays focused as holds come in.
+    const e = again.data;
+    const link = old.querySelector('h2 a');
+    if (link.textContent !== e.name) link.textContent = e.name;
+    clear(old.querySelector('.meta'), meta(e));
+    updateStock(old.querySelector('.stock'), e);
   });
   listeners.add((c) => c.eventKey && refresh(c.eventKey));
 }
@@ -277,7 +304,11 @@ async function eventPage(key) {
       event.status === 'on_sale' ? el('button', { type: 'button', id: 'close', class: 'secondary', onclick: () => status('close') }, 'Close sale') : null,
       event.status === 'closed' ? el('button', { type: 'button', id: 'reopen', onclick: () => status('reopen') }, 'Reopen sale') : null,
       event.status !== 'cancelled' ? el('button', { type: 'button', id: 'cancel-event', class: 'danger', onclick: () => status('cancel') }, 'Cancel event') : null));
-  const renderStock = () => clear(stock, el('h2', { id: 'stock-title' }, 'Stock'), legend(), stockBars(event));
+  const renderStock = () => {
+    const bars = stock.querySelector('.stock');
+    if (bars) updateStock(bars, event);
+    else clear(stock, el('h2', { id: 'stock-title' }, 'Stock'), legend(), stockBars(event));
+  };
 
   async function status(action) {
     const words = {
@@ -289,11 +320,16 @@ async function eventPage(key) {
     const res = await call('POST', `/v1/api/events/${enc(key)}/${action}`, {
       body: {}, headers: { 'If-Match': `"${event.version}"` } });
     if (!res.ok) return clear(errors, apiProblem(res.error));
-    clear(errors);
     event = res.data;
+    let said = `The event is now ${event.status.replace('_', ' ')}.`;
+    if (action === 'cancel') {
+      const n = event.bookingsCancelled || 0;
+      said = `The event is cancelled; ${n} booking${n === 1 ? ' was' : 's were'} cancelled with it.`;
+    }
+    clear(errors, action === 'cancel' ? el('p', { class: 'notice', id: 'cancelled-note' }, said) : null);
     renderHead();
     renderStock();
-    announce(`The event is now ${event.status.replace('_', ' ')}.`);
+    announce(said);
     loadReport();
     loadBookings(null);
   }
@@ -304,16 +340,17 @@ async function eventPage(key) {
     const rep = res.data;
     const names = Object.fromEntries(event.eventGroups.map((g) => [g.key, g.category]));
     clear(report, el('h2', { id: 'report-title' }, 'Report'),
-      el('div', { class: 'table-wrap' }, el('table', { id: 'report' },
+      el('div', { class: 'table-wrap' }, el('table', { id: 'report', class: 'stack' },
         el('thead', {}, el('tr', {}, ['Tier', 'Capacity', 'Available', 'Held', 'Sold', 'Cancelled', 'Expired', 'Revenue']
           .map((h) => el('th', { scope: 'col' }, h)))),
         el('tbody', {}, rep.tiers.map((t) => el('tr', {},
-          el('th', { scope: 'row' }, names[t.key] || t.key), el('td', {}, t.capacity), el('td', {}, t.available),
-          el('td', {}, t.held), el('td', {}, t.sold), el('td', {}, t.cancelled), el('td', {}, t.expired),
-          el('td', {}, money(t.revenue, t.currency))))),
+          el('th', { scope: 'row' }, names[t.key] || t.key),
+          ...[['Capacity', t.capacity], ['Available', t.available], ['Held', t.held], ['Sold', t.sold],
+            ['Cancelled', t.cancelled], ['Expired', t.expired], ['Revenue', money(t.revenue, t.currency)]]
+            .map(([label, v]) => el('td', { 'data-label': label }, v))))),
         el('tfoot', {}, rep.totals.map((t) => el('tr', {},
           el('th', { scope: 'row', colspan: 7 }, `Total (${t.currency}, ${t.sold} sold)`),
-          el('td', { class: 'revenue' }, money(t.revenue, t.currency))))))));
+          el('td', { class: 'revenue', 'data-label': 'Revenue' }, money(t.revenue, t.currency))))))));
   }
 
   // Bookings, newest pages by cursor; filters by status and user.
@@ -335,19 +372,22 @@ async function eventPage(key) {
     const res = await call('GET', q);
     if (mine !== asked) return;
     if (!res.ok) return clear(table, el('tr', {}, el('td', { colspan: 7 }, apiProblem(res.error))));
+    const cell = (label, ...content) => el('td', { 'data-label': label }, ...content);
     clear(table, res.data.length === 0 ? el('tr', {}, el('td', { colspan: 7 }, 'No bookings match.')) : null,
       res.data.map((b) => el('tr', { 'data-booking': b.bookId },
-        el('td', {}, el('code', { title: b.bookId }, b.bookId.slice(0, 8))),
-        el('td', {}, b.status), el('td', {}, b.userId || '—'),
-        el('td', {}, b.groupKeys.map((l) => `${l.qty} × ${names[l.key] || l.key}`).join(', ')),
-        el('td', {}, money(b.price, b.currency)),
-        el('td', {}, localTime(b.createdAt, event.utcOffset)),
-        el('td', {},
-          b.status === 'HELD' ? el('button', { type: 'button', class: 'small', onclick: () => confirmBooking(b) }, 'Confirm') : null, ' ',
+        cell('Booking', el('code', { title: b.bookId }, shortId(b.bookId))),
+        cell('Status', b.status), cell('User', b.userId || '—'),
+        cell('Tickets', b.groupKeys.map((l) => `${l.qty} × ${names[l.key] || l.key}`).join(', ')),
+        cell('Total', money(b.price, b.currency)),
+        cell('Created', localTime(b.createdAt, event.utcOffset)),
+        cell('Actions',
+          b.status === 'HELD' ? el('button', { type: 'button', class: 'small', onclick: () => confirmBooking(b),
+            'aria-label': `Confirm booking ${shortId(b.bookId)}` }, 'Confirm') : null, ' ',
           b.status === 'HELD' || b.status === 'CONFIRMED'
-            ? el('button', { type: 'button', class: 'small secondary', onclick: () => cancelBooking(b) }, 'Cancel') : null))));
+            ? el('button', { type: 'button', class: 'small secondary', onclick: () => cancelBooking(b),
+              'aria-label': `Cancel booking ${shortId(b.bookId)}` }, 'Cancel') : null))));
     clear(pager,
-      cursors.length ? el('button', { type: 'button', class: 'secondary', onclick: () => { cursors.pop(); loadBookings(cursors[cursors.length - 1] || null); } }, 'Previous page') : null,
+      cursors.length ? el('button', { type: 'button', class: 'secondary', id: 'prev-page', onclick: () => { cursors.pop(); loadBookings(cursors[cursors.length - 1] || null); } }, 'Previous page') : null,
       res.next ? el('button', { type: 'button', class: 'secondary', id: 'next-page', onclick: () => { cursors.push(res.next); loadBookings(res.next); } }, 'Next page') : null);
   }
   async function confirmBooking(b) {
@@ -356,7 +396,7 @@ async function eventPage(key) {
     const extra = el('div', { class: 'grid' },
       el('div', {}, el('label', { for: 'pay-method' }, 'Payment method'), method),
       el('div', {}, el('label', { for: 'pay-reference' }, 'Reference'), reference));
-    if (!(await ask('Confirm this booking as paid?', `Booking ${b.bookId.slice(0, 8)}, ${money(b.price, b.currency)}.`, 'Confirm', extra, false))) return;
+    if (!(await ask('Confirm this booking as paid?', `Booking ${b.bookId}, ${money(b.price, b.currency)}.`, 'Confirm', extra, false))) return;
     const res = await call('POST', `/v1/api/books/${enc(b.bookId)}/confirm`,
       { body: { paymentMethod: method.value || 'manual', reference: reference.value } });
     if (!res.ok) return clear(errors, apiProblem(res.error));
@@ -365,7 +405,7 @@ async function eventPage(key) {
     loadBookings(cursors[cursors.length - 1] || null);
   }
   async function cancelBooking(b) {
-    if (!(await ask('Cancel this booking?', `Booking ${b.bookId.slice(0, 8)}: its tickets go back on sale.`, 'Cancel booking'))) return;
+    if (!(await ask('Cancel this booking?', `Booking ${b.bookId}: its tickets go back on sale.`, 'Cancel booking'))) return;
     const res = await call('POST', `/v1/api/books/${enc(b.bookId)}/cancel`, { body: {} });
     if (!res.ok) return clear(errors, apiProblem(res.error));
     clear(errors);
@@ -379,7 +419,7 @@ async function eventPage(key) {
       el('button', { type: 'submit', id: 'filter' }, 'Show'),
       el('a', { href: `/v1/api/events/${enc(key)}/bookings.csv`, class: 'muted', id: 'csv',
         onclick: (e) => { if (token) { e.preventDefault(); download(); } } }, 'Download CSV')),
-    el('div', { class: 'table-wrap' }, el('table', { id: 'bookings' },
+    el('div', { class: 'table-wrap' }, el('table', { id: 'bookings', class: 'stack' },
       el('thead', {}, el('tr', {}, ['Booking', 'Status', 'User', 'Tickets', 'Total', 'Created', 'Actions']
         .map((h) => el('th', { scope: 'col' }, h)))), table)), pager);
   // With a token the CSV is fetched with the header and saved from memory: no token in a URL.

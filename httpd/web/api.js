@@ -113,10 +113,15 @@ export function buyerMessage(error, names = {}) {
       return 'Sales for this event are closed.';
     case 'wave_limit_reached':
       return 'This release is sold out. More tickets may be released later.';
-    case 'per_user_limit':
-      return d.maxPerOrder
-        ? `You can buy at most ${d.maxPerOrder} tickets of this kind in one order.`
-        : 'You have reached the limit of tickets per buyer.';
+    case 'per_user_limit': {
+      const kind = d.key && names[d.key] ? names[d.key] + ' tickets' : 'tickets of this kind';
+      if (d.maxPerOrder) return `You can buy at most ${d.maxPerOrder} ${kind} in one order.`;
+      if (d.maxPerUser) {
+        return `Limit reached: at most ${d.maxPerUser} ${kind} per buyer` +
+          (d.alreadyBooked ? `, and you already have ${d.alreadyBooked}.` : '.');
+      }
+      return 'You have reached the limit of tickets per buyer.';
+    }
     case 'rate_limited':
       return 'Too many requests at once. Please wait a moment and try again.';
     case 'lock_timeout':
@@ -129,7 +134,8 @@ export function buyerMessage(error, names = {}) {
     case 'not_found':
       return 'We could not find that. It may have been removed.';
     case 'validation_failed':
-      return 'Please check your choice: ' + Object.values(d).join('; ') + '.';
+      return 'Please check your choice: ' +
+        (Object.entries(d).map(([k, v]) => `${k} ${v}`).join('; ') || error.message) + '.';
     case 'network':
       return 'We cannot reach the box office. Check your connection and try again.';
     case 'forbidden':

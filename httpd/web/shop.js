@@ -7,6 +7,10 @@ const main = document.getElementById('main');
 const announce = (text) => { document.getElementById('announce').textContent = text; };
 let leave = () => {};  // stops the current page's timers when the page changes
 let settings = { checkoutUrl: null, demoPayment: false };
+// The server's clock minus this device's, measured once: sale windows and a hold's countdown go
+// by the server's clock, as the holds do, not by a phone that may be minutes off.
+let skew = 0;
+const now = () => Date.now() + skew;
 
 function route() {
   leave();
@@ -23,11 +27,11 @@ function problem(text) {
   return el('p', { class: 'error', role: 'alert' }, text);
 }
 
-function saleWindow(tier, now) {
+function saleWindow(tier, at) {
   const start = Date.parse(tier.startDate);
   const end = Date.parse(tier.endDate);
-  if (now < start) return { open: false, text: 'Opens ' + localTime(tier.startDate, tier.utcOffset) };
-  if (now >= end) return { open: false, text: 'Sale ended' };
+  if (at < start) return { open: false, text: 'Opens ' + localTime(tier.startDate, tier.utcOffset) };
+  if (at >= end) return { open: false, text: 'Sale ended' };
   return { open: true, text: 'On sale until ' + localTime(tier.endDate, tier.utcOffset) };
 }
 
@@ -84,7 +88,7 @@ async function eventPage(key) {
   const names = Object.fromEntries(event.eventGroups.map((g) => [g.key, g.category]));
   const errors = el('div', { id: 'hold-error' });
   const banner = el('p', { id: 'event-status', class: 'banner', role: 'status' });
-  const rows = new Map();  // tier key -> {qty cell, input}
+  const rows = new Map();  // tier key -> {tier, left cell, input, window's text}
   const tbody = el('tbody');
   const holdButton = el('button', { type: 'submit', id: 'hold' }, 'Hold tickets');
   const form = el('form', { id: 'buy', onsubmit: (e) => { e.preventDefault(); hold(); } },
@@ -95,41 +99,49 @@ async function eventPage(key) {
       tbody),
     errors, holdButton);
 
+  let last = event;  // the latest availability: a 304 means it still holds
   const render = () => {
     clear(tbody);
     rows.clear();
-    const now = Date.now();
     for (const g of event.eventGroups) {
-      const w = saleWindow({ ...g, utcOffset: event.utcOffset }, now);
       const max = Math.min(g.maxPerOrder || 10, 20);
       const input = el('input', { type: 'number', id: 'qty-' + g.key, min: 0, max, value: 0,
         inputmode: 'numeric', 'data-tier': g.key });
       const left = el('td', { class: 'left', 'data-tier': g.key });
-      rows.set(g.key, { left, input, window: w });
+      const when = el('small', { class: 'muted block window', 'data-tier': g.key });
+      rows.set(g.key, { tier: g, left, input, when });
       tbody.append(el('tr', {},
-        el('th', { scope: 'row' }, g.category, el('small', { class: 'muted block' }, w.text)),
+        el('th', { scope: 'row' }, g.category, when,
+          g.maxPerUser ? el('small', { class: 'muted block' }, `At most ${g.maxPerUser} per buyer`) : null),
         el('td', {}, money(g.price, g.currency)),
         left,
         el('td', {}, el('label', { for: 'qty-' + g.key, class: 'visually-hidden' }, 'Number of ' + g.category + ' tickets'), input)));
     }
     update(event);
   };
-  // Stock and status as the availability endpoint gives them.
+  // Stock and status as the availability endpoint gives them, and each tier's sale window as
+  // of now: a page opened before a sale opens its tiers when the time comes.
   const update = (a) => {
+    last = a;
+    const at = now();
+    let any = false;
     for (const g of a.eventGroups) {
       const row = rows.get(g.key);
       if (!row) continue;
+      const w = saleWindow({ ...row.tier, utcOffset: event.utcOffset }, at);
+      if (row.when.textContent !== w.text) row.when.textContent = w.text;
       const soldOut = g.qty <= 0;
       row.left.textContent = soldOut ? 'Sold out' : g.qty <= 10 ? `Only ${g.qty} left` : `${g.qty} left`;
       row.left.classList.toggle('soldout', soldOut);
-      row.input.disabled = soldOut || !row.window.open || a.status !== 'on_sale';
+      row.input.disabled = soldOut || !w.open || a.status !== 'on_sale';
       if (row.input.disabled) row.input.value = 0;
+      any = any || !row.input.disabled;
     }
     const closed = a.status !== 'on_sale';
     banner.hidden = !closed;
     banner.textContent = a.status === 'closed' ? 'Sales for this event are closed.' :
       a.status === 'cancelled' ? 'This event has been cancelled.' : '';
-    holdButton.disabled = closed;
+    holdButton.disabled = !any;  // closed, sold out, or no window open now
   };
 
   clear(main,
@@ -151,8 +163,8 @@ async function eventPage(key) {
     holdButton.disabled = true;
     holdButton.textContent = 'Holding…';
     const res = await api('POST', '/v1/api/books', { body: { key: event.key, groupKeys } });
-    holdButton.disabled = false;
     holdButton.textContent = 'Hold tickets';
+    update(last);
     if (!res.ok) {
       clear(errors, problem(buyerMessage(res.error, names)));
       announce(buyerMessage(res.error, names));
@@ -171,6 +183,7 @@ async function eventPage(key) {
     const a = await api('GET', '/v1/api/events/' + encodeURIComponent(key) + '/availability',
       { headers: etag ? { 'If-None-Match': etag } : {} });
     if (stopped) return;
+    if (a.status === 304) update(last);  // the same stock; the windows may have moved
     if (a.ok && a.data) {
       etag = a.etag;
       if (a.data.version !== version) {  // prices, windows or tiers changed: read it all again
@@ -254,7 +267,7 @@ async function bookingPage(id) {
     actions.append(el('button', { type: 'button', id: 'cancel', class: 'secondary', onclick: cancel }, 'Cancel booking'));
     const deadline = Date.parse(booking.expiresAt);
     const tick = () => {
-      const left = Math.max(0, deadline - Date.now());
+      const left = Math.max(0, deadline - now());
       if (left === 0) {
         clearInterval(timer);
         countdown.textContent = 'Expired';
@@ -276,7 +289,7 @@ async function bookingPage(id) {
   const refresh = async () => {
     const again = await api('GET', '/v1/api/books/' + encodeURIComponent(id));
     if (stopped || !again.ok) return;
-    if (again.data.status === 'HELD' && Date.parse(again.data.expiresAt) <= Date.now()) return;
+    if (again.data.status === 'HELD' && Date.parse(again.data.expiresAt) <= now()) return;
     booking = again.data;
     show();
   };
@@ -301,8 +314,14 @@ async function bookingPage(id) {
 }
 
 async function start() {
+  const sent = Date.now();
   const s = await api('GET', '/v1/api/storefront');
-  if (s.ok) settings = s.data;
+  if (s.ok) {
+    settings = s.data;
+    // The server read its clock about halfway through the round trip.
+    const server = Date.parse(s.data.serverTime);
+    if (!Number.isNaN(server)) skew = server - (sent + Date.now()) / 2;
+  }
   window.addEventListener('hashchange', route);
   route();
 }

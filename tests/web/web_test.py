@@ -2,11 +2,16 @@
 """The web pages in a real browser: headless Chromium (Debian's chromium and chromium-driver,
 driven by python3-selenium) against a real bookingd on a free loopback port.
 
-A buyer searches, holds, sees the countdown, cancels, lets a hold expire, pays (demo), and is
-told in words that a tier sold out while the page was open; an operator signs in with a token,
-creates an event (the API's per-field details shown on the form), sees the stock bar move when a
-hold is made through the API, confirms that booking, closes the sale (the storefront shows it
-closed) and changes a capacity. Every JavaScript error or console error fails the test.
+A buyer searches, holds, sees the countdown, cancels, lets a hold expire, pays (demo), is told
+in words that a tier sold out while the page was open and that a per-buyer limit is reached,
+and watches a sale open on a page opened before it (then holds by keyboard alone); the page's
+words for every API error are checked. An operator signs in with a token, sees an event's stock
+bar move on the events list without losing the keyboard focus, creates an event (the API's
+per-field details shown on the form), sees its bar move when a hold is made through the API,
+confirms that booking, filters and pages the bookings, closes the sale (the storefront shows it
+closed), is refused a capacity below what is booked, changes a capacity, and cancels an event.
+Every JavaScript error and every console error fails the test, and so does every failed request
+but the ones a step expects (a 409 for a sold-out tier); the console goes to --out/console.log.
 Screenshots of each page at desktop and phone width go to --out.
 
 usage: web_test.py --bookingd PATH --booking PATH --out DIR
@@ -76,14 +81,22 @@ class Browser:
         self.d.set_page_load_timeout(30)
         self.out = out
         self.errors = []
+        self.console = open(os.path.join(out, "console.log"), "w")
 
-    def collect(self):
-        """Fails on JavaScript errors and console errors; expected HTTP errors (a 409 for a
-        sold-out tier) are the network's log entries and are not counted."""
+    def collect(self, expected=()):
+        """Fails on JavaScript errors, console errors and failed requests since the last call,
+        except requests that failed with a status in `expected` (the step provoked them: a 409
+        for a sold-out tier). Everything the console said goes to console.log."""
         for entry in self.d.get_log("browser"):
-            if entry["level"] == "SEVERE" and entry.get("source") != "network":
-                self.errors.append(entry["message"])
-        assert not self.errors, "JavaScript errors in the page: %s" % self.errors
+            self.console.write("%s %s %s\n" % (entry["level"], entry.get("source"), entry["message"]))
+            if entry["level"] != "SEVERE":
+                continue
+            status = re.search(r"status of (\d{3})", entry["message"])
+            if entry.get("source") == "network" and status and int(status.group(1)) in expected:
+                continue
+            self.errors.append(entry["message"])
+        self.console.flush()
+        assert not self.errors, "errors in the page's console: %s" % self.errors
 
     def wait(self, condition, what, timeout=10):
         """`what` names the awaited state: a string, or a function giving one (called only on
@@ -258,8 +271,88 @@ def storefront(b, base, api):
     b.click("#hold")
     b.wait_text("#hold-error", "Not enough tickets left: Standing is sold out")
     b.wait_text("td[data-tier='only-Tiny']", "Sold out", timeout=5)
+    assert not b.find("#hold").is_enabled(), "a sold-out event's hold button is enabled"
     b.shot("storefront-soldout-desktop")
+    b.collect(expected={409})
+
+    # A tier with a per-buyer limit: the address is the buyer (no token here); past the limit
+    # the buyer is told so in words.
+    limited = {"key": "Lim", "name": "Limited Lounge", "type": "Concert",
+               "date": "2030-01-01T20:00:00.000+00:00", "utcOffset": "+00:00",
+               "location": {"venue": "The Lounge", "address": "2 Side Street"},
+               "eventGroups": [{"key": "vip-Lim", "category": "VIP", "price": 80,
+                                "currency": "EUR", "qty": 50, "startDate": "2020-01-01T00:00:00Z",
+                                "endDate": "2030-01-01T00:00:00Z", "maxPerOrder": 4,
+                                "maxPerUser": 2}]}
+    status, body = api.call("POST", "/v1/api/events", limited)
+    assert status == 201, body
+    d.get(base + "/#/e/Lim")
+    b.wait_text("#buy tbody th", "At most 2 per buyer")
+    quantity(b, "vip-Lim", 2)
+    b.click("#hold")
+    b.wait_text("#countdown", r"Held for")
+    d.get(base + "/#/e/Lim")
+    quantity(b, "vip-Lim", 1)
+    b.click("#hold")
+    b.wait_text("#hold-error", "Limit reached: at most 2 VIP tickets per buyer, and you already have 2")
+    b.both_widths("storefront-limit")
+    b.collect(expected={409})
+
+    # A page opened before the sale opens shows when it opens, and opens its tiers when the
+    # time comes (by the server's clock); then a hold by keyboard alone.
+    opens = time.time() + 5
+    soon = {"key": "Soon", "name": "Midnight Release", "type": "Concert",
+            "date": "2030-01-01T20:00:00.000+00:00", "utcOffset": "+00:00",
+            "location": {"venue": "The Depot", "address": "3 Side Street"},
+            "eventGroups": [{"key": "ga-Soon", "category": "General", "price": 20,
+                             "currency": "EUR", "qty": 100,
+                             "startDate": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(opens)) + "Z",
+                             "endDate": "2030-01-01T00:00:00Z"}]}
+    status, body = api.call("POST", "/v1/api/events", soon)
+    assert status == 201, body
+    d.get(base + "/#/e/Soon")
+    b.wait_text(".window[data-tier='ga-Soon']", "^Opens ")
+    assert not b.find("#qty-ga-Soon").is_enabled() and not b.find("#hold").is_enabled()
+    b.shot("storefront-opens-desktop")
+    b.wait(lambda: b.find("#qty-ga-Soon").is_enabled(), "the sale to open on the page",
+           timeout=15)
+    assert time.time() >= opens - 1, "the page opened the sale early"
+    b.wait_text(".window[data-tier='ga-Soon']", "^On sale until ")
+    d.execute_script("document.getElementById('main').focus()")  # where a page change leaves it
+    for _ in range(6):
+        d.switch_to.active_element.send_keys(Keys.TAB)
+        if d.switch_to.active_element.get_attribute("id") == "qty-ga-Soon":
+            break
+    field = d.switch_to.active_element
+    assert field.get_attribute("id") == "qty-ga-Soon", "Tab did not reach the quantity field"
+    field.send_keys(Keys.ARROW_UP, Keys.ENTER)  # 0 -> 1; Enter submits the form
+    b.wait_text("#countdown", r"Held for")
     b.collect()
+
+    # The page's words for each refusal the API can give a buyer.
+    words = d.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        import('/assets/api.js').then((m) => {
+          const e = (code, details) => m.buyerMessage({code, message: code, details: details || {}},
+                                                      {g: 'Gold'});
+          done({
+            sold: e('insufficient_stock', {available: {g: 0}}),
+            few: e('insufficient_stock', {available: {g: 2}}),
+            window: e('sale_not_open'), closed: e('sale_closed'), wave: e('wave_limit_reached'),
+            order: e('per_user_limit', {key: 'g', maxPerOrder: 4}),
+            buyer: e('per_user_limit', {key: 'g', maxPerUser: 2, alreadyBooked: 1}),
+            busy: e('lock_timeout'), down: e('unavailable'), rate: e('rate_limited'),
+            net: e('network'), gone: e('hold_expired'), other: e('internal'),
+          });
+        }, (err) => done({error: String(err)}));""")
+    expect = {"sold": "Gold is sold out", "few": "only 2 left of Gold",
+              "window": "not on sale right now", "closed": "Sales for this event are closed",
+              "wave": "This release is sold out", "order": "at most 4 Gold tickets in one order",
+              "buyer": "at most 2 Gold tickets per buyer, and you already have 1",
+              "busy": "try again", "down": "try again", "rate": "try again",
+              "net": "try again", "gone": "hold has expired", "other": "try again"}
+    for k, text in expect.items():
+        assert text in words.get(k, ""), "%s: %r does not say %r (%s)" % (k, words.get(k), text, words)
 
 
 def operator(b, base, api, booking_cli, db):
@@ -289,6 +382,19 @@ def operator(b, base, api, booking_cli, db):
     assert d.execute_script("return localStorage.length") == 0
     b.wait_text("#live", "Live")
     b.both_widths("admin-events")
+    b.collect(expected={401})  # the wrong token's sign-in
+
+    # The events list moves a tier's bar as holds come in, and the focus stays where it was.
+    counts = ".card[data-event='Con10124'] .tier-stock[data-tier='gold-Con10124'] .counts"
+    before = b.text(counts)
+    link = b.find(".card[data-event='Con10124'] h2 a")
+    d.execute_script("arguments[0].focus()", link)
+    status, body = api.call("POST", "/v1/api/books",
+                            {"key": "Con10124", "groupKeys": [{"key": "gold-Con10124", "qty": 2}]})
+    assert status == 201, body
+    b.wait(lambda: b.text(counts) != before, "the events list's bar to move (%s)" % before,
+           timeout=5)
+    assert d.switch_to.active_element == link, "the live update took the keyboard focus away"
     b.collect()
 
     # Create an event: the form checks what it can, and shows the API's details on the fields.
@@ -331,7 +437,7 @@ def operator(b, base, api, booking_cli, db):
     b.click("#save")
     b.wait(lambda: "/e/Jazz2027" in d.current_url and b.finds("#stock-title"), "the new event")
     b.wait_text(".tier-stock[data-tier='floor-Jazz2027'] .counts", r"0 sold, 0 held, 100 left of 100")
-    b.collect()
+    b.collect(expected={422})  # the capacity the API refused
 
     # A hold made through the API moves the bar, live.
     status, body = api.call("POST", "/v1/api/books",
@@ -371,6 +477,22 @@ def operator(b, base, api, booking_cli, db):
     b.wait(lambda: len(b.finds("#bookings tbody tr")) == 2, "the second page's 2 bookings")
     assert not b.finds("#next-page")
     b.wait_text("tr[data-booking='%s']" % book_id, "CONFIRMED")  # the oldest, on the last page
+    b.click("#prev-page")
+    b.wait(lambda: len(b.finds("#bookings tbody tr")) == 20 and b.finds("#next-page"),
+           "the first page again")
+    # Filtered by user: the 21 bulk bookings, not the first hold.
+    b.find("#filter-user").send_keys("bulk")
+    b.click("#filter")
+    b.wait(lambda: len(b.finds("#bookings tbody tr")) == 20 and b.finds("#next-page") and
+           not b.finds("tr[data-booking='%s']" % book_id), "a page of bulk's bookings")
+    b.click("#next-page")
+    b.wait(lambda: len(b.finds("#bookings tbody tr")) == 1, "bulk's 21st booking")
+    assert "bulk" in b.text("#bookings tbody tr")
+    b.find("#filter-user").clear()
+    b.click("#filter")
+    b.wait(lambda: len(b.finds("#bookings tbody tr")) == 20, "every booking again")
+    b.click("#next-page")
+    b.wait(lambda: len(b.finds("#bookings tbody tr")) == 2, "the second page's 2 bookings")
     b.click("#bookings tbody tr:not([data-booking='%s']) button.secondary" % book_id)
     b.wait(lambda: b.find("#confirm").is_displayed(), "the confirmation dialog")
     b.click("#confirm-ok")
@@ -387,10 +509,15 @@ def operator(b, base, api, booking_cli, db):
     assert api.call("GET", "/v1/api/events/Jazz2027")[1]["data"]["status"] == "closed"
     b.collect()
 
-    # Edit: a larger capacity, saved with If-Match.
+    # Edit: a capacity below what is booked is refused by the API, on its field; a larger one
+    # is saved with If-Match.
     b.click("#edit")
     b.wait(lambda: b.finds("#f-eventGroups-0--capacity"), "the edit form")
     assert b.find("#f-key").get_attribute("readonly") is not None
+    fill("eventGroups-0--capacity", "10")
+    b.click("#save")
+    b.wait_text("#f-eventGroups-0--capacity-error", r"must be at least 23 \(20 held, 3 sold\)")
+    b.collect(expected={422})
     fill("eventGroups-0--capacity", "150")
     b.click("#save")
     b.wait_text(".tier-stock[data-tier='floor-Jazz2027'] .counts", r"3 sold, 20 held, 127 left of 150")
@@ -425,6 +552,36 @@ def operator(b, base, api, booking_cli, db):
     b.wait_text("h1 .badge", "On sale")
     assert api.call("GET", "/v1/api/events/Jazz2027")[1]["data"]["status"] == "on_sale"
 
+    # Cancelling an event, after a confirmation: its bookings go with it, and the page says how
+    # many; the storefront says it is cancelled.
+    gone = {"key": "Gone", "name": "Rained Out", "type": "Festival",
+            "date": "2030-01-01T20:00:00.000+00:00", "utcOffset": "+00:00",
+            "location": {"venue": "The Field", "address": "4 Side Street"},
+            "eventGroups": [{"key": "ga-Gone", "category": "General", "price": 30,
+                             "currency": "EUR", "qty": 10, "startDate": "2020-01-01T00:00:00Z",
+                             "endDate": "2030-01-01T00:00:00Z"}]}
+    status, body = api.call("POST", "/v1/api/events", gone, token=token)
+    assert status == 201, body
+    for _ in range(2):
+        status, body = api.call("POST", "/v1/api/books",
+                                {"key": "Gone", "groupKeys": [{"key": "ga-Gone", "qty": 1}]})
+        assert status == 201, body
+    d.get(base + "/admin#/e/Gone")
+    b.click("#cancel-event")
+    b.wait(lambda: b.find("#confirm").is_displayed(), "the confirmation dialog")
+    b.wait_text("#confirm-text", "cannot be undone")
+    b.click("#confirm-ok")
+    b.wait_text("h1 .badge", "Cancelled")
+    b.wait_text("#cancelled-note", "2 bookings were cancelled")
+    assert not b.finds("#cancel-event") and not b.finds("#edit")
+    b.collect()
+    d.get(base + "/#/e/Gone")
+    b.wait_text("#event-status", "This event has been cancelled")
+    assert not b.find("#hold").is_enabled()
+    b.collect()
+    d.get(base + "/admin")
+    b.wait(lambda: b.finds("#events [data-event='Gone']"), "the events list")
+
     # Signing out forgets the token.
     b.click("#signout")
     b.wait(lambda: b.finds("#token"), "the sign-in form again")
@@ -439,6 +596,9 @@ def main():
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
+    for name in os.listdir(args.out):  # a failed run's pictures must not pass for this run's
+        if name.endswith(".png"):
+            os.remove(os.path.join(args.out, name))
     with tempfile.TemporaryDirectory(prefix="booking-web-") as tmp:
         db = os.path.join(tmp, "web.db")
         port = free_port()
