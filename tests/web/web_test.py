@@ -153,8 +153,23 @@ class Browser:
         with open(os.path.join(self.out, name + ".png"), "wb") as f:
             f.write(base64.b64decode(png))
 
+    def unnamed_controls(self):
+        """Visible links, buttons and fields a screen reader would have no name for."""
+        return self.d.execute_script("""
+            return [...document.querySelectorAll('a[href], button, input, select, textarea')]
+              .filter((e) => e.getClientRects().length > 0 && e.type !== 'hidden')
+              .filter((e) => {
+                const label = e.labels ? [...e.labels].map((l) => l.textContent).join('') : '';
+                const name = label || e.getAttribute('aria-label') || e.getAttribute('title') ||
+                  (e.matches('a, button') ? e.textContent : '');
+                return !name.trim();
+              })
+              .map((e) => e.outerHTML.slice(0, 160));""")
+
     def both_widths(self, name):
-        """Screenshots at desktop width and at a phone's 375 px."""
+        """Screenshots at desktop width and at a phone's 375 px; every control shown has a name."""
+        unnamed = self.unnamed_controls()
+        assert not unnamed, "%s: controls without a label or name: %s" % (name, unnamed)
         self.shot(name + "-desktop")
         self.d.set_window_size(375, 812)
         time.sleep(0.3)
