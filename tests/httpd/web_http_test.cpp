@@ -43,6 +43,8 @@ TEST_CASE("the web pages are served from the binary with a strict CSP, nosniff a
     const std::string csp = header(r, "Content-Security-Policy");
     CHECK(csp.find("default-src 'none'") != std::string::npos);
     CHECK(csp.find("script-src 'self'") != std::string::npos);
+    CHECK(csp.find("style-src 'self'") != std::string::npos);
+    CHECK(csp.find("connect-src 'self'") != std::string::npos);
     CHECK(csp.find("frame-ancestors 'none'") != std::string::npos);
     CHECK(csp.find("unsafe") == std::string::npos);
     CHECK(header(r, "X-Content-Type-Options") == "nosniff");
@@ -50,6 +52,8 @@ TEST_CASE("the web pages are served from the binary with a strict CSP, nosniff a
     // No inline script: every <script> has a src, and no element has an on... handler.
     CHECK_FALSE(std::regex_search(r->body, std::regex("<script(?![^>]*\\bsrc=)")));
     CHECK_FALSE(std::regex_search(r->body, std::regex("\\son[a-z]+=")));
+    // No inline style either (style-src 'self'): no style attribute or element.
+    CHECK_FALSE(std::regex_search(r->body, std::regex("\\sstyle=|<style")));
     // Each file a page names is served, with its media type.
     std::smatch m;
     std::string rest = r->body;

@@ -247,7 +247,7 @@ def storefront(b, base, api):
     b.wait(lambda: api.call("GET", "/v1/api/books/" + expiring)[1]["data"]["status"] == "EXPIRED",
            "the server to expire the hold", timeout=5)
     assert not b.finds("#cancel") and not b.finds("#pay")
-    b.shot("storefront-expired-desktop")
+    b.both_widths("storefront-expired")
     b.collect()
 
     # Pay with the demo payment.
@@ -260,7 +260,7 @@ def storefront(b, base, api):
     b.wait_text("#booking-status", "confirmed")
     paid = d.current_url.rsplit("/", 1)[1]
     assert api.call("GET", "/v1/api/books/" + paid)[1]["data"]["status"] == "CONFIRMED"
-    b.shot("storefront-paid-desktop")
+    b.both_widths("storefront-paid")
 
     # A tier that sells out while the page is open: the buyer is told in words, and the live
     # availability shows it sold out.
@@ -287,7 +287,7 @@ def storefront(b, base, api):
     b.wait_text("#hold-error", "Not enough tickets left: Standing is sold out")
     b.wait_text("td[data-tier='only-Tiny']", "Sold out", timeout=5)
     assert not b.find("#hold").is_enabled(), "a sold-out event's hold button is enabled"
-    b.shot("storefront-soldout-desktop")
+    b.both_widths("storefront-soldout")
     b.collect(expected={409})
 
     # A tier with a per-buyer limit: the address is the buyer (no token here); past the limit
@@ -328,7 +328,7 @@ def storefront(b, base, api):
     d.get(base + "/#/e/Soon")
     b.wait_text(".window[data-tier='ga-Soon']", "^Opens ")
     assert not b.find("#qty-ga-Soon").is_enabled() and not b.find("#hold").is_enabled()
-    b.shot("storefront-opens-desktop")
+    b.both_widths("storefront-opens")
     b.wait(lambda: b.find("#qty-ga-Soon").is_enabled(), "the sale to open on the page",
            timeout=20)
     assert time.time() >= opens - 1, "the page opened the sale early"
@@ -546,7 +546,7 @@ def operator(b, base, api, booking_cli, db):
     d.get(base + "/#/e/Jazz2027")
     b.wait_text("#event-status", "Sales for this event are closed")
     assert not b.find("#hold").is_enabled()
-    b.shot("storefront-closed-desktop")
+    b.both_widths("storefront-closed")
     b.collect()
     # A buyer (not an operator now that a token exists) pays at the checkout URL.
     d.get(base + "/#/e/Con10124")
