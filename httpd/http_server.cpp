@@ -407,9 +407,11 @@ class HttpServer::Impl {
                           "userId is honoured only from a sales or admin token; without one, "
                           "leave it out (the client address stands for the buyer)");
       }
-      if (!caller.token) {
-        // Anonymous, or open mode (no tokens at all): the address stands for the buyer of a
-        // tier's maxPerUser, so the storefront sells such tiers in open mode too.
+      if (caller.anonymous() || (caller.open && !request.user_id)) {
+        // The address stands for the buyer of a tier's maxPerUser when no userId says who it
+        // is, in open mode too (so its storefront sells such tiers). Only an anonymous caller's
+        // held tickets are limited (max_held_by_client); a hold with a client costs an index
+        // entry, so open mode's holds with a userId (a load test's) have none.
         request.client = "client:" + caller.address;
       }
       if (caller.anonymous()) {
