@@ -19,6 +19,7 @@
 #include <booking/json_codec.hpp>
 #include <booking/lock_provider.hpp>
 #include <boost/json.hpp>
+#include <cerrno>
 #include <cstdlib>
 #include <iostream>
 #include <memory>
@@ -45,6 +46,8 @@ std::string response(int status, const std::string& body) {
          "\r\n\r\n" + body;
 }
 
+// One non-blocking send: the load's answers are a few hundred bytes and a socket's buffer takes
+// them whole; what it would not take is dropped (a real server keeps it for later).
 void send_now(int fd, const std::string& out) {
   (void)!::send(fd, out.data(), out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
 }
@@ -97,7 +100,9 @@ int main(int argc, char** argv) {
               c->in.append(buf.data(), static_cast<std::size_t>(r));
               continue;
             }
-            closed = r == 0;
+            // The client closed, or the connection failed (a reset would otherwise be reported
+            // by epoll again and again).
+            closed = r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
             break;
           }
           // Every complete request in the buffer (headers, then Content-Length bytes).
