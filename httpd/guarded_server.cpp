@@ -3,13 +3,16 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstdint>
+#include <cstring>
 
 namespace booking::httpd {
 
@@ -115,6 +118,37 @@ class DeadlineStream final : public httplib::Stream {
 
   void arm(Steady::time_point deadline) { read_deadline_ = deadline; }
 
+  // On the event loop's thread nothing may wait: reads take what is buffered or what the
+  // socket has now, and what the socket will not take now is kept (has_unsent) for a worker.
+  void set_nonblocking(bool on) { nonblocking_ = on; }
+  bool has_unsent() const { return !unsent_.empty(); }
+
+  // What has been received and not read yet.
+  bool buffered() const { return begin_ < end_; }
+  std::string_view unread() const { return {buffer_ + begin_, end_ - begin_}; }
+  // Receives what the socket has now, after what is buffered (the event loop's read).
+  enum class Fill { data, none, closed };
+  Fill fill() {
+    if (begin_ == end_) {
+      begin_ = end_ = 0;
+    } else if (end_ == sizeof buffer_ && begin_ > 0) {
+      std::memmove(buffer_, buffer_ + begin_, end_ - begin_);
+      end_ -= begin_;
+      begin_ = 0;
+    }
+    if (end_ == sizeof buffer_) return Fill::data;  // full: a worker reads on
+    while (true) {
+      const ssize_t n = ::recv(sock_, buffer_ + end_, sizeof buffer_ - end_, MSG_DONTWAIT);
+      if (n > 0) {
+        end_ += static_cast<std::size_t>(n);
+        return Fill::data;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return Fill::none;
+      return Fill::closed;  // the client closed, or the connection failed
+    }
+  }
+
   // Whether a request starts (a byte is there) before `deadline`. A signal on `wake` ends the
   // wait too: false, and woken() says so.
   bool wait_for_request(Steady::time_point deadline, int wake) {
@@ -127,20 +161,22 @@ class DeadlineStream final : public httplib::Stream {
   // Writes what a deferred response's writer could not (DeferredResponse::await).
   bool write_rest(const std::string& rest) { return flush() && send_all(rest.data(), rest.size()); }
 
-  // Sends a held header block (a response without a body). False if the client is gone.
+  // Sends a held header block (a response without a body), and what the event loop could not
+  // send. False if the client is gone.
   bool flush() {
-    if (held_.empty()) return true;
-    const bool sent = send_all(held_.data(), held_.size());
+    if (held_.empty() && unsent_.empty()) return true;
+    const std::string held = std::move(held_);
     held_.clear();
-    return sent;
+    return send_all(held.data(), held.size());
   }
 
   bool is_readable() const override {
     auto* self = const_cast<DeadlineStream*>(this);
     if (!self->flush()) return false;
-    return begin_ < end_ || self->wait(POLLIN, read_deadline_, true);
+    return begin_ < end_ || (!nonblocking_ && self->wait(POLLIN, read_deadline_, true));
   }
   bool is_writable() const override {
+    if (nonblocking_) return true;  // kept, when the socket will not take it
     auto* self = const_cast<DeadlineStream*>(this);
     if (!self->flush()) return false;
     return self->wait(POLLOUT, Steady::now() + write_timeout_, false);
@@ -154,7 +190,8 @@ class DeadlineStream final : public httplib::Stream {
         n = ::recv(sock_, buffer_, sizeof buffer_, MSG_DONTWAIT);
         if (n >= 0) break;
         if (errno == EINTR) continue;
-        if ((errno != EAGAIN && errno != EWOULDBLOCK) || !wait(POLLIN, read_deadline_, true)) {
+        if ((errno != EAGAIN && errno != EWOULDBLOCK) || nonblocking_ ||
+            !wait(POLLIN, read_deadline_, true)) {
           return -1;
         }
       }
@@ -208,8 +245,22 @@ class DeadlineStream final : public httplib::Stream {
     return 0;
   }
 
-  // Writes all of `data`, polling (up to the write timeout) only when the socket is full.
+  // Writes all of `data` after what is unsent, polling (up to the write timeout) only when the
+  // socket is full; without waiting (nonblocking_), what it will not take is kept in unsent_.
   bool send_all(const char* data, std::size_t size) {
+    if (!unsent_.empty()) {
+      if (nonblocking_) {
+        unsent_.append(data, size);
+        return true;
+      }
+      const std::string earlier = std::move(unsent_);
+      unsent_.clear();
+      if (!send_now(earlier.data(), earlier.size())) return false;
+    }
+    return send_now(data, size);
+  }
+
+  bool send_now(const char* data, std::size_t size) {
     const auto deadline = Steady::now() + write_timeout_;
     while (size > 0) {
       const ssize_t n = ::send(sock_, data, size, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -219,6 +270,10 @@ class DeadlineStream final : public httplib::Stream {
       } else if (n < 0 && errno == EINTR) {
         continue;
       } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        if (nonblocking_) {
+          unsent_.assign(data, size);
+          return true;
+        }
         if (!wait(POLLOUT, deadline, false)) return false;
       } else {
         return false;
@@ -230,6 +285,7 @@ class DeadlineStream final : public httplib::Stream {
   // Polls in slices of at most 100 ms, so a stop is noticed promptly. With `wake` (an eventfd),
   // a signal on it (cleared here) ends the wait when the socket is not ready: false, woken_.
   bool wait(short events, Steady::time_point deadline, bool reading, int wake = -1) {
+    if (nonblocking_) return false;  // never on the event loop's thread
     while (true) {
       if (stopping_) {
         if (reading) return false;
@@ -266,7 +322,9 @@ class DeadlineStream final : public httplib::Stream {
   const std::atomic<std::int64_t>& stop_at_;
   std::chrono::milliseconds write_timeout_;
   Steady::time_point read_deadline_ = Steady::time_point::max();
-  std::string held_;  // a response's header block, waiting for its body
+  std::string held_;    // a response's header block, waiting for its body
+  std::string unsent_;  // what the socket would not take without waiting
+  bool nonblocking_ = false;
   bool woken_ = false;
   char buffer_[4096];
   std::size_t begin_ = 0;
@@ -298,6 +356,10 @@ bool GuardedServer::raise_backlog(int backlog) { return ::listen(svr_sock_, back
 void GuardedServer::shut_down() {
   stop_at_ns_ = Steady::now().time_since_epoch().count();
   stopping_ = true;
+  {
+    std::lock_guard lock(loop_mu_);
+    kick_loops();  // idle connections are closed now, not at the loop's next look
+  }
   stop();
   // httplib's stop() does nothing before listen_after_bind has begun (a SIGTERM right after
   // start): shutting the listening socket down makes its accept loop end as soon as it runs.
@@ -418,62 +480,431 @@ std::shared_ptr<DeferredResponse> GuardedServer::defer(const httplib::Request& r
   return d;
 }
 
+// A client's connection, from its accept to its close. Whoever has it owns it: a worker while
+// it reads and handles a request, the event loop while it waits for the next one.
+struct GuardedServer::Connection {
+  Connection(GuardedServer& server, int sock, std::string peer)
+      : address(std::move(peer)),
+        strm(sock, address, state, server.stopping_, server.stop_at_ns_,
+             server.limits_.write_timeout),
+        left(server.keep_alive_max_count_) {
+    state.sock = sock;
+    // Made now, so the event loop can watch it with the socket (defer() would make it late).
+    state.wake = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  }
+
+  const std::string address;
+  ConnectionState state;
+  DeadlineStream strm;
+  std::shared_ptr<DeferredResponse> pending;  // the last request's answer, written elsewhere
+  std::string rest;                           // what that answer's writer could not send
+  std::size_t left;                           // requests it may still make (keep-alive max)
+  bool served = false;   // a request was served: the next one gets the keep-alive time
+  bool closing = false;  // close once the answers are out
+  // Handed over to wait for its answer (the client wrote before it was out): a worker keeps it
+  // until then, or the loop would hand it straight back.
+  bool awaiting = false;
+  Steady::time_point idle_until;  // parked: closed if no request starts before this
+  int epoll = -1;                 // parked: in which loop
+};
+
+// httplib's thread pool, opening the event loops when listening starts and closing them before
+// its threads are joined (after which nothing could take a connection from a loop).
+class GuardedServer::Workers final : public httplib::TaskQueue {
+ public:
+  Workers(GuardedServer& server, std::size_t n) : server_(server), pool_(n) {
+    server_.open_loops(this);
+  }
+  void enqueue(std::function<void()> fn) override { pool_.enqueue(std::move(fn)); }
+  void shutdown() override {
+    server_.close_loops();
+    pool_.shutdown();
+  }
+
+ private:
+  GuardedServer& server_;
+  httplib::ThreadPool pool_;
+};
+
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+// Whether `data` starts with a whole request that may be handled on the event loop: its head
+// starts with one of `prefixes`, its headers have ended, and the body its one Content-Length
+// announces is there. Anything unusual (Transfer-Encoding, Expect, two lengths, a length that is
+// not a plain number) is left to a worker, where httplib reads it as always.
+bool whole_inline_request(std::string_view data, const std::vector<std::string>& prefixes) {
+  if (std::none_of(prefixes.begin(), prefixes.end(),
+                   [&](const std::string& p) { return data.starts_with(p); })) {
+    return false;
+  }
+  const auto head_end = data.find("\r\n\r\n");
+  if (head_end == std::string_view::npos) return false;
+  std::size_t length = 0;
+  int lengths = 0;
+  auto line_start = data.find("\r\n") + 2;
+  while (line_start < head_end + 2) {
+    const auto line_end = data.find("\r\n", line_start);
+    const std::string_view line = data.substr(line_start, line_end - line_start);
+    line_start = line_end + 2;
+    const auto colon = line.find(':');
+    if (colon == std::string_view::npos) return false;
+    const std::string_view name = line.substr(0, colon);
+    if (iequals(name, "Transfer-Encoding") || iequals(name, "Expect")) return false;
+    if (!iequals(name, "Content-Length")) continue;
+    std::string_view value = line.substr(colon + 1);
+    value.remove_prefix(std::min(value.size(), value.find_first_not_of(" \t")));
+    value = value.substr(0, value.find_last_not_of(" \t") + 1);
+    if (value.empty() || value.size() > 9 ||
+        !std::all_of(value.begin(), value.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) {
+      return false;
+    }
+    length = std::stoul(std::string(value));
+    ++lengths;
+  }
+  return lengths <= 1 && data.size() - (head_end + 4) >= length;
+}
+
+}  // namespace
+
+GuardedServer::GuardedServer() { set_worker_threads(worker_threads_); }
+
+GuardedServer::~GuardedServer() { close_loops(); }
+
+void GuardedServer::set_worker_threads(std::size_t n) {
+  worker_threads_ = n;
+  new_task_queue = [this, n] { return new Workers(*this, n); };
+}
+
+std::chrono::milliseconds GuardedServer::keep_alive() const {
+  return std::chrono::seconds(keep_alive_timeout_sec_);
+}
+
 bool GuardedServer::process_and_close_socket(socket_t sock) {
   const std::string address = peer_address(sock);
-  if (admit(address)) {
-    ConnectionState connection;
-    connection.sock = sock;
-    DeadlineStream strm(sock, address, connection, stopping_, stop_at_ns_, limits_.write_timeout);
-    // A response another thread writes (defer()) must be out before the next request is read,
-    // and before the socket is closed: that thread writes to it.
-    std::shared_ptr<DeferredResponse> pending;
-    auto finish = [&] {
-      if (!pending) return true;
-      std::string rest;
-      const bool ok = pending->await(rest) && (rest.empty() || strm.write_rest(rest));
-      pending.reset();
-      return ok;
-    };
+  if (!admit(address)) {
+    ++refused_;
+    ::shutdown(sock, SHUT_RDWR);
+    ::close(sock);
+    return true;
+  }
+  std::unique_ptr<Connection> c;
+  try {
+    c = std::make_unique<Connection>(*this, sock, address);
+  } catch (...) {  // bad_alloc: refused as if over the cap
+    leave(address);
+    ::shutdown(sock, SHUT_RDWR);
+    ::close(sock);
+    return true;
+  }
+  serve(std::move(c));
+  return true;
+}
+
+void GuardedServer::serve(std::unique_ptr<Connection> c) {
+  while (!c->closing && c->left > 0 && !stopping_) {
+    // What the event loop left for a worker: an answer's rest, a response the socket would not
+    // take at once.
+    if (((c->pending && c->pending->sent()) || !c->rest.empty()) && !finish(*c)) break;
+    if (!c->strm.flush()) break;
+    // Nothing to read yet: the loop waits for the next request without a thread.
+    if (!c->strm.buffered() && !c->awaiting && park(c)) return;
     // The first request may take request_timeout to start; later ones on a kept-alive
     // connection, keep_alive_timeout.
-    auto idle = limits_.request_timeout;
-    for (std::size_t left = keep_alive_max_count_; left > 0 && !stopping_; --left) {
-      bool next = strm.wait_for_request(Steady::now() + idle, connection.wake);
-      bool gone = false;
-      while (!next && !gone && strm.woken()) {
-        // The pending answer left bytes to write (or failed): now, not when the client, who
-        // waits for them, sends its next request. Its keep-alive time starts after them.
-        gone = !finish();
-        if (!gone) next = strm.wait_for_request(Steady::now() + idle, connection.wake);
-      }
-      if (gone) break;
-      if (!next && pending && !pending->sent() && !stopping_) {
-        // The client is still waiting for its answer: the keep-alive time starts after it.
-        if (!finish()) break;
-        next = strm.wait_for_request(Steady::now() + idle, connection.wake);
-      }
-      if (!next || !finish()) break;
-      strm.arm(Steady::now() + limits_.request_timeout);
-      bool closed = false;
-      connection.close = left == 1 || stopping_;
-      t_connection = &connection;
-      const bool served = process_request(strm, connection.close, closed, nullptr);
-      t_connection = nullptr;
-      pending = std::move(connection.deferred);
-      connection.deferred.reset();
-      if (!served || closed) break;
-      idle = std::chrono::seconds(keep_alive_timeout_sec_);
+    const auto idle = c->served ? keep_alive() : limits_.request_timeout;
+    bool next = c->strm.wait_for_request(Steady::now() + idle, c->state.wake);
+    bool gone = false;
+    while (!next && !gone && c->strm.woken()) {
+      // The pending answer left bytes to write (or failed): now, not when the client, who
+      // waits for them, sends its next request. Its keep-alive time starts after them.
+      gone = !finish(*c);
+      if (!gone) next = c->strm.wait_for_request(Steady::now() + idle, c->state.wake);
     }
-    finish();
-    strm.flush();
-    if (connection.wake >= 0) ::close(connection.wake);  // no answer is pending: finish() waited
-    leave(address);
-  } else {
-    ++refused_;
+    if (gone) break;
+    if (!next && c->pending && !c->pending->sent() && !stopping_) {
+      // The client is still waiting for its answer: the keep-alive time starts after it.
+      if (!finish(*c)) break;
+      next = c->strm.wait_for_request(Steady::now() + idle, c->state.wake);
+    }
+    // A response another thread writes (defer()) must be out before the next request is read,
+    // and before the socket is closed: that thread writes to it.
+    if (!next || !finish(*c)) break;
+    c->awaiting = false;
+    if (!handle(*c)) break;
   }
-  ::shutdown(sock, SHUT_RDWR);
-  ::close(sock);
+  retire(std::move(c));
+}
+
+bool GuardedServer::handle(Connection& c) {
+  c.strm.arm(Steady::now() + limits_.request_timeout);
+  bool closed = false;
+  c.state.close = c.left == 1 || stopping_;
+  t_connection = &c.state;
+  const bool served = process_request(c.strm, c.state.close, closed, nullptr);
+  t_connection = nullptr;
+  c.pending = std::move(c.state.deferred);
+  c.state.deferred.reset();
+  --c.left;
+  c.served = true;
+  return served && !closed;
+}
+
+bool GuardedServer::finish(Connection& c) {
+  if (c.pending) {
+    std::string rest;
+    const bool ok = c.pending->await(rest);
+    c.pending.reset();
+    if (!ok) return false;
+    c.rest += rest;
+  }
+  if (c.rest.empty()) return true;
+  const std::string rest = std::move(c.rest);
+  c.rest.clear();
+  return c.strm.write_rest(rest);
+}
+
+void GuardedServer::retire(std::unique_ptr<Connection> c) {
+  finish(*c);
+  c->strm.set_nonblocking(false);
+  c->strm.flush();
+  if (c->state.wake >= 0) ::close(c->state.wake);  // no answer is pending: finish() waited
+  leave(c->address);
+  ::shutdown(c->state.sock, SHUT_RDWR);
+  ::close(c->state.sock);
+}
+
+void GuardedServer::open_loops(httplib::TaskQueue* workers) {
+  std::lock_guard lock(loop_mu_);
+  if (loop_open_) return;
+  kick_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  for (std::size_t i = 0; kick_ >= 0 && i < loop_threads_; ++i) {
+    const int ep = ::epoll_create1(EPOLL_CLOEXEC);
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = 0;  // the kick
+    if (ep < 0 || ::epoll_ctl(ep, EPOLL_CTL_ADD, kick_, &ev) != 0) {
+      if (ep >= 0) ::close(ep);
+      break;
+    }
+    try {
+      loops_.push_back(Loop{ep, {}});
+      loops_.back().thread = std::thread([this, ep] { run_loop(ep); });
+    } catch (...) {
+      if (!loops_.empty() && !loops_.back().thread.joinable()) loops_.pop_back();
+      ::close(ep);
+      break;
+    }
+  }
+  if (loops_.empty()) {
+    // Out of descriptors or threads: every connection keeps its worker, as without a loop.
+    if (kick_ >= 0) ::close(kick_);
+    kick_ = -1;
+    return;
+  }
+  workers_ = workers;
+  loop_open_ = true;
+}
+
+void GuardedServer::close_loops() {
+  {
+    std::lock_guard lock(loop_mu_);
+    loop_open_ = false;
+    kick_loops();
+  }
+  // Only this thread changes loops_ now: park() looks at it only while the loops are open.
+  for (auto& l : loops_) {
+    if (l.thread.joinable()) l.thread.join();
+    ::close(l.epoll);
+  }
+  std::lock_guard lock(loop_mu_);
+  loops_.clear();
+  if (kick_ >= 0) ::close(kick_);
+  kick_ = -1;
+  workers_ = nullptr;
+}
+
+void GuardedServer::kick_loops() {
+  if (kick_ < 0) return;
+  const std::uint64_t one = 1;
+  (void)!::write(kick_, &one, sizeof one);  // never read: every loop sees it until it ends
+}
+
+bool GuardedServer::park(std::unique_ptr<Connection>& c) {
+  if (c->state.wake < 0) return false;  // its answers could not wake the loop
+  std::lock_guard lock(loop_mu_);
+  if (!loop_open_ || stopping_ || loops_.empty()) return false;
+  const int ep = loops_[next_loop_++ % loops_.size()].epoll;
+  Connection* key = c.get();
+  decltype(parked_)::iterator it;
+  try {
+    it = parked_.emplace(key, nullptr).first;  // what can throw comes before the loop sees it
+  } catch (...) {
+    return false;
+  }
+  const auto tag = reinterpret_cast<std::uintptr_t>(key);
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLRDHUP;
+  ev.data.u64 = tag;
+  bool added = ::epoll_ctl(ep, EPOLL_CTL_ADD, c->state.sock, &ev) == 0;
+  ev.events = EPOLLIN;
+  ev.data.u64 = tag | 1;  // its deferred answer's wake-up
+  if (added && ::epoll_ctl(ep, EPOLL_CTL_ADD, c->state.wake, &ev) != 0) {
+    ::epoll_ctl(ep, EPOLL_CTL_DEL, c->state.sock, nullptr);
+    added = false;
+  }
+  if (!added) {
+    parked_.erase(it);
+    return false;
+  }
+  c->epoll = ep;
+  c->idle_until = Steady::now() + (c->served ? keep_alive() : limits_.request_timeout);
+  it->second = std::move(c);
   return true;
+}
+
+std::unique_ptr<GuardedServer::Connection> GuardedServer::unpark(Connection* c) {
+  ::epoll_ctl(c->epoll, EPOLL_CTL_DEL, c->state.sock, nullptr);
+  ::epoll_ctl(c->epoll, EPOLL_CTL_DEL, c->state.wake, nullptr);
+  std::lock_guard lock(loop_mu_);
+  auto node = parked_.extract(c);
+  return std::move(node.mapped());
+}
+
+void GuardedServer::hand_off(Connection* c) {
+  httplib::TaskQueue* workers;
+  {
+    std::lock_guard lock(loop_mu_);
+    workers = workers_;
+  }
+  Connection* raw = unpark(c).release();
+  try {
+    workers->enqueue([this, raw] { serve(std::unique_ptr<Connection>(raw)); });
+  } catch (...) {  // bad_alloc
+    retire(std::unique_ptr<Connection>(raw));
+  }
+}
+
+void GuardedServer::run_loop(int ep) {
+  std::array<epoll_event, 64> ready;
+  // Each connection once per round, with what woke it.
+  struct Ready {
+    Connection* c;
+    bool readable;
+    bool woken;
+  };
+  std::vector<Ready> round;
+  round.reserve(ready.size());
+  auto scan_at = Steady::now() + std::chrono::milliseconds(100);
+  while (true) {
+    const int n = ::epoll_wait(ep, ready.data(), static_cast<int>(ready.size()), 100);
+    {
+      // Also what makes a worker's park() (under this lock) happen before the reads below.
+      std::lock_guard lock(loop_mu_);
+      if (!loop_open_ || stopping_) break;
+    }
+    round.clear();
+    for (int i = 0; i < n; ++i) {
+      const std::uint64_t tag = ready[i].data.u64;
+      if (tag == 0) continue;  // the kick: stop is looked at above
+      auto* c = reinterpret_cast<Connection*>(static_cast<std::uintptr_t>(tag & ~std::uint64_t{1}));
+      const bool socket = (tag & 1) == 0;
+      if (!socket) {
+        std::uint64_t count;
+        (void)!::read(c->state.wake, &count, sizeof count);
+      }
+      auto it = std::find_if(round.begin(), round.end(), [&](const Ready& r) { return r.c == c; });
+      if (it == round.end()) {
+        round.push_back({c, socket, !socket});
+      } else {
+        it->readable = it->readable || socket;
+        it->woken = it->woken || !socket;
+      }
+    }
+    for (const Ready& r : round) on_ready(r.c, r.readable, r.woken);
+    if (Steady::now() >= scan_at) {
+      scan(ep);
+      scan_at = Steady::now() + std::chrono::milliseconds(100);
+    }
+  }
+  // Stopping: idle connections are closed at once, once their answers are out.
+  std::vector<std::unique_ptr<Connection>> mine;
+  {
+    std::lock_guard lock(loop_mu_);
+    loop_open_ = false;
+    for (auto it = parked_.begin(); it != parked_.end();) {
+      if (it->second->epoll == ep) {
+        mine.push_back(std::move(it->second));
+        it = parked_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& c : mine) retire(std::move(c));
+}
+
+void GuardedServer::on_ready(Connection* c, bool readable, bool woken) {
+  if (c->pending) {
+    if (!c->pending->sent()) {
+      // The client wrote before its answer went out (a pipelined request, or a close), or the
+      // answer's writer has left bytes it is about to hand over: a worker waits for the
+      // answer, writes what is left of it, then reads on.
+      if (readable || woken) {
+        c->awaiting = true;
+        hand_off(c);
+      }
+      return;
+    }
+    std::string rest;
+    const bool ok = c->pending->await(rest);
+    c->pending.reset();
+    if (!ok) return retire(unpark(c));
+    if (!rest.empty()) {  // the socket was full: a worker writes the rest, with its timeout
+      c->rest = std::move(rest);
+      return hand_off(c);
+    }
+    c->idle_until = Steady::now() + keep_alive();  // counted from the answer
+  }
+  if (!readable) return;
+  const auto got = c->strm.fill();
+  if (got == DeadlineStream::Fill::closed) return retire(unpark(c));
+  if (!c->strm.buffered()) return;
+  if (c->left > 0 && !stopping_ && whole_inline_request(c->strm.unread(), inline_)) {
+    c->strm.set_nonblocking(true);
+    const bool keep = handle(*c);
+    c->strm.set_nonblocking(false);
+    if (keep && !c->strm.buffered() && !c->strm.has_unsent()) {
+      c->idle_until = Steady::now() + keep_alive();
+      return;
+    }
+    c->closing = !keep;
+  }
+  hand_off(c);  // a request to read or handle on a thread of its own, or a close to finish
+}
+
+void GuardedServer::scan(int ep) {
+  std::vector<Connection*> answered;
+  std::vector<Connection*> expired;
+  const auto now = Steady::now();
+  {
+    std::lock_guard lock(loop_mu_);
+    for (const auto& [key, c] : parked_) {
+      if (c->epoll != ep) continue;
+      if (c->pending) {
+        if (c->pending->sent()) answered.push_back(key);  // its keep-alive time starts now
+      } else if (now >= c->idle_until) {
+        expired.push_back(key);
+      }
+    }
+  }
+  for (Connection* c : answered) on_ready(c, false, false);
+  for (Connection* c : expired) retire(unpark(c));
 }
 
 }  // namespace booking::httpd

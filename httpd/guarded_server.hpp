@@ -5,16 +5,23 @@
 // It serves each connection itself (process_and_close_socket) through its own Stream, whose
 // reads give up at the request's deadline and at stop; the request handling is httplib's own
 // process_request. A handler may also leave its response to another thread (defer()).
+//
+// A connection waiting for its next request holds no thread: it is parked in an event loop
+// (epoll), which hands it to a worker thread when a request arrives. A request named by
+// set_inline_requests() that has arrived whole is handled on the loop's thread instead, with no
+// hand-over. (A thread per connection cost a wake-up and a context switch for every request.)
 #pragma once
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -72,6 +79,21 @@ class DeferredResponse {
 
 class GuardedServer : public httplib::Server {
  public:
+  GuardedServer();
+  ~GuardedServer() override;
+  GuardedServer(const GuardedServer&) = delete;
+  GuardedServer& operator=(const GuardedServer&) = delete;
+
+  // The worker threads, which read and handle requests (but for inline ones) while the event
+  // loop holds the idle connections. Set before listening.
+  void set_worker_threads(std::size_t n);
+  // Requests whose head starts with one of these ("POST /v1/api/books ") are handled on the
+  // event loop's thread when they have arrived whole (headers and Content-Length body, no
+  // Transfer-Encoding or Expect): their handlers must never block. Set before listening.
+  void set_inline_requests(std::vector<std::string> prefixes) { inline_ = std::move(prefixes); }
+  // Threads that run the event loop (at least 1). Set before listening.
+  void set_loop_threads(std::size_t n) { loop_threads_ = std::max<std::size_t>(1, n); }
+
   // In a handler: the response to the request being handled will be written with send() on
   // what this returns, from any thread; what the handler puts in its own response is dropped.
   // The connection waits for it before it reads the next request or closes. Null outside a
@@ -90,9 +112,33 @@ class GuardedServer : public httplib::Server {
   std::uint64_t refused_connections() const { return refused_; }
 
  private:
+  struct Connection;
+  class Workers;
+
   bool process_and_close_socket(socket_t sock) override;
   bool admit(const std::string& address);
   void leave(const std::string& address);
+
+  // On a worker: reads and handles the connection's requests until it parks it or closes it.
+  void serve(std::unique_ptr<Connection> c);
+  // One request through httplib; false when the connection is to close.
+  bool handle(Connection& c);
+  // Waits for the pending deferred answer and writes what it left. False if the client is gone.
+  bool finish(Connection& c);
+  // Closes the connection once its answers are out (blocks until then).
+  void retire(std::unique_ptr<Connection> c);
+
+  // The event loop.
+  void open_loops(httplib::TaskQueue* workers);
+  void close_loops();
+  bool park(std::unique_ptr<Connection>& c);
+  std::unique_ptr<Connection> unpark(Connection* c);
+  void hand_off(Connection* c);
+  void kick_loops();  // under loop_mu_
+  void run_loop(int epoll);
+  void on_ready(Connection* c, bool readable, bool woken);
+  void scan(int epoll);
+  std::chrono::milliseconds keep_alive() const;
 
   ConnectionLimits limits_;
   std::atomic<bool> stopping_{false};
@@ -100,6 +146,21 @@ class GuardedServer : public httplib::Server {
   std::atomic<std::uint64_t> refused_{0};
   std::mutex mu_;                              // guards open_
   std::unordered_map<std::string, int> open_;  // connections per address
+
+  std::size_t worker_threads_ = 8;
+  std::size_t loop_threads_ = 1;
+  std::vector<std::string> inline_;
+  struct Loop {
+    int epoll = -1;
+    std::thread thread;
+  };
+  std::vector<Loop> loops_;
+  int kick_ = -1;       // an eventfd in every loop's epoll: signalled to make them look at stop
+  std::mutex loop_mu_;  // guards what follows; also orders a park before the loop's reads
+  bool loop_open_ = false;
+  std::size_t next_loop_ = 0;
+  httplib::TaskQueue* workers_ = nullptr;
+  std::unordered_map<Connection*, std::unique_ptr<Connection>> parked_;
 };
 
 // The address of a connected socket's peer ("127.0.0.1", "::1"; IPv4-mapped IPv6 as IPv4).

@@ -93,9 +93,10 @@ class HttpServer::Impl {
     limits.max_connections_per_client = options_.max_connections_per_client;
     limits.exempt = options_.trusted_proxies;
     server_.set_limits(limits);
-    server_.new_task_queue = [n = options_.threads] {
-      return new httplib::ThreadPool(static_cast<std::size_t>(n));
-    };
+    server_.set_worker_threads(static_cast<std::size_t>(options_.threads));
+    // A hold only queues its work and is answered by the committing thread: it never blocks,
+    // so the event loop handles it without handing the connection to a worker.
+    server_.set_inline_requests({"POST /v1/api/books "});
     server_.set_tcp_nodelay(true);  // Nagle + delayed ACK cost ~44 ms per keep-alive request
     server_.set_keep_alive_max_count(1'000'000);
     // httplib 0.11 waits out an idle keep-alive connection without looking at stop(), so this

@@ -14,7 +14,7 @@ namespace booking::httpd {
 struct HttpOptions {
   std::string host = "127.0.0.1";
   int port = 8080;                   // 0 picks a free port
-  int threads = 256;                 // each keep-alive connection holds a worker
+  int threads = 256;                 // workers, for requests other than holds
   std::size_t max_body = 64 * 1024;  // larger bodies get 413 before they are read
   std::size_t metrics_tiers = 100;   // at most this many tiers in /metrics
   int listen_backlog = 1024;         // cpp-httplib 0.11 hard-codes 5

@@ -280,8 +280,8 @@ int main(int argc, char** argv) {
   app.add_option("--hold-ttl", f.hold_ttl, "How long a hold lasts before it expires (10m, 90s)")
       ->envname("BOOKING_HOLD_TTL");
   app.add_option("--threads", f.threads,
-                 "HTTP worker threads; each keep-alive connection holds one, so size it for the "
-                 "concurrent clients")
+                 "HTTP worker threads for requests other than holds (an event loop waits on idle "
+                 "connections and handles holds); a stream or slow client holds one while it lasts")
       ->envname("BOOKING_THREADS")
       ->check(CLI::Range(1, 4096));
   app.add_option("--max-body", f.max_body, "Largest request body in bytes (larger: 413)")

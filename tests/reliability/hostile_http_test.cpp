@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -372,4 +373,95 @@ TEST_CASE(
   server.shut_down();
   serving.join();
   for (auto& t : answerers) t.join();
+}
+
+TEST_CASE("idle connections hold no worker thread, and a whole inline request needs none at all",
+          "[reliability]") {
+  // One worker thread. Before the event loop each kept-alive connection held a worker until it
+  // closed, so a second client waited out the first one's keep-alive time.
+  httpd::GuardedServer server;
+  server.set_worker_threads(1);
+  server.set_keep_alive_timeout(30);
+  server.set_inline_requests({"POST /inline "});
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  server.Get("/small", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("small", "text/plain");
+  });
+  server.Get("/slow", [&](const httplib::Request&, httplib::Response& res) {
+    std::unique_lock lock(mu);
+    cv.wait_for(lock, 10s, [&] { return release; });
+    res.set_content("slow", "text/plain");
+  });
+  server.Post("/inline", [](const httplib::Request& req, httplib::Response& res) {
+    res.set_content("inline " + req.body, "text/plain");
+  });
+  const int port = server.bind_to_any_port("127.0.0.1");
+  REQUIRE(port > 0);
+  std::thread serving([&] { server.listen_after_bind(); });
+
+  auto ask = [](int fd, const std::string& request) {
+    REQUIRE(::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+            static_cast<ssize_t>(request.size()));
+  };
+  auto answer = [](int fd, int count = 1) {  // `count` answers, or what came within 3 s
+    std::string got;
+    auto whole = [&] {
+      std::size_t at = 0;
+      for (int i = 0; i < count; ++i) {
+        const auto head_end = got.find("\r\n\r\n", at);
+        const auto length = got.find("Content-Length: ", at);
+        if (head_end == std::string::npos || length > head_end) return false;
+        at = head_end + 4 + std::stoul(got.substr(length + 16));
+        if (got.size() < at) return false;
+      }
+      return true;
+    };
+    char buf[4096];
+    while (!whole()) {
+      const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      got.append(buf, static_cast<std::size_t>(n));
+    }
+    return got;
+  };
+  const std::string small = "GET /small HTTP/1.1\r\nHost: t\r\n\r\n";
+  std::vector<int> fds;
+  for (int i = 0; i < 20; ++i) {  // twenty kept-alive clients, served one after another
+    fds.push_back(connect_loopback(port));
+    ask(fds.back(), small);
+    CHECK(answer(fds.back()).ends_with("\r\n\r\nsmall"));
+  }
+  // The only worker is busy with a slow request; an inline request on another connection is
+  // answered anyway, whole or in two parts (a part waits for the worker: the loop never reads).
+  const int slow = fds[0];
+  ask(slow, "GET /slow HTTP/1.1\r\nHost: t\r\n\r\n");
+  std::this_thread::sleep_for(100ms);  // the worker takes it
+  const auto asked = std::chrono::steady_clock::now();
+  ask(fds[1], "POST /inline HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi");
+  CHECK(answer(fds[1]).ends_with("\r\n\r\ninline hi"));
+  CHECK(std::chrono::steady_clock::now() - asked < 1s);
+  ask(fds[2], "POST /inline HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nin");
+  ask(fds[3], small);  // needs the worker too
+  std::this_thread::sleep_for(200ms);
+  ask(fds[2], "two");
+  {
+    std::lock_guard lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  CHECK(answer(slow).ends_with("\r\n\r\nslow"));
+  CHECK(answer(fds[2]).ends_with("\r\n\r\ninline intwo"));
+  CHECK(answer(fds[3]).ends_with("\r\n\r\nsmall"));
+  // Two inline requests in one send: answered in order.
+  const std::string twice = "POST /inline HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\na";
+  ask(fds[4], twice + twice);
+  const std::string both = answer(fds[4], 2);
+  CHECK(both.starts_with("HTTP/1.1 200 OK\r\n"));
+  CHECK(both.find("\r\n\r\ninline aHTTP/1.1 200 OK\r\n") != std::string::npos);
+  CHECK(both.ends_with("\r\n\r\ninline a"));
+  for (int fd : fds) ::close(fd);
+  server.shut_down();
+  serving.join();
 }
