@@ -13,6 +13,8 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <new>
+#include <utility>
 
 namespace booking::httpd {
 
@@ -501,9 +503,8 @@ struct GuardedServer::Connection {
   std::size_t left;                           // requests it may still make (keep-alive max)
   bool served = false;   // a request was served: the next one gets the keep-alive time
   bool closing = false;  // close once the answers are out
-  // Handed over to wait for its answer (the client wrote before it was out): a worker keeps it
-  // until then, or the loop would hand it straight back.
-  bool awaiting = false;
+  // Handed over to wait for its answer (the loop does not wait): the worker does, first.
+  bool settle = false;
   Steady::time_point idle_until;  // parked: closed if no request starts before this
   int epoll = -1;                 // parked: in which loop
 };
@@ -536,16 +537,21 @@ bool iequals(std::string_view a, std::string_view b) {
 }
 
 // Whether `data` starts with a whole request that may be handled on the event loop: its head
-// starts with one of `prefixes`, its headers have ended, and the body its one Content-Length
-// announces is there. Anything unusual (Transfer-Encoding, Expect, two lengths, a length that is
-// not a plain number) is left to a worker, where httplib reads it as always.
-bool whole_inline_request(std::string_view data, const std::vector<std::string>& prefixes) {
+// starts with one of `prefixes`, its headers have ended, none is one of `unless`, and the body
+// its one Content-Length announces is there. Anything unusual (a line ending in a bare LF,
+// Transfer-Encoding, Expect, no length or two, a length that is not a plain number) is left to
+// a worker, where httplib reads it as always: the loop must never find it needs more bytes.
+bool whole_inline_request(std::string_view data, const std::vector<std::string>& prefixes,
+                          const std::vector<std::string>& unless) {
   if (std::none_of(prefixes.begin(), prefixes.end(),
                    [&](const std::string& p) { return data.starts_with(p); })) {
     return false;
   }
   const auto head_end = data.find("\r\n\r\n");
   if (head_end == std::string_view::npos) return false;
+  for (auto lf = data.find('\n'); lf < head_end + 4; lf = data.find('\n', lf + 1)) {
+    if (lf == 0 || data[lf - 1] != '\r') return false;  // httplib ends a line at a bare LF too
+  }
   std::size_t length = 0;
   int lengths = 0;
   auto line_start = data.find("\r\n") + 2;
@@ -556,7 +562,11 @@ bool whole_inline_request(std::string_view data, const std::vector<std::string>&
     const auto colon = line.find(':');
     if (colon == std::string_view::npos) return false;
     const std::string_view name = line.substr(0, colon);
-    if (iequals(name, "Transfer-Encoding") || iequals(name, "Expect")) return false;
+    if (iequals(name, "Transfer-Encoding") || iequals(name, "Expect") ||
+        std::any_of(unless.begin(), unless.end(),
+                    [&](const auto& u) { return iequals(name, u); })) {
+      return false;
+    }
     if (!iequals(name, "Content-Length")) continue;
     std::string_view value = line.substr(colon + 1);
     value.remove_prefix(std::min(value.size(), value.find_first_not_of(" \t")));
@@ -568,7 +578,7 @@ bool whole_inline_request(std::string_view data, const std::vector<std::string>&
     length = std::stoul(std::string(value));
     ++lengths;
   }
-  return lengths <= 1 && data.size() - (head_end + 4) >= length;
+  return lengths == 1 && data.size() - (head_end + 4) >= length;
 }
 
 }  // namespace
@@ -611,10 +621,11 @@ void GuardedServer::serve(std::unique_ptr<Connection> c) {
   while (!c->closing && c->left > 0 && !stopping_) {
     // What the event loop left for a worker: an answer's rest, a response the socket would not
     // take at once.
-    if (((c->pending && c->pending->sent()) || !c->rest.empty()) && !finish(*c)) break;
+    const bool settle = std::exchange(c->settle, false);
+    if ((settle || (c->pending && c->pending->sent()) || !c->rest.empty()) && !finish(*c)) break;
     if (!c->strm.flush()) break;
     // Nothing to read yet: the loop waits for the next request without a thread.
-    if (!c->strm.buffered() && !c->awaiting && park(c)) return;
+    if (!c->strm.buffered() && park(c)) return;
     // The first request may take request_timeout to start; later ones on a kept-alive
     // connection, keep_alive_timeout.
     const auto idle = c->served ? keep_alive() : limits_.request_timeout;
@@ -635,7 +646,6 @@ void GuardedServer::serve(std::unique_ptr<Connection> c) {
     // A response another thread writes (defer()) must be out before the next request is read,
     // and before the socket is closed: that thread writes to it.
     if (!next || !finish(*c)) break;
-    c->awaiting = false;
     if (!handle(*c)) break;
   }
   retire(std::move(c));
@@ -652,7 +662,7 @@ bool GuardedServer::handle(Connection& c) {
   c.state.deferred.reset();
   --c.left;
   c.served = true;
-  return served && !closed;
+  return served && !closed && c.left > 0;
 }
 
 bool GuardedServer::finish(Connection& c) {
@@ -737,6 +747,12 @@ void GuardedServer::kick_loops() {
 
 bool GuardedServer::park(std::unique_ptr<Connection>& c) {
   if (c->state.wake < 0) return false;  // its answers could not wake the loop
+  if (!c->pending) {
+    // A wake-up left from an answer this worker finished: the loop would take it for the next
+    // one and hand the connection back to wait for it.
+    std::uint64_t count;
+    (void)!::read(c->state.wake, &count, sizeof count);
+  }
   std::lock_guard lock(loop_mu_);
   if (!loop_open_ || stopping_ || loops_.empty()) return false;
   const int ep = loops_[next_loop_++ % loops_.size()].epoll;
@@ -803,40 +819,50 @@ void GuardedServer::run_loop(int ep) {
   auto scan_at = Steady::now() + std::chrono::milliseconds(100);
   while (true) {
     const int n = ::epoll_wait(ep, ready.data(), static_cast<int>(ready.size()), 100);
+    round.clear();
     {
       // Also what makes a worker's park() (under this lock) happen before the reads below.
       std::lock_guard lock(loop_mu_);
       if (!loop_open_ || stopping_) break;
+      for (int i = 0; i < n; ++i) {
+        const std::uint64_t tag = ready[i].data.u64;
+        if (tag == 0) continue;  // the kick: stop is looked at above
+        auto* c =
+            reinterpret_cast<Connection*>(static_cast<std::uintptr_t>(tag & ~std::uint64_t{1}));
+        // Not parked: a park() that failed half-way, whose worker kept the connection.
+        if (!parked_.contains(c)) continue;
+        const bool socket = (tag & 1) == 0;
+        auto it =
+            std::find_if(round.begin(), round.end(), [&](const Ready& r) { return r.c == c; });
+        if (it == round.end()) {
+          round.push_back({c, socket, !socket});
+        } else {
+          it->readable = it->readable || socket;
+          it->woken = it->woken || !socket;
+        }
+      }
     }
-    round.clear();
-    for (int i = 0; i < n; ++i) {
-      const std::uint64_t tag = ready[i].data.u64;
-      if (tag == 0) continue;  // the kick: stop is looked at above
-      auto* c = reinterpret_cast<Connection*>(static_cast<std::uintptr_t>(tag & ~std::uint64_t{1}));
-      const bool socket = (tag & 1) == 0;
-      if (!socket) {
+    for (const Ready& r : round) {
+      if (r.woken) {
         std::uint64_t count;
-        (void)!::read(c->state.wake, &count, sizeof count);
+        (void)!::read(r.c->state.wake, &count, sizeof count);
       }
-      auto it = std::find_if(round.begin(), round.end(), [&](const Ready& r) { return r.c == c; });
-      if (it == round.end()) {
-        round.push_back({c, socket, !socket});
-      } else {
-        it->readable = it->readable || socket;
-        it->woken = it->woken || !socket;
-      }
+      on_ready(r.c, r.readable, r.woken);
     }
-    for (const Ready& r : round) on_ready(r.c, r.readable, r.woken);
     if (Steady::now() >= scan_at) {
       scan(ep);
       scan_at = Steady::now() + std::chrono::milliseconds(100);
     }
   }
-  // Stopping: idle connections are closed at once, once their answers are out.
+  // Stopping: idle connections are closed at once, once their answers are out, by the workers
+  // (still there: the pool is shut down after the loops), so that one client slow to take its
+  // answer's rest does not delay the others.
   std::vector<std::unique_ptr<Connection>> mine;
+  httplib::TaskQueue* workers;
   {
     std::lock_guard lock(loop_mu_);
     loop_open_ = false;
+    workers = workers_;
     for (auto it = parked_.begin(); it != parked_.end();) {
       if (it->second->epoll == ep) {
         mine.push_back(std::move(it->second));
@@ -846,17 +872,25 @@ void GuardedServer::run_loop(int ep) {
       }
     }
   }
-  for (auto& c : mine) retire(std::move(c));
+  for (auto& c : mine) {
+    Connection* raw = c.release();
+    try {
+      if (workers == nullptr) throw std::bad_alloc();
+      workers->enqueue([this, raw] { serve(std::unique_ptr<Connection>(raw)); });
+    } catch (...) {
+      retire(std::unique_ptr<Connection>(raw));
+    }
+  }
 }
 
 void GuardedServer::on_ready(Connection* c, bool readable, bool woken) {
   if (c->pending) {
     if (!c->pending->sent()) {
       // The client wrote before its answer went out (a pipelined request, or a close), or the
-      // answer's writer has left bytes it is about to hand over: a worker waits for the
-      // answer, writes what is left of it, then reads on.
+      // answer's writer has left bytes to write and is about to say so: a worker waits for the
+      // answer, writes what is left of it, then goes on. The loop never waits.
       if (readable || woken) {
-        c->awaiting = true;
+        c->settle = true;
         hand_off(c);
       }
       return;
@@ -875,9 +909,11 @@ void GuardedServer::on_ready(Connection* c, bool readable, bool woken) {
   const auto got = c->strm.fill();
   if (got == DeadlineStream::Fill::closed) return retire(unpark(c));
   if (!c->strm.buffered()) return;
-  if (c->left > 0 && !stopping_ && whole_inline_request(c->strm.unread(), inline_)) {
+  if (c->left > 0 && !stopping_ &&
+      whole_inline_request(c->strm.unread(), inline_, inline_unless_)) {
     c->strm.set_nonblocking(true);
-    const bool keep = handle(*c);
+    bool keep = handle(*c);
+    keep = c->strm.flush() && keep;  // a bodiless answer's held header block
     c->strm.set_nonblocking(false);
     if (keep && !c->strm.buffered() && !c->strm.has_unsent()) {
       c->idle_until = Steady::now() + keep_alive();

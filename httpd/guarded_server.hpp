@@ -89,8 +89,13 @@ class GuardedServer : public httplib::Server {
   void set_worker_threads(std::size_t n);
   // Requests whose head starts with one of these ("POST /v1/api/books ") are handled on the
   // event loop's thread when they have arrived whole (headers and Content-Length body, no
-  // Transfer-Encoding or Expect): their handlers must never block. Set before listening.
-  void set_inline_requests(std::vector<std::string> prefixes) { inline_ = std::move(prefixes); }
+  // Transfer-Encoding or Expect) and have none of the headers `unless` names: their handlers
+  // must not wait, or every idle connection waits with them. Set before listening.
+  void set_inline_requests(std::vector<std::string> prefixes,
+                           std::vector<std::string> unless = {}) {
+    inline_ = std::move(prefixes);
+    inline_unless_ = std::move(unless);
+  }
   // Threads that run the event loop (at least 1). Set before listening.
   void set_loop_threads(std::size_t n) { loop_threads_ = std::max<std::size_t>(1, n); }
 
@@ -150,6 +155,7 @@ class GuardedServer : public httplib::Server {
   std::size_t worker_threads_ = 8;
   std::size_t loop_threads_ = 1;
   std::vector<std::string> inline_;
+  std::vector<std::string> inline_unless_;
   struct Loop {
     int epoll = -1;
     std::thread thread;

@@ -94,9 +94,11 @@ class HttpServer::Impl {
     limits.exempt = options_.trusted_proxies;
     server_.set_limits(limits);
     server_.set_worker_threads(static_cast<std::size_t>(options_.threads));
-    // A hold only queues its work and is answered by the committing thread: it never blocks,
-    // so the event loop handles it without handing the connection to a worker.
-    server_.set_inline_requests({"POST /v1/api/books "});
+    // A hold is checked in memory, queued, and answered by the committing thread, so the event
+    // loop handles it without handing the connection to a worker. Not one with an
+    // Idempotency-Key, which is looked up in storage first. (A hold of an event not cached yet
+    // reads it, and the token list is re-read once a second: rare reads, left on the loop.)
+    server_.set_inline_requests({"POST /v1/api/books "}, {"Idempotency-Key"});
     server_.set_tcp_nodelay(true);  // Nagle + delayed ACK cost ~44 ms per keep-alive request
     server_.set_keep_alive_max_count(1'000'000);
     // httplib 0.11 waits out an idle keep-alive connection without looking at stop(), so this
