@@ -829,8 +829,10 @@ void GuardedServer::run_loop(int ep) {
         if (tag == 0) continue;  // the kick: stop is looked at above
         auto* c =
             reinterpret_cast<Connection*>(static_cast<std::uintptr_t>(tag & ~std::uint64_t{1}));
-        // Not parked: a park() that failed half-way, whose worker kept the connection.
-        if (!parked_.contains(c)) continue;
+        // Not parked here: a park() that failed half-way, whose worker kept the connection
+        // (and may have closed it, and another connection at its address parked elsewhere).
+        const auto found = parked_.find(c);
+        if (found == parked_.end() || found->second->epoll != ep) continue;
         const bool socket = (tag & 1) == 0;
         auto it =
             std::find_if(round.begin(), round.end(), [&](const Ready& r) { return r.c == c; });
@@ -873,6 +875,7 @@ void GuardedServer::run_loop(int ep) {
     }
   }
   for (auto& c : mine) {
+    c->closing = true;  // also when the listener failed without a stop: nothing is read now
     Connection* raw = c.release();
     try {
       if (workers == nullptr) throw std::bad_alloc();

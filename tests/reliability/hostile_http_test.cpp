@@ -377,10 +377,11 @@ TEST_CASE(
 
 TEST_CASE("idle connections hold no worker thread, and a whole inline request needs none at all",
           "[reliability]") {
-  // One worker thread. Before the event loop each kept-alive connection held a worker until it
-  // closed, so a second client waited out the first one's keep-alive time.
+  // One worker thread (and two loops). Before the event loop each kept-alive connection held a
+  // worker until it closed, so a second client waited out the first one's keep-alive time.
   httpd::GuardedServer server;
   server.set_worker_threads(1);
+  server.set_loop_threads(2);
   server.set_keep_alive_timeout(30);
   server.set_inline_requests({"POST /inline ", "POST /empty "}, {"X-Not-Inline"});
   std::mutex mu;
